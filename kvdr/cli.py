@@ -1,0 +1,39 @@
+"""The `kvdr` command line. Each subcommand lives in its own module; this only dispatches."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+
+def _host(argv: Sequence[str]) -> int:
+    from engine.__main__ import main as engine_main
+
+    return engine_main(["host", *argv])
+
+
+_COMMANDS = {
+    "host": ("run the function app on the local durable engine (see `python -m engine host -h`)",
+             _host),
+}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = argparse.ArgumentParser(
+        prog="kvdr", description="Disaster recovery for Azure Key Vault.")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name, (help_text, _) in _COMMANDS.items():
+        sub.add_parser(name, help=help_text, add_help=False)
+    if not argv or argv[0] in ("-h", "--help"):
+        parser.print_help()
+        return 0 if argv else 2
+    name, rest = argv[0], argv[1:]
+    if name not in _COMMANDS:
+        parser.error(f"unknown command {name!r}; choose from {', '.join(_COMMANDS)}")
+    return _COMMANDS[name][1](rest)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

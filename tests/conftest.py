@@ -1,0 +1,1 @@
+"""Shared fixtures. Helpers that several test folders need live in tests/support/."""
