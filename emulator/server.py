@@ -1,0 +1,387 @@
+"""The HTTPS server: one listener per vault in one asyncio loop, auth, faults, throttling,
+dispatch to the object handlers, and the ``/_emulator/`` admin surface."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import socket
+import tempfile
+from dataclasses import dataclass, field
+from enum import StrEnum
+from pathlib import Path
+from typing import Any
+
+from aiohttp import web
+from aiohttp.web_exceptions import HTTPRequestEntityTooLarge
+
+from emulator import routes
+from emulator.context import Ctx
+from emulator.errors import ErrorCode, KvError, bad_parameter, forbidden, throttled
+from emulator.faults import Fault, FaultSchedule
+from emulator.stats import Stats
+from emulator.store import VaultStore
+from emulator.throttle import Throttle, ThrottleLimits
+from emulator.tls import TlsFiles, ensure_tls
+
+log = logging.getLogger("emulator")
+
+HOST = "127.0.0.1"
+TENANT = "72f988bf-86f1-41af-91ab-2d7cd011db47"
+CHALLENGE = (
+    f'Bearer authorization="https://login.microsoftonline.com/{TENANT}", '
+    'resource="https://vault.azure.net"'
+)
+MAX_BODY_BYTES = 256 * 1024
+ADMIN_PREFIX = "/_emulator/"
+DEFAULT_GEOGRAPHY = "local"
+
+
+class DownMode(StrEnum):
+    REFUSE = "refuse"
+    UNAVAILABLE = "503"
+
+
+class Role(StrEnum):
+    READ = "read"
+    FULL = "full"
+
+
+@dataclass(frozen=True)
+class VaultSpec:
+    name: str
+    port: int = 0  # 0: pick a free port
+    geography: str = DEFAULT_GEOGRAPHY
+
+
+@dataclass
+class Vault:
+    """One running vault: its state, counters, limits and listener."""
+
+    spec: VaultSpec
+    store: VaultStore
+    throttle: Throttle | None
+    faults: FaultSchedule
+    stats: Stats = field(default_factory=Stats)
+    down: DownMode | None = None
+    port: int = 0
+    listener: asyncio.AbstractServer | None = None
+    server: web.Server | None = None
+
+    @property
+    def name(self) -> str:
+        return self.spec.name
+
+    @property
+    def url(self) -> str:
+        return f"https://{HOST}:{self.port}/"
+
+    def info(self, ca_cert: Path) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "url": self.url,
+            "ca_cert": str(ca_cert),
+            "geography": self.spec.geography,
+        }
+
+
+def _json(status: int, body: Any, headers: dict[str, str] | None = None) -> web.Response:
+    if status == 204:
+        return web.Response(status=204, headers=headers)
+    return web.Response(
+        status=status,
+        body=json.dumps(body, separators=(",", ":")).encode(),
+        content_type="application/json",
+        headers=headers,
+    )
+
+
+def _error(err: KvError) -> web.Response:
+    return _json(err.status, err.body(), err.headers)
+
+
+def _drop(request: web.BaseRequest) -> web.Response:
+    """Close the connection without answering (the client sees it reset)."""
+    transport = request.transport
+    if transport is not None:
+        transport.abort()
+    return web.Response(status=503)  # never reaches the client
+
+
+class EmulatorServer:
+    """All vaults of one emulator, served from the running asyncio loop."""
+
+    def __init__(
+        self,
+        vaults: list[VaultSpec],
+        *,
+        state_dir: Path | None = None,
+        throttle: ThrottleLimits | None = None,
+        fault_rate: float = 0.0,
+        seed: int = 0,
+        roles: dict[str, str] | None = None,
+        admin_port: int | None = None,
+    ) -> None:
+        names = [v.name for v in vaults]
+        if len(set(names)) != len(names) or not names:
+            raise ValueError("give at least one vault, each with a distinct name")
+        self.state_dir = state_dir
+        self.roles = {t: Role(r) for t, r in roles.items()} if roles is not None else None
+        self.admin_port = admin_port
+        self._tls_dir = state_dir / "tls" if state_dir else Path(tempfile.mkdtemp(prefix="kvem-"))
+        self.tls: TlsFiles | None = None
+        self.vaults: dict[str, Vault] = {}
+        for i, spec in enumerate(vaults):
+            journal = state_dir / "vaults" / f"{spec.name}.jsonl" if state_dir else None
+            if journal is not None:
+                journal.parent.mkdir(parents=True, exist_ok=True)
+            self.vaults[spec.name] = Vault(
+                spec,
+                VaultStore(spec.name, spec.geography, journal),
+                Throttle(throttle) if throttle else None,
+                FaultSchedule(fault_rate, seed + i),
+            )
+        self._servers: list[web.Server] = []
+        self._admin_listener: asyncio.AbstractServer | None = None
+        self._ssl: Any = None
+
+    # ---- lifecycle ---------------------------------------------------------------------------
+    async def start(self) -> None:
+        self.tls = ensure_tls(self._tls_dir)
+        self._ssl = self.tls.server_context()
+        for vault in self.vaults.values():
+            await self._listen(vault)
+        if self.admin_port is not None:
+            admin = self._web_server(self._handle_admin_port)
+            self._admin_listener = await self._bind(admin, self.admin_port)
+            self.admin_port = self._admin_listener.sockets[0].getsockname()[1]
+
+    async def stop(self) -> None:
+        listeners = [v.listener for v in self.vaults.values()] + [self._admin_listener]
+        for listener in listeners:
+            if listener is not None:
+                listener.close()
+        for server in self._servers:
+            await server.shutdown(1.0)
+        for vault in self.vaults.values():
+            vault.listener = None
+            vault.store.close()
+
+    def _web_server(self, handler: Any) -> web.Server:
+        server = web.Server(handler, access_log=None, handler_cancellation=True)
+        self._servers.append(server)
+        return server
+
+    async def _bind(self, server: web.Server, port: int) -> asyncio.AbstractServer:
+        loop = asyncio.get_running_loop()
+        return await loop.create_server(
+            server, HOST, port, ssl=self._ssl, reuse_address=True, backlog=512
+        )
+
+    async def _listen(self, vault: Vault) -> None:
+        if vault.server is None:
+            vault.server = self._web_server(lambda request: self._handle(vault, request))
+        vault.listener = await self._bind(vault.server, vault.port or vault.spec.port)
+        vault.port = vault.listener.sockets[0].getsockname()[1]
+
+    def vault(self, name: str) -> Vault:
+        try:
+            return self.vaults[name]
+        except KeyError:
+            raise KeyError(f"no vault named {name!r}") from None
+
+    # ---- admin operations (also served under /_emulator/) -------------------------------------
+    def stats(self, name: str) -> dict[str, Any]:
+        return self.vault(name).stats.snapshot()
+
+    def reset_stats(self, name: str) -> None:
+        self.vault(name).stats.reset()
+
+    async def set_down(self, name: str, mode: DownMode | str) -> None:
+        vault = self.vault(name)
+        vault.down = DownMode(mode)
+        if vault.down is DownMode.REFUSE and vault.listener is not None:
+            vault.listener.close()
+            vault.listener = None
+
+    async def set_up(self, name: str) -> None:
+        vault = self.vault(name)
+        vault.down = None
+        if vault.listener is None:
+            await self._listen(vault)
+
+    def set_fault_rate(self, name: str, rate: float) -> None:
+        self.vault(name).faults.set_rate(rate)
+
+    # ---- request handling --------------------------------------------------------------------
+    async def _handle(self, vault: Vault, request: web.BaseRequest) -> web.StreamResponse:
+        path = request.path
+        if path.startswith(ADMIN_PREFIX):
+            return await self._admin(vault, request.method, path[len(ADMIN_PREFIX) :], request)
+        if vault.down is DownMode.REFUSE:
+            return _drop(request)
+        segments = path.split("/")[1:]
+        if segments and segments[-1] == "":
+            segments.pop()
+        route, args, known = routes.match(request.method, segments)
+        op = route.op if route else "Unknown"
+        try:
+            response = await self._serve(vault, request, route, args, known)
+        except KvError as err:
+            response = _error(err)
+        except Exception:  # a bug must answer 500, never crash the server or hang the client
+            log.exception("unhandled error serving %s %s", request.method, path)
+            response = _error(KvError(500, ErrorCode.INTERNAL_ERROR, "Internal server error."))
+        vault.stats.count(op, response.status)
+        return response
+
+    async def _serve(
+        self,
+        vault: Vault,
+        request: web.BaseRequest,
+        route: routes.Route | None,
+        args: list[str],
+        known: bool,
+    ) -> web.StreamResponse:
+        if vault.down is DownMode.UNAVAILABLE:
+            raise KvError(
+                503,
+                ErrorCode.SERVICE_UNAVAILABLE,
+                "The service is unavailable.",
+                headers={"Retry-After": "1"},
+            )
+        self._authorize(request)
+        if route is None:
+            if known:
+                raise KvError(405, ErrorCode.METHOD_NOT_ALLOWED, "The method is not allowed.")
+            raise KvError(404, ErrorCode.NOT_FOUND, f"No operation at {request.path}.")
+        fault = vault.faults.next(request.method)
+        if fault is not None:
+            vault.stats.fault(fault.value)
+            if fault is Fault.DROP:
+                return _drop(request)
+            if fault is Fault.THROTTLED:
+                raise throttled(1)
+            status = int(fault.value)
+            raise KvError(
+                status,
+                ErrorCode.SERVICE_UNAVAILABLE if status == 503 else ErrorCode.INTERNAL_ERROR,
+                "Injected fault.",
+            )
+        if vault.throttle is not None:
+            retry_after = vault.throttle.admit(route.classes)
+            if retry_after is not None:
+                raise throttled(retry_after)
+        body = await self._body(request)
+        host = request.host
+        ctx = Ctx(vault.store, f"https://{host}", body, request.query)
+        status, payload = route.handler(ctx, *args, *route.fixed)
+        return _json(status, payload)
+
+    def _authorize(self, request: web.BaseRequest) -> None:
+        header = request.headers.get("Authorization", "")
+        scheme, _, token = header.partition(" ")
+        if scheme.lower() != "bearer" or not token.strip():
+            raise KvError(
+                401,
+                ErrorCode.UNAUTHORIZED,
+                "AKV10000: Request is missing a Bearer or PoP token.",
+                headers={"WWW-Authenticate": CHALLENGE},
+            )
+        if self.roles is None:
+            return
+        role = self.roles.get(token.strip())
+        if role is None:
+            raise KvError(
+                401,
+                ErrorCode.UNAUTHORIZED,
+                "AKV10032: Invalid issuer or token. The token is not known to this vault.",
+                headers={"WWW-Authenticate": CHALLENGE},
+            )
+        if role is Role.READ and request.method != "GET":
+            raise forbidden(
+                "The user, group or application does not have write permission on this vault.",
+                inner_code="ForbiddenByRbac",
+            )
+
+    async def _body(self, request: web.BaseRequest) -> Any:
+        if request.content_length is not None and request.content_length > MAX_BODY_BYTES:
+            raise KvError(
+                413,
+                ErrorCode.REQUEST_TOO_LARGE,
+                f"The request body exceeds the maximum of {MAX_BODY_BYTES} bytes.",
+            )
+        if not request.body_exists:
+            return None
+        try:
+            raw = await request.content.read(MAX_BODY_BYTES + 1)
+        except HTTPRequestEntityTooLarge as exc:
+            raise KvError(413, ErrorCode.REQUEST_TOO_LARGE, "The request body is too big.") from exc
+        if len(raw) > MAX_BODY_BYTES:
+            raise KvError(
+                413,
+                ErrorCode.REQUEST_TOO_LARGE,
+                f"The request body exceeds the maximum of {MAX_BODY_BYTES} bytes.",
+            )
+        if not raw:
+            return None
+        try:
+            return json.loads(raw)
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise bad_parameter("The request body is not valid JSON.") from exc
+
+    # ---- admin surface -----------------------------------------------------------------------
+    async def _handle_admin_port(self, request: web.BaseRequest) -> web.StreamResponse:
+        path = request.path
+        if not path.startswith(ADMIN_PREFIX):
+            message = "Use /_emulator/{vault}/..."
+            return _json(404, {"error": {"code": "NotFound", "message": message}})
+        rest = path[len(ADMIN_PREFIX) :]
+        if rest.rstrip("/") == "vaults" and self.tls is not None:
+            return _json(200, [v.info(self.tls.ca_cert) for v in self.vaults.values()])
+        name, _, action = rest.partition("/")
+        vault = self.vaults.get(name)
+        if vault is None:
+            return _json(404, {"error": {"code": "NotFound", "message": f"No vault {name}."}})
+        return await self._admin(vault, request.method, action, request)
+
+    async def _admin(
+        self, vault: Vault, method: str, action: str, request: web.BaseRequest
+    ) -> web.StreamResponse:
+        action = action.rstrip("/")
+        try:
+            if method == "GET" and action == "stats":
+                return _json(200, self.stats(vault.name))
+            if method == "POST" and action == "stats/reset":
+                self.reset_stats(vault.name)
+                return _json(200, {"ok": True})
+            if method == "POST" and action == "down":
+                body = await self._body(request) or {}
+                mode = body.get("mode", "refuse") if isinstance(body, dict) else None
+                if mode not in ("refuse", "503"):
+                    raise bad_parameter("mode must be 'refuse' or '503'.")
+                await self.set_down(vault.name, mode)
+                return _json(200, {"ok": True, "down": mode})
+            if method == "POST" and action == "up":
+                await self.set_up(vault.name)
+                return _json(200, {"ok": True})
+            if method == "POST" and action == "faults":
+                body = await self._body(request)
+                rate = body.get("rate") if isinstance(body, dict) else None
+                if isinstance(rate, bool) or not isinstance(rate, int | float):
+                    raise bad_parameter('Body must be {"rate": R} with 0 <= R <= 1.')
+                try:
+                    self.set_fault_rate(vault.name, float(rate))
+                except ValueError as exc:
+                    raise bad_parameter(str(exc)) from exc
+                return _json(200, {"ok": True, "rate": rate})
+        except KvError as err:
+            return _error(err)
+        return _json(404, {"error": {"code": "NotFound", "message": f"No admin action {action}."}})
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind((HOST, 0))
+        return int(s.getsockname()[1])

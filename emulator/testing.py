@@ -1,0 +1,281 @@
+"""The emulator in-process: a context manager, SDK client helpers, a fake credential and
+pytest fixtures (load with ``pytest_plugins = ["emulator.testing"]``).
+
+    with Emulator(["east", "west"]) as emu:
+        client = emu.secret_client("east")
+        client.set_secret("db-password", "s3cret")
+        emu.stats("east")["operations"]["SetSecret"]
+"""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from concurrent.futures import Future
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+
+import pytest
+from azure.core.credentials import AccessToken, AccessTokenInfo
+
+from emulator.server import DownMode, EmulatorServer, VaultSpec
+from emulator.store import VaultStore
+from emulator.throttle import ThrottleLimits
+
+T = TypeVar("T")
+DEFAULT_TOKEN = "emulator"
+
+
+class FakeCredential:
+    """A sync credential that hands out ``token`` (any token is accepted unless roles are set)."""
+
+    def __init__(self, token: str = DEFAULT_TOKEN) -> None:
+        self.token = token
+
+    def get_token(self, *scopes: str, **kwargs: Any) -> AccessToken:
+        return AccessToken(self.token, int(time.time()) + 3600)
+
+    def get_token_info(self, *scopes: str, options: Any = None) -> AccessTokenInfo:
+        return AccessTokenInfo(self.token, int(time.time()) + 3600)
+
+    def close(self) -> None:
+        pass
+
+
+class AsyncFakeCredential:
+    """The async twin of :class:`FakeCredential`, for the SDKs' ``.aio`` clients."""
+
+    def __init__(self, token: str = DEFAULT_TOKEN) -> None:
+        self.token = token
+
+    async def get_token(self, *scopes: str, **kwargs: Any) -> AccessToken:
+        return AccessToken(self.token, int(time.time()) + 3600)
+
+    async def get_token_info(self, *scopes: str, options: Any = None) -> AccessTokenInfo:
+        return AccessTokenInfo(self.token, int(time.time()) + 3600)
+
+    async def close(self) -> None:
+        pass
+
+    async def __aenter__(self) -> AsyncFakeCredential:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        pass
+
+
+def client_kwargs(ca_cert: str | Path) -> dict[str, Any]:
+    """Keyword arguments every Key Vault SDK client needs against the emulator."""
+    return {"connection_verify": str(ca_cert), "verify_challenge_resource": False}
+
+
+@dataclass(frozen=True)
+class VaultInfo:
+    name: str
+    url: str
+    ca_cert: str
+    geography: str
+
+
+class Emulator:
+    """Runs an :class:`EmulatorServer` on a background thread's event loop."""
+
+    def __init__(
+        self,
+        vaults: Sequence[str | VaultSpec] = ("vault",),
+        *,
+        state_dir: str | Path | None = None,
+        throttle: ThrottleLimits | None = None,
+        fault_rate: float = 0.0,
+        seed: int = 0,
+        roles: dict[str, str] | None = None,
+        admin_port: int | None = None,
+    ) -> None:
+        specs = [VaultSpec(v) if isinstance(v, str) else v for v in vaults]
+        self.server = EmulatorServer(
+            specs,
+            state_dir=Path(state_dir) if state_dir is not None else None,
+            throttle=throttle,
+            fault_rate=fault_rate,
+            seed=seed,
+            roles=roles,
+            admin_port=admin_port,
+        )
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread: threading.Thread | None = None
+
+    # ---- lifecycle ---------------------------------------------------------------------------
+    def start(self) -> Emulator:
+        loop = asyncio.new_event_loop()
+        self._loop = loop
+        self._thread = threading.Thread(target=loop.run_forever, name="kv-emulator", daemon=True)
+        self._thread.start()
+        self._call(self.server.start())
+        return self
+
+    def stop(self) -> None:
+        if self._loop is None or self._thread is None:
+            return
+        try:
+            self._call(self.server.stop())
+        finally:
+            self._loop.call_soon_threadsafe(self._loop.stop)
+            self._thread.join(10)
+            self._loop.close()
+            self._loop = None
+            if self.server.state_dir is None and self.server.tls is not None:
+                shutil.rmtree(self.server.tls.ca_cert.parent, ignore_errors=True)
+
+    def __enter__(self) -> Emulator:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def _call(self, coro: Any, timeout: float = 30) -> Any:
+        assert self._loop is not None, "the emulator is not running"
+        future: Future[Any] = asyncio.run_coroutine_threadsafe(coro, self._loop)
+        return future.result(timeout)
+
+    # ---- where things are --------------------------------------------------------------------
+    @property
+    def ca_cert(self) -> str:
+        assert self.server.tls is not None, "the emulator is not running"
+        return str(self.server.tls.ca_cert)
+
+    @property
+    def vaults(self) -> dict[str, VaultInfo]:
+        return {
+            name: VaultInfo(name, v.url, self.ca_cert, v.spec.geography)
+            for name, v in self.server.vaults.items()
+        }
+
+    def url(self, vault: str | None = None) -> str:
+        return self.server.vault(vault or self._first).url
+
+    @property
+    def admin_url(self) -> str | None:
+        port = self.server.admin_port
+        return f"https://127.0.0.1:{port}/_emulator/" if port else None
+
+    @property
+    def _first(self) -> str:
+        return next(iter(self.server.vaults))
+
+    def store(self, vault: str | None = None) -> VaultStore:
+        """The vault's state, for assertions that the API cannot make (hold ``store.lock``)."""
+        return self.server.vault(vault or self._first).store
+
+    # ---- SDK clients -------------------------------------------------------------------------
+    def _kw(self, token: str, kwargs: dict[str, Any]) -> dict[str, Any]:
+        return {**client_kwargs(self.ca_cert), **kwargs}
+
+    def secret_client(self, vault: str | None = None, *, token: str = DEFAULT_TOKEN, **kw: Any):  # type: ignore[no-untyped-def]
+        from azure.keyvault.secrets import SecretClient
+
+        return SecretClient(self.url(vault), FakeCredential(token), **self._kw(token, kw))
+
+    def key_client(self, vault: str | None = None, *, token: str = DEFAULT_TOKEN, **kw: Any):  # type: ignore[no-untyped-def]
+        from azure.keyvault.keys import KeyClient
+
+        return KeyClient(self.url(vault), FakeCredential(token), **self._kw(token, kw))
+
+    def certificate_client(  # type: ignore[no-untyped-def]
+        self, vault: str | None = None, *, token: str = DEFAULT_TOKEN, **kw: Any
+    ):
+        from azure.keyvault.certificates import CertificateClient
+
+        return CertificateClient(self.url(vault), FakeCredential(token), **self._kw(token, kw))
+
+    def crypto_client(self, key_id: str, *, token: str = DEFAULT_TOKEN, **kw: Any):  # type: ignore[no-untyped-def]
+        from azure.keyvault.keys.crypto import CryptographyClient
+
+        return CryptographyClient(key_id, FakeCredential(token), **self._kw(token, kw))
+
+    def aio_secret_client(  # type: ignore[no-untyped-def]
+        self, vault: str | None = None, *, token: str = DEFAULT_TOKEN, **kw: Any
+    ):
+        from azure.keyvault.secrets.aio import SecretClient
+
+        return SecretClient(self.url(vault), AsyncFakeCredential(token), **self._kw(token, kw))
+
+    def aio_key_client(  # type: ignore[no-untyped-def]
+        self, vault: str | None = None, *, token: str = DEFAULT_TOKEN, **kw: Any
+    ):
+        from azure.keyvault.keys.aio import KeyClient
+
+        return KeyClient(self.url(vault), AsyncFakeCredential(token), **self._kw(token, kw))
+
+    def aio_certificate_client(  # type: ignore[no-untyped-def]
+        self, vault: str | None = None, *, token: str = DEFAULT_TOKEN, **kw: Any
+    ):
+        from azure.keyvault.certificates.aio import CertificateClient
+
+        return CertificateClient(self.url(vault), AsyncFakeCredential(token), **self._kw(token, kw))
+
+    def aio_crypto_client(self, key_id: str, *, token: str = DEFAULT_TOKEN, **kw: Any):  # type: ignore[no-untyped-def]
+        from azure.keyvault.keys.crypto.aio import CryptographyClient
+
+        return CryptographyClient(key_id, AsyncFakeCredential(token), **self._kw(token, kw))
+
+    # ---- admin (the same operations as /_emulator/) ------------------------------------------
+    def stats(self, vault: str | None = None) -> dict[str, Any]:
+        """``{"since", "total", "operations": {op: {status: n}}, "faults": {kind: n}}``."""
+        return self.server.stats(vault or self._first)
+
+    def count(self, vault: str | None, op: str, status: int | None = None) -> int:
+        """How many ``op`` requests (with ``status``, or any) the vault answered."""
+        by_status = self.stats(vault)["operations"].get(op, {})
+        if status is None:
+            return sum(by_status.values())
+        return int(by_status.get(str(status), 0))
+
+    def reset_stats(self, vault: str | None = None) -> None:
+        self.server.reset_stats(vault or self._first)
+
+    def down(self, vault: str | None = None, mode: DownMode | str = DownMode.REFUSE) -> None:
+        self._call(self.server.set_down(vault or self._first, mode))
+
+    def up(self, vault: str | None = None) -> None:
+        self._call(self.server.set_up(vault or self._first))
+
+    def set_fault_rate(self, vault: str | None, rate: float) -> None:
+        self.server.set_fault_rate(vault or self._first, rate)
+
+
+# ---- pytest fixtures ---------------------------------------------------------------------------
+SESSION_VAULTS = (
+    VaultSpec("east", geography="us"),
+    VaultSpec("west", geography="us"),
+    VaultSpec("europe", geography="eu"),
+)
+
+
+@pytest.fixture(scope="session")
+def kv_emulator() -> Iterator[Emulator]:
+    """One emulator for the session: vaults ``east`` and ``west`` (geography ``us``) and
+    ``europe`` (geography ``eu``). Tests share it: use unique object names."""
+    with Emulator(SESSION_VAULTS) as emu:
+        yield emu
+
+
+@pytest.fixture
+def kv_emulator_factory(tmp_path: Path) -> Iterator[Any]:
+    """Start emulators with custom options; each is stopped after the test.
+
+    ``emu = kv_emulator_factory(["a", "b"], throttle=ThrottleLimits(...))``
+    """
+    started: list[Emulator] = []
+
+    def start(vaults: Sequence[str | VaultSpec] = ("vault",), **kwargs: Any) -> Emulator:
+        emu = Emulator(vaults, **kwargs).start()
+        started.append(emu)
+        return emu
+
+    yield start
+    for emu in started:
+        emu.stop()
