@@ -11,6 +11,7 @@ import binascii
 import hashlib
 import json
 import os
+import re
 from typing import Any
 
 from cryptography.exceptions import InvalidTag
@@ -21,6 +22,7 @@ from emulator.store import Item
 
 _KEY = hashlib.sha256(b"kvdr-emulator backup envelope v1").digest()
 _MAGIC = b"KVDRBK1"
+_B64URL = re.compile(r"[A-Za-z0-9_-]*")
 
 
 def b64url(data: bytes) -> str:
@@ -28,6 +30,10 @@ def b64url(data: bytes) -> str:
 
 
 def b64url_decode(text: str) -> bytes:
+    """Strict base64url (padding optional); raises ValueError on any other character."""
+    text = text.rstrip("=")
+    if not _B64URL.fullmatch(text) or len(text) % 4 == 1:
+        raise ValueError("not base64url")
     return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
 
 

@@ -211,7 +211,9 @@ def get_deleted(ctx: Ctx, name: str) -> Result:
 
 
 def list_deleted(ctx: Ctx) -> Result:
-    return lifecycle.list_deleted(ctx, KIND, _render_latest)
+    return lifecycle.list_deleted(
+        ctx, KIND, lambda c, i: _render_listed(c, i, i.versions[i.latest], versioned=False)
+    )
 
 
 def recover(ctx: Ctx, name: str) -> Result:
