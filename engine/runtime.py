@@ -192,6 +192,13 @@ class Engine:
             data_json = df_dumps(data)
         self._send(instance_id, "event", {"name": name, "input": data_json})
 
+    def _send_checked(self, instance_id: str) -> bool:
+        """True if the instance exists and can still receive messages."""
+        row = self.store.get_instance(instance_id)
+        if row is None:
+            raise InstanceNotFound(instance_id)
+        return not row.status.is_terminal
+
     def terminate(self, instance_id: str, reason: str = "") -> bool:
         """Terminate a running instance; False when it had already finished."""
         return self._send(instance_id, "terminate", {"reason": reason})

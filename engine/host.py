@@ -1,0 +1,282 @@
+"""Host a DFApp locally the way Core Tools does: HTTP triggers at /api/<route>, timer triggers on
+their NCRONTAB schedule (and `POST /admin/functions/{name}` to run one now), Event Grid
+deliveries at /runtime/webhooks/EventGrid?functionName=..., and the Durable management API,
+all on loopback, over one engine."""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import json
+import logging
+import re
+import threading
+import uuid
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import azure.functions as func
+from aiohttp import web
+from azure.functions.timer import TimerRequest
+from croniter import croniter
+from dateutil.parser import isoparse
+
+from engine.clock import Clock
+from engine.functions import HostedFunction
+from engine.management_api import ManagementApi, client_binding
+from engine.runtime import Engine
+
+log = logging.getLogger("engine.host")
+
+
+class _InvocationContext:
+    """What a function's `context` parameter gets (the worker passes func.Context)."""
+
+    def __init__(self, name: str) -> None:
+        self.invocation_id = str(uuid.uuid4())
+        self.function_name = name
+        self.function_directory = str(Path.cwd())
+        self.trace_context = None
+        self.retry_context = None
+
+
+class LocalHost:
+    """An engine plus the HTTP front door. `start()` serves in a background thread (tests);
+    `serve_forever()` serves in the calling thread until `stop()` (the CLI)."""
+
+    def __init__(self, app: Any, *, state_dir: Path | str, port: int = 7071,
+                 host: str = "127.0.0.1", clock: Clock | None = None,
+                 max_activity_concurrency: int = 8, route_prefix: str = "api") -> None:
+        self.engine = Engine(app, state_dir, clock=clock,
+                             max_activity_concurrency=max_activity_concurrency)
+        self.host, self.port, self.route_prefix = host, port, route_prefix.strip("/")
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._runner: web.AppRunner | None = None
+        self._stopped: asyncio.Event | None = None
+        self._thread: threading.Thread | None = None
+        self._ready = threading.Event()
+        self._error: BaseException | None = None
+
+    @property
+    def base_url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    # -- lifecycle -------------------------------------------------------------------------
+    def start(self) -> LocalHost:
+        self._thread = threading.Thread(target=self.serve_forever, name="localhost",
+                                        daemon=True)
+        self._thread.start()
+        self._ready.wait(30)
+        if self._error is not None:
+            raise self._error
+        return self
+
+    def __enter__(self) -> LocalHost:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def stop(self) -> None:
+        if self._loop is not None and self._stopped is not None:
+            self._loop.call_soon_threadsafe(self._stopped.set)
+        if self._thread is not None:
+            self._thread.join(30)
+            self._thread = None
+
+    def serve_forever(self, on_ready: Any = None) -> None:
+        try:
+            asyncio.run(self._serve(on_ready))
+        except BaseException as exc:
+            self._error = exc
+            self._ready.set()
+            raise
+
+    async def _serve(self, on_ready: Any) -> None:
+        self._loop = asyncio.get_running_loop()
+        self._stopped = asyncio.Event()
+        self.engine.start()
+        app = web.Application(client_max_size=100 * 1024 * 1024)
+        self.management = ManagementApi(self.engine, lambda: self.base_url)
+        self.management.add_routes(app)
+        self._add_function_routes(app)
+        runner = web.AppRunner(app, access_log=None)
+        try:
+            await runner.setup()
+            site = web.TCPSite(runner, self.host, self.port)
+            await site.start()
+            if self.port == 0:
+                self.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+            timers = [asyncio.create_task(self._run_timer(fn))
+                      for fn in self.engine.functions.of_type("timerTrigger").values()]
+            self._ready.set()
+            if on_ready is not None:
+                on_ready(self)
+            await self._stopped.wait()
+            for task in timers:
+                task.cancel()
+        finally:
+            await runner.cleanup()
+            await asyncio.get_running_loop().run_in_executor(None, self.engine.stop)
+
+    def request_stop(self) -> None:
+        """Stop from within the serving loop (signal handlers)."""
+        if self._stopped is not None:
+            self._stopped.set()
+
+    # -- routes ----------------------------------------------------------------------------
+    def describe(self) -> list[str]:
+        lines = []
+        for name, fn in sorted(self.engine.functions.all.items()):
+            if fn.trigger_type == "httpTrigger":
+                methods = ",".join(str(getattr(m, "value", m)) for m in
+                                   (fn.trigger.methods or ["GET", "POST"]))
+                lines.append(f"{name}: [{methods}] {self.base_url}/{self._route(fn)}")
+            elif fn.trigger_type == "eventGridTrigger":
+                lines.append(f"{name}: eventGridTrigger {self.base_url}"
+                             f"/runtime/webhooks/EventGrid?functionName={name}")
+            else:
+                lines.append(f"{name}: {fn.trigger_type}")
+        return lines
+
+    def _route(self, fn: HostedFunction) -> str:
+        route = fn.trigger.route or fn.name
+        return f"{self.route_prefix}/{route}".lstrip("/")
+
+    def _add_function_routes(self, app: web.Application) -> None:
+        for fn in self.engine.functions.of_type("httpTrigger").values():
+            # ASP.NET route constraints ({id:int}, {name?}) → plain aiohttp placeholders
+            path = "/" + re.sub(r"\{\*?(\w+)(:[^}]*)?\??\}", r"{\1}", self._route(fn))
+            methods = [str(getattr(m, "value", m)).upper()
+                       for m in (fn.trigger.methods or ["GET", "POST"])]
+            for method in methods:
+                app.router.add_route(method, path, self._http_handler(fn))
+        app.router.add_post("/runtime/webhooks/EventGrid", self._event_grid)
+        app.router.add_post("/runtime/webhooks/eventgrid", self._event_grid)
+        app.router.add_post("/admin/functions/{name}", self._admin_invoke)
+
+    async def _invoke(self, fn: HostedFunction, trigger_value: Any) -> Any:
+        kwargs: dict[str, Any] = {}
+        params = inspect.signature(fn.func).parameters
+        for name in params:
+            if name == fn.trigger_param:
+                kwargs[name] = trigger_value
+            elif name == fn.client_param:
+                kwargs[name] = json.dumps(client_binding(self.engine, self.base_url))
+            elif name == "context":
+                kwargs[name] = _InvocationContext(fn.name)
+            else:
+                kwargs[name] = None     # other bindings are not emulated
+        if inspect.iscoroutinefunction(fn.func):
+            return await fn.func(**kwargs)
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(None, lambda: fn.func(**kwargs))
+
+    def _http_handler(self, fn: HostedFunction):
+        async def handle(request: web.Request) -> web.StreamResponse:
+            # Core Tools does not enforce function keys locally; ?code= and x-functions-key
+            # are accepted and ignored.
+            req = func.HttpRequest(
+                method=request.method, url=str(request.url),
+                headers=dict(request.headers), params=dict(request.query),
+                route_params=dict(request.match_info), body=await request.read())
+            try:
+                result = await self._invoke(fn, req)
+            except Exception:
+                log.exception("function %s failed", fn.name)
+                return web.Response(status=500)
+            return _to_response(result)
+        return handle
+
+    async def _event_grid(self, request: web.Request) -> web.Response:
+        name = request.query.get("functionName", "")
+        fn = self.engine.functions.of_type("eventGridTrigger").get(name)
+        if fn is None:
+            return web.json_response({"error": f"no Event Grid function {name!r}"}, status=404)
+        try:
+            payload = await request.json()
+        except ValueError:
+            return web.Response(status=400, text="expected a JSON array of events")
+        events = payload if isinstance(payload, list) else [payload]
+        for event in events:
+            if event.get("eventType") == "Microsoft.EventGrid.SubscriptionValidationEvent" \
+                    or request.headers.get("aeg-event-type") == "SubscriptionValidation":
+                code = (event.get("data") or {}).get("validationCode")
+                return web.json_response({"validationResponse": code})
+        for event in events:
+            try:
+                await self._invoke(fn, _grid_event(event))
+            except Exception:
+                log.exception("function %s failed", name)
+                return web.Response(status=500)
+        return web.Response(status=202)
+
+    async def _admin_invoke(self, request: web.Request) -> web.Response:
+        fn = self.engine.functions.all.get(request.match_info["name"])
+        if fn is None or fn.trigger_type in ("httpTrigger", "orchestrationTrigger",
+                                             "activityTrigger"):
+            return web.Response(status=404)
+        text = await request.text()
+        value: Any = None
+        if fn.trigger_type == "timerTrigger":
+            value = TimerRequest(past_due=False)
+        elif fn.trigger_type == "eventGridTrigger" and text:
+            value = _grid_event(json.loads(json.loads(text).get("input") or "{}"))
+        try:
+            await self._invoke(fn, value)
+        except Exception:
+            log.exception("function %s failed", fn.name)
+            return web.Response(status=500)
+        return web.Response(status=202)
+
+    async def _run_timer(self, fn: HostedFunction) -> None:
+        schedule = fn.trigger.schedule
+        if getattr(fn.trigger, "run_on_startup", False):
+            await self._fire_timer(fn, past_due=False)
+        while True:
+            now = datetime.now(UTC)
+            next_at = croniter(schedule, now, second_at_beginning=True).get_next(datetime)
+            await asyncio.sleep(max(0.0, (next_at - datetime.now(UTC)).total_seconds()))
+            await self._fire_timer(fn, past_due=False)
+
+    async def _fire_timer(self, fn: HostedFunction, past_due: bool) -> None:
+        try:
+            await self._invoke(fn, TimerRequest(past_due=past_due))
+        except Exception:
+            log.exception("timer function %s failed", fn.name)
+
+
+def _grid_event(event: dict[str, Any]) -> func.EventGridEvent:
+    if "specversion" in event:  # CloudEvents 1.0 schema
+        return func.EventGridEvent(
+            id=event.get("id", ""), data=event.get("data"), topic=event.get("source", ""),
+            subject=event.get("subject", ""), event_type=event.get("type", ""),
+            event_time=_when(event.get("time")), data_version=event.get("dataversion", ""))
+    return func.EventGridEvent(
+        id=event.get("id", ""), data=event.get("data"), topic=event.get("topic", ""),
+        subject=event.get("subject", ""), event_type=event.get("eventType", ""),
+        event_time=_when(event.get("eventTime")), data_version=event.get("dataVersion", ""))
+
+
+def _when(text: str | None) -> datetime | None:
+    return isoparse(text) if text else None
+
+
+def _to_response(result: Any) -> web.Response:
+    if isinstance(result, func.HttpResponse):
+        headers = {k: v for k, v in result.headers.items() if k.lower() != "content-type"}
+        content_type = result.headers.get("Content-Type") or result.mimetype
+        response = web.Response(status=result.status_code, body=result.get_body(),
+                                headers=headers)
+        if content_type:
+            response.headers["Content-Type"] = (
+                content_type if "charset" in content_type or not result.charset
+                else f"{content_type}; charset={result.charset}")
+        return response
+    if result is None:
+        return web.Response(status=204)
+    if isinstance(result, str | bytes):
+        return web.Response(status=200, body=result if isinstance(result, bytes)
+                            else result.encode())
+    return web.json_response(result)
