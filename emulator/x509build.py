@@ -125,6 +125,13 @@ def csr(key: PrivateKey, x509_props: dict[str, Any]) -> bytes:
 
 def parse_import(value: str, password: str | None) -> tuple[PrivateKey, x509.Certificate, str]:
     """Key, leaf certificate and content type of an imported PFX (base64) or PEM."""
+    if "-----BEGIN" not in value:
+        try:
+            decoded = base64.b64decode(value, validate=True)
+        except (ValueError, binascii.Error) as exc:
+            raise bad_parameter("The certificate is neither a base64 PFX nor a PEM.") from exc
+        if decoded.lstrip().startswith(b"-----BEGIN"):
+            value = decoded.decode("ascii", errors="replace")  # the SDK base64-encodes PEM too
     if "-----BEGIN" in value:
         data = value.encode()
         try:
