@@ -93,12 +93,11 @@ async def test_management_api_terminates_lists_and_purges(host):
 
 
 async def test_http_function_gets_request_and_returns_its_response(host):
-    async with aiohttp.ClientSession() as session:
-        async with session.post(f"{host.base_url}/api/echo?code=anything&x=1",
-                                data="hi") as response:
-            assert response.status == 201
-            assert response.headers["X-Echo"] == "yes"
-            body = await response.json()
+    async with aiohttp.ClientSession() as session, \
+            session.post(f"{host.base_url}/api/echo?code=anything&x=1", data="hi") as response:
+        assert response.status == 201
+        assert response.headers["X-Echo"] == "yes"
+        body = await response.json()
     assert body == {"method": "POST", "query": {"code": "anything", "x": "1"}, "body": "hi"}
 
 
