@@ -50,9 +50,11 @@ def test_roles_file_makes_read_only_tokens_forbidden_to_write(
         assert err.value.status_code == 403 and err.value.error.code == "Forbidden"
         with pytest.raises(HttpResponseError):
             reader.begin_delete_secret("shared")
-    with emu.secret_client(token="stranger") as stranger:
-        with pytest.raises(ClientAuthenticationError):
-            stranger.get_secret("shared")
+    with (
+        emu.secret_client(token="stranger") as stranger,
+        pytest.raises(ClientAuthenticationError),
+    ):
+        stranger.get_secret("shared")
 
 
 @pytest.mark.parametrize(
@@ -149,7 +151,7 @@ def test_concurrent_writers_and_readers_are_safe(kv_emulator: Emulator, name: st
                     client.set_secret(name, f"{i}-{j}")
                     client.get_secret(name)
                     list(client.list_properties_of_secret_versions(name))
-        except BaseException as exc:  # noqa: BLE001 - collected for the assertion
+        except BaseException as exc:
             with lock:
                 errors.append(exc)
 
