@@ -1,0 +1,49 @@
+"""The canonical settings list drives the loaders and the configuration reference."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from kvdr import config
+from kvdr.settings import SETTINGS, SETTINGS_BY_NAME, render_markdown
+
+DOC = Path(__file__).resolve().parents[2] / "docs" / "configuration.md"
+KVDR_DIR = Path(config.__file__).resolve().parent
+
+
+def test_every_setting_is_a_unique_kvdr_name_with_a_description():
+    names = [s.name for s in SETTINGS]
+    assert len(names) == len(set(names))
+    for spec in SETTINGS:
+        assert re.fullmatch(r"KVDR_[A-Z0-9_]+", spec.name), spec.name
+        assert spec.description and spec.description.endswith((".", ")")), spec.name
+        assert spec.required or spec.default is not None or spec.name == "KVDR_TLS_CA_BUNDLE"
+
+
+def test_configuration_reference_lists_every_setting_and_toml_key():
+    text = DOC.read_text()
+    for spec in SETTINGS:
+        assert f"`{spec.name}`" in text, spec.name
+        if spec.toml_key:
+            assert f"`{spec.toml_key}`" in text, spec.toml_key
+
+
+def test_configuration_reference_is_generated_from_the_list():
+    assert DOC.read_text() == render_markdown(), (
+        "docs/configuration.md is stale: run `python -m kvdr.settings > docs/configuration.md`")
+
+
+def test_every_kvdr_name_in_the_library_is_in_the_canonical_list():
+    mentioned = set()
+    for path in KVDR_DIR.glob("*.py"):
+        mentioned |= set(re.findall(r"\bKVDR_[A-Z0-9_]*[A-Z0-9]\b", path.read_text()))
+    unknown = {m for m in mentioned if m not in SETTINGS_BY_NAME}
+    assert unknown <= {"KVDR_REGION"}, unknown  # prose only ("KVDR_REGION_<n>_*")
+
+
+def test_every_toml_key_maps_to_a_loader_key():
+    toml_keys = {s.toml_key for s in SETTINGS if s.toml_key and s.toml_key != "regions.<name>"}
+    known = {f"{section}.{key}" for section, keys in config._TOML_SECTIONS.items()
+             for key in keys} | {"task_hub"}
+    assert toml_keys == known
