@@ -6,7 +6,7 @@ from datetime import timedelta
 
 import pytest
 import sample_app
-from support import eventually
+from engine_test_support import eventually
 
 from engine import Engine, ManualClock, RuntimeStatus
 from engine.errors import FunctionNotFound, InstanceExists, InstanceNotFound
