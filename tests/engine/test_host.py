@@ -146,3 +146,19 @@ async def test_our_function_app_is_hosted(tmp_path):
                 session.get(f"{host.base_url}/api/health") as response:
             assert response.status == 200
             assert json.loads(await response.text())["status"] == "ok"
+
+
+def test_an_app_indexed_elsewhere_first_can_still_be_hosted():
+    import azure.durable_functions as df
+    import azure.functions as func
+
+    from engine.functions import index_app
+
+    app = df.DFApp(http_auth_level=func.AuthLevel.ANONYMOUS)
+
+    @app.route(route="ping")
+    def ping(req: func.HttpRequest) -> func.HttpResponse:
+        return func.HttpResponse("pong")
+
+    assert [f.get_function_name() for f in app.get_functions()] == ["ping"]
+    assert list(index_app(app).of_type("httpTrigger")) == ["ping"]
