@@ -199,5 +199,5 @@ class Inventory:
                    complete=data.get("complete", True))
 
     @classmethod
-    def of(cls, region: str, items: Iterable[ItemProps], **kwargs: Any) -> Inventory:
+    def of(cls, region: str, items: Iterable[ItemProps] = (), **kwargs: Any) -> Inventory:
         return cls(region=region, items=tuple(items), **kwargs)
