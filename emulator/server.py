@@ -204,6 +204,9 @@ class EmulatorServer:
         if vault.down is DownMode.REFUSE and vault.listener is not None:
             vault.listener.close()
             vault.listener = None
+            # kept-alive connections go too, so clients see the refusal on their next request
+            for connection in list(vault.server.connections if vault.server else ()):
+                connection.force_close()
 
     async def set_up(self, name: str) -> None:
         vault = self.vault(name)
