@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from azure.keyvault.certificates import CertificatePolicy
+from azure.keyvault.keys.crypto import SignatureAlgorithm
 
 from emulator.server import VaultSpec
 from emulator.testing import Emulator
@@ -37,12 +38,10 @@ def test_contents_survive_a_restart(tmp_path: Path) -> None:
             assert secrets.get_secret("cert").properties.managed is True
         with emu.certificate_client() as certs:
             assert certs.get_certificate("cert").cer == cert.cer
-        with emu.crypto_client(
-            key.id.replace(key.id.split("/keys/")[0], emu.url().rstrip("/"))
-        ) as c:
-            from azure.keyvault.keys.crypto import SignatureAlgorithm
-
-            assert c.sign(SignatureAlgorithm.rs256, b"\0" * 32).signature
+        with emu.key_client() as keys:
+            key_id = keys.get_key("signer").id  # the same version; the port is new
+        with emu.crypto_client(key_id) as crypto:
+            assert crypto.sign(SignatureAlgorithm.rs256, b"\0" * 32).signature
 
 
 def test_a_torn_last_journal_line_is_ignored(tmp_path: Path) -> None:
