@@ -125,3 +125,16 @@ def test_drill_failure_alert_pages_operators_not_the_failover_webhook():
     assert 'tostring(customDimensions.result) != "passed"' in query
     assert bm.text(rule.get("properties.actions.actionGroups")).split() == \
         ["[", "operators.id", "]"]
+
+
+def test_app_reads_the_events_queue_of_its_own_region_with_its_identity():
+    region = bm.load("modules/region.bicep")
+    (app,) = region.modules("functionApp.bicep")
+    assert bm.text(app.get("params.eventsQueueServiceUri")) == \
+        "eventsStorage.outputs.queueEndpoint"
+    fa = bm.load("modules/functionApp.bicep")
+    (config,) = fa.resources("Microsoft.Web/sites/config")
+    assert "KvdrEventsQueue__queueServiceUri: eventsQueueServiceUri" in \
+        bm.text(config.get("properties"))
+    (events,) = [m for m in region.modules("storage.bicep") if m.name == "eventsStorage"]
+    assert "names.eventsQueue" in bm.text(events.get("params.queues"))

@@ -30,6 +30,9 @@ param kvdrSettings object
 
 param appInsightsConnectionString string
 
+@description('Queue endpoint of the events storage account: the identity-based connection "KvdrEventsQueue" the queue trigger reads Event Grid deliveries with. Deliberately not KVDR_-prefixed: kvdr.config rejects unknown KVDR_* settings.')
+param eventsQueueServiceUri string
+
 @minValue(40)
 param maximumInstanceCount int
 
@@ -123,6 +126,7 @@ resource appSettings 'Microsoft.Web/sites/config@2024-04-01' = {
     AzureWebJobsStorage__credential: 'managedidentity'
     APPLICATIONINSIGHTS_CONNECTION_STRING: appInsightsConnectionString
     APPLICATIONINSIGHTS_AUTHENTICATION_STRING: 'Authorization=AAD'
+    KvdrEventsQueue__queueServiceUri: eventsQueueServiceUri
   })
 }
 

@@ -89,6 +89,7 @@ module app 'functionApp.bicep' = {
     allowedIpRanges: allowedIpRanges
     kvdrSettings: kvdrSettings
     appInsightsConnectionString: appInsightsConnectionString
+    eventsQueueServiceUri: eventsStorage.outputs.queueEndpoint
     maximumInstanceCount: maximumInstanceCount
     alertKeyName: alertKeyName
     tags: union(tags, {
