@@ -13,6 +13,16 @@ Codes in use:
 | ``config.unknown`` | a setting/key kvdr does not know (typo safety) |
 | ``topology.missing`` | no vault holds a readable topology record |
 | ``topology.invalid`` | a topology record cannot be parsed or a transition is not allowed |
+| ``vault.not_found`` | 404: the item (or version) does not exist |
+| ``vault.conflict`` | 409 other than a soft-deleted name |
+| ``vault.deleted_but_recoverable`` | 409 ``ObjectIsDeletedButRecoverable`` (soft-deleted name) |
+| ``vault.forbidden`` | 403: a disabled item's value, a backing object, or missing RBAC |
+| ``vault.unauthenticated`` | 401 that the credential could not satisfy |
+| ``vault.bad_request`` | 400/405/413/…: the vault rejected the request |
+| ``vault.throttled`` | 429 after every retry |
+| ``vault.unavailable`` | 5xx after every retry, or the connection dropped mid-request |
+| ``vault.unreachable`` | the request never reached the vault (refused, DNS, TLS) |
+| ``vault.error`` | any other vault response |
 """
 
 from __future__ import annotations
@@ -59,15 +69,135 @@ class TopologyError(KvdrError):
 
 
 # --- Vault errors -------------------------------------------------------------------------------
-# The vault-access issue adds the errors mapped from Key Vault HTTP responses here, in one place
-# (one function from status code + service error code to a subclass below), so that activities
-# never need try/except soup around SDK exceptions. Planned codes: vault.not_found (404),
-# vault.forbidden (403, e.g. reading a disabled secret), vault.deleted_but_recoverable
-# (409 ObjectIsDeletedButRecoverable), vault.conflict (other 409), vault.throttled (429, with
-# retry_after), vault.unavailable (5xx / transport), vault.unauthenticated (401).
+# Errors returned by a vault, mapped in one place (:func:`vault_error`) from the HTTP status and
+# Key Vault's error code (the inner code when there is one), so that callers match on a stable
+# ``code`` instead of catching SDK exceptions. kvdr.vaults turns SDK exceptions into these.
 
 
 class VaultError(KvdrError):
-    """Base for errors returned by a vault; subclasses and the HTTP mapping come later."""
+    """An error returned by (or on the way to) a vault. ``status`` is the HTTP status (None for
+    transport errors), ``service_code`` Key Vault's error code, ``region`` the vault's region.
+    Messages name the operation, item and region; never a value."""
 
     default_code = "vault.error"
+
+    def __init__(self, message: str, *, code: str | None = None, status: int | None = None,
+                 service_code: str | None = None, region: str | None = None,
+                 retry_after: float | None = None) -> None:
+        self.status = status
+        self.service_code = service_code
+        self.region = region
+        self.retry_after = retry_after
+        super().__init__(message, code=code)
+
+    def to_dict(self) -> dict[str, Any]:
+        data = super().to_dict()
+        if self.status is not None:
+            data["status"] = self.status
+        if self.service_code:
+            data["service_code"] = self.service_code
+        return data
+
+
+class VaultNotFoundError(VaultError):
+    default_code = "vault.not_found"
+
+
+class VaultConflictError(VaultError):
+    default_code = "vault.conflict"
+
+
+class VaultDeletedButRecoverableError(VaultConflictError):
+    default_code = "vault.deleted_but_recoverable"
+
+
+class VaultForbiddenError(VaultError):
+    default_code = "vault.forbidden"
+
+
+class VaultUnauthenticatedError(VaultError):
+    default_code = "vault.unauthenticated"
+
+
+class VaultBadRequestError(VaultError):
+    default_code = "vault.bad_request"
+
+
+class VaultThrottledError(VaultError):
+    default_code = "vault.throttled"
+
+
+class VaultUnavailableError(VaultError):
+    """5xx, or the connection dropped after the request was sent (the outcome is unknown)."""
+
+    default_code = "vault.unavailable"
+
+
+class VaultUnreachableError(VaultUnavailableError):
+    """The request never reached the vault (DNS, connection refused, TLS)."""
+
+    default_code = "vault.unreachable"
+
+
+# (what to do, per code) — appended to every message
+_ADVICE: dict[str, str] = {
+    "vault.not_found": "it does not exist (or no longer exists) in this vault",
+    "vault.conflict": "the vault state changed underneath; re-run the sync",
+    "vault.deleted_but_recoverable": ("the name is soft-deleted there; recover or purge it, or "
+                                      "set policies.soft_deleted_target = 'recover'"),
+    "vault.forbidden": ("the operation is not allowed (a disabled item, a certificate's backing "
+                        "object, or missing RBAC role); check the item and kvdr's role"),
+    "vault.unauthenticated": "the credential was rejected; check kvdr's identity and tenant",
+    "vault.bad_request": "the vault rejected the request; check the item's name, size and tags",
+    "vault.throttled": "the vault is throttling; the sync retries later — lower pacing limits",
+    "vault.unavailable": "the vault answered with a server error; retry later",
+    "vault.unreachable": "the vault could not be reached; check its URL, DNS and network",
+    "vault.error": "unexpected vault response; retry, and check the vault's diagnostics",
+}
+
+_BY_CODE: dict[str, type[VaultError]] = {
+    cls.default_code: cls for cls in (
+        VaultError, VaultNotFoundError, VaultConflictError, VaultDeletedButRecoverableError,
+        VaultForbiddenError, VaultUnauthenticatedError, VaultBadRequestError,
+        VaultThrottledError, VaultUnavailableError, VaultUnreachableError)}
+
+DELETED_BUT_RECOVERABLE = "ObjectIsDeletedButRecoverable"
+
+
+def vault_error_code(status: int | None, service_code: str | None = None, *,
+                     reached: bool = True) -> str:
+    """The one mapping from an HTTP status (None: no response) and Key Vault's error code to a
+    stable ``vault.*`` code. ``reached`` False: the request never left (connection refused)."""
+    if status is None:
+        return "vault.unavailable" if reached else "vault.unreachable"
+    if status == 409:
+        return ("vault.deleted_but_recoverable" if service_code == DELETED_BUT_RECOVERABLE
+                else "vault.conflict")
+    if status == 404:
+        return "vault.not_found"
+    if status == 403:
+        return "vault.forbidden"
+    if status == 401:
+        return "vault.unauthenticated"
+    if status == 429:
+        return "vault.throttled"
+    if status in (400, 405, 413, 414, 415, 422):
+        return "vault.bad_request"
+    if status >= 500 or status == 408:
+        return "vault.unavailable"
+    return "vault.error"
+
+
+def vault_error(status: int | None, service_code: str | None = None, *, what: str,
+                region: str | None = None, reached: bool = True,
+                retry_after: float | None = None) -> VaultError:
+    """Build the :class:`VaultError` subclass for a response. ``what`` names the operation and
+    item (e.g. ``"set secret 'db-password'"``) — never a value."""
+    code = vault_error_code(status, service_code, reached=reached)
+    where = f" in region {region}" if region else ""
+    got = f"HTTP {status}" if status is not None else "no response"
+    if service_code:
+        got += f" {service_code}"
+    message = f"{what}{where} failed ({got}): {_ADVICE[code]}"
+    return _BY_CODE[code](message, code=code, status=status, service_code=service_code,
+                          region=region, retry_after=retry_after)
