@@ -52,6 +52,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     serve.add_argument("--roles", type=Path, metavar="FILE", help='JSON {"token": "read"|"full"}')
     serve.add_argument("--admin-port", type=int, metavar="P")
     serve.add_argument("--log-level", default="WARNING")
+    serve.add_argument("--event-webhook", action="append", default=[], metavar="URL",
+                       help="deliver Event Grid events of every vault to this webhook")
+    serve.add_argument("--event-duplicate-rate", type=float, default=0.0, metavar="R")
+    serve.add_argument("--event-reorder", action="store_true")
     args = parser.parse_args(argv)
     if not 0.0 <= args.fault_rate <= 1.0:
         parser.error("--fault-rate must be between 0 and 1")
@@ -77,7 +81,7 @@ def build_server(args: argparse.Namespace) -> EmulatorServer:
         roles = json.loads(args.roles.read_text(encoding="utf-8"))
         if not isinstance(roles, dict) or not all(r in ("read", "full") for r in roles.values()):
             raise SystemExit('--roles FILE must hold a JSON object {"token": "read" | "full"}')
-    return EmulatorServer(
+    server = EmulatorServer(
         specs,
         state_dir=args.state_dir.resolve() if args.state_dir else None,
         throttle=limits,
@@ -86,6 +90,11 @@ def build_server(args: argparse.Namespace) -> EmulatorServer:
         roles=roles,
         admin_port=args.admin_port,
     )
+    server.event_webhooks = list(args.event_webhook)  # type: ignore[attr-defined]
+    server.event_duplicate_rate = args.event_duplicate_rate  # type: ignore[attr-defined]
+    server.event_reorder = args.event_reorder  # type: ignore[attr-defined]
+    server.event_seed = args.seed  # type: ignore[attr-defined]
+    return server
 
 
 async def serve(server: EmulatorServer) -> None:
@@ -95,6 +104,9 @@ async def serve(server: EmulatorServer) -> None:
         loop.add_signal_handler(sig, stop.set)
     await server.start()
     assert server.tls is not None
+    for url in getattr(server, "event_webhooks", ()):  # validated in the background
+        server.events.subscribe(url, duplicate_rate=server.event_duplicate_rate,
+                                reorder=server.event_reorder, seed=server.event_seed)
     for vault in server.vaults.values():
         print(json.dumps(vault.info(server.tls.ca_cert.resolve())), flush=True)
     if server.admin_port is not None:

@@ -19,6 +19,7 @@ from aiohttp.web_exceptions import HTTPRequestEntityTooLarge
 from emulator import routes
 from emulator.context import Ctx
 from emulator.errors import ErrorCode, KvError, bad_parameter, forbidden, throttled
+from emulator.eventgrid import EventGridPublisher
 from emulator.faults import Fault, FaultSchedule
 from emulator.stats import Stats
 from emulator.store import VaultStore
@@ -142,6 +143,7 @@ class EmulatorServer:
                 Throttle(throttle) if throttle else None,
                 FaultSchedule(fault_rate, seed + i),
             )
+        self.events = EventGridPublisher(self)  # Event Grid webhooks (emulator/eventgrid.py)
         self._servers: list[web.Server] = []
         self._admin_listener: asyncio.AbstractServer | None = None
         self._ssl: Any = None
@@ -150,6 +152,7 @@ class EmulatorServer:
     async def start(self) -> None:
         self.tls = ensure_tls(self._tls_dir)
         self._ssl = self.tls.server_context()
+        await self.events.start()
         for vault in self.vaults.values():
             await self._listen(vault)
         if self.admin_port is not None:
@@ -158,6 +161,7 @@ class EmulatorServer:
             self.admin_port = self._admin_listener.sockets[0].getsockname()[1]
 
     async def stop(self) -> None:
+        await self.events.stop()
         listeners = [v.listener for v in self.vaults.values()] + [self._admin_listener]
         for listener in listeners:
             if listener is not None:
@@ -343,6 +347,8 @@ class EmulatorServer:
         rest = path[len(ADMIN_PREFIX) :]
         if rest.rstrip("/") == "vaults" and self.tls is not None:
             return _json(200, [v.info(self.tls.ca_cert) for v in self.vaults.values()])
+        if rest.rstrip("/") == "eventgrid":  # subscriptions for every vault
+            return await self._admin_eventgrid(None, request)
         name, _, action = rest.partition("/")
         vault = self.vaults.get(name)
         if vault is None:
@@ -379,9 +385,28 @@ class EmulatorServer:
                 except ValueError as exc:
                     raise bad_parameter(str(exc)) from exc
                 return _json(200, {"ok": True, "rate": rate})
+            if action == "eventgrid":
+                return await self._admin_eventgrid(vault.name, request)
         except KvError as err:
             return _error(err)
         return _json(404, {"error": {"code": "NotFound", "message": f"No admin action {action}."}})
+
+
+    async def _admin_eventgrid(self, vault: str | None, request: web.BaseRequest
+                               ) -> web.StreamResponse:
+        """``GET``: the subscriptions; ``POST {"url", "duplicate_rate", "reorder", "seed"}``:
+        subscribe a webhook (to ``vault``'s events, or every vault's on the admin port)."""
+        if request.method == "GET":
+            return _json(200, self.events.snapshot())
+        if request.method != "POST":
+            return _error(KvError(405, ErrorCode.METHOD_NOT_ALLOWED, "Use GET or POST."))
+        try:
+            sub = self.events.subscribe_from_body(await self._body(request), vault)
+        except KvError as err:
+            return _error(err)
+        except (ValueError, KeyError) as exc:
+            return _error(bad_parameter(str(exc).strip("'\"")))
+        return _json(201, sub.snapshot())
 
 
 def free_port() -> int:

@@ -125,7 +125,9 @@ class Emulator:
         seed: int = 0,
         roles: dict[str, str] | None = None,
         admin_port: int | None = None,
+        event_webhook: str | None = None,
     ) -> None:
+        self.event_webhook = event_webhook
         specs = [VaultSpec(v) if isinstance(v, str) else v for v in vaults]
         self.server = EmulatorServer(
             specs,
@@ -146,6 +148,8 @@ class Emulator:
         self._thread = threading.Thread(target=loop.run_forever, name="kv-emulator", daemon=True)
         self._thread.start()
         self._call(self.server.start())
+        if self.event_webhook:
+            self.subscribe_events(self.event_webhook)
         return self
 
     def stop(self) -> None:
@@ -271,6 +275,45 @@ class Emulator:
 
     def set_fault_rate(self, vault: str | None, rate: float) -> None:
         self.server.set_fault_rate(vault or self._first, rate)
+
+    # ---- Event Grid (emulator/eventgrid.py) --------------------------------------------------
+    def subscribe_events(self, url: str, vault: str | None = None, *, duplicate_rate: float = 0.0,
+                         reorder: bool = False, seed: int = 0, wait: bool = True,
+                         timeout: float = 30, **kw: Any) -> str:
+        """Deliver Key Vault events (of ``vault``, or of every vault) to the webhook ``url``;
+        with ``wait``, return once the validation handshake succeeded. Returns the id."""
+        events = self.server.events
+
+        async def subscribe() -> str:
+            sub = events.subscribe(url, vault=vault, duplicate_rate=duplicate_rate,
+                                   reorder=reorder, seed=seed, **kw)
+            if wait:
+                await events.wait_validated(sub, timeout)
+            return sub.id
+
+        return str(self._call(subscribe(), timeout + 5))
+
+    def unsubscribe_events(self, sub_id: str) -> None:
+        self._call(self.server.events.unsubscribe(sub_id))
+
+    def emit_event(self, vault: str, event_type: str, name: str, version: str, **kw: Any
+                   ) -> dict[str, Any] | None:
+        """Inject an event, e.g. ``emit_event("east", "SecretNearExpiry", "db", version)``
+        (``Microsoft.KeyVault.`` may be left out)."""
+        short = event_type.removeprefix("Microsoft.KeyVault.")
+        for object_type in ("Secret", "Key", "Certificate"):
+            if short.startswith(object_type):
+                change = short[len(object_type):]
+                return self.server.events.publish(vault, object_type, name, version, change, **kw)
+        raise ValueError(f"not a Key Vault item event type: {event_type!r}")
+
+    def wait_events_delivered(self, timeout: float = 30) -> bool:
+        """Wait until every event published so far is delivered or dead-lettered."""
+        return bool(self._call(self.server.events.idle(timeout), timeout + 5))
+
+    def event_subscriptions(self) -> list[dict[str, Any]]:
+        """Each subscription's state and counters (delivered, attempts, dead_lettered, …)."""
+        return self.server.events.snapshot()
 
 
 # ---- pytest fixtures ---------------------------------------------------------------------------
