@@ -18,7 +18,13 @@ $(STAMP): pyproject.toml requirements.txt
 lint: venv
 	$(VENV)/bin/ruff check .
 
-test: venv lint
+# Azurite (the Azure Blob state store's tests) comes from npm, pinned by package-lock.json.
+node_modules: package-lock.json
+	@command -v npm >/dev/null 2>&1 || { echo "need node/npm on PATH (Azurite for the tests)"; exit 1; }
+	npm ci --no-audit --no-fund
+	@touch node_modules
+
+test: venv lint node_modules
 	$(PY) -m pytest -q
 
 demo: venv
@@ -35,4 +41,4 @@ emulator: venv
 	$(PY) -m emulator serve --vault eastus=8443 --vault westus=8444 --admin-port 8440
 
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache
+	rm -rf $(VENV) node_modules .pytest_cache .ruff_cache
