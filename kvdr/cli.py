@@ -13,9 +13,23 @@ def _host(argv: Sequence[str]) -> int:
     return engine_main(["host", *argv])
 
 
+def _sync(argv: Sequence[str]) -> int:
+    from kvdr.commands.sync import main as sync_main
+
+    return sync_main(argv)
+
+
+def _status(argv: Sequence[str]) -> int:
+    from kvdr.commands.status import main as status_main
+
+    return status_main(argv)
+
+
 _COMMANDS = {
     "host": ("run the function app on the local durable engine (see `python -m engine host -h`)",
              _host),
+    "sync": ("run the full sync on the local engine and print its report", _sync),
+    "status": ("replication status per vault pair", _status),
 }
 
 

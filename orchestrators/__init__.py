@@ -3,3 +3,5 @@
 import azure.durable_functions as df
 
 bp = df.Blueprint()
+
+from orchestrators import full_sync  # noqa: E402,F401  (registers on bp)

@@ -1,0 +1,46 @@
+"""`kvdr status`: replication status per vault pair, from the vaults' topology records and
+the local state store (the last full sync, the event counters)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+
+from kvdr.commands import EXIT_OK, add_common, config_error
+from kvdr.errors import ConfigError
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="kvdr status",
+        description="Replication status per vault pair: primary, epoch, last full sync, last "
+                    "event, events pending/failed, estimated lag. Reads the vaults' topology "
+                    "records and the local state directory; writes nothing.")
+    add_common(parser)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    from kvdr.runtime import local_runtime
+    from kvdr.status import build_status
+
+    try:
+        runtime = local_runtime(args.config, args.state_dir)
+    except ConfigError as exc:
+        return config_error(exc)
+    try:
+        status = build_status(runtime)
+    finally:
+        runtime.close()
+    if args.json:
+        print(json.dumps(status.to_dict(), indent=2))
+    else:
+        print(status.render_text())
+    return EXIT_OK
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,176 @@
+"""Replication status per vault pair — the questions HashiCorp Vault's replication status and
+AWS's ReplicationStatus answer: who is primary at which epoch, when the last full sync ran and
+what it found, what the event path last did, and how far behind a secondary may be.
+
+Built from three sources, read only (a status request never writes): the topology records in
+the vaults (the highest epoch wins), the last full-sync report (``sync/last-report.json``) and
+the event path's counters (``events/stats.json``) in the state store.
+
+``estimated_lag_seconds`` is an upper bound on how stale a secondary may be: the event path's
+worst recent lag while it is healthy (events flowing, none failed or stuck), otherwise the age
+of the last successful full sync — the backstop that catches whatever events missed.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from kvdr.errors import KvdrError
+from kvdr.inventory import format_time, parse_time
+
+logger = logging.getLogger(__name__)
+
+LAST_REPORT_KEY = "sync/last-report.json"
+EVENT_STATS_KEY = "events/stats.json"
+
+
+@dataclass(frozen=True)
+class PairStatus:
+    source: str
+    target: str
+    primary: str
+    epoch: int
+    last_full_sync: Mapping[str, Any] | None
+    last_event: Mapping[str, Any] | None
+    events_pending: int
+    events_failed: int
+    estimated_lag_seconds: float | None
+    lag_basis: str
+    within_rpo: bool | None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"source": self.source, "target": self.target, "primary": self.primary,
+                "epoch": self.epoch, "last_full_sync": self.last_full_sync,
+                "last_event": self.last_event, "events_pending": self.events_pending,
+                "events_failed": self.events_failed,
+                "estimated_lag_seconds": self.estimated_lag_seconds,
+                "lag_basis": self.lag_basis, "within_rpo": self.within_rpo}
+
+
+@dataclass(frozen=True)
+class ReplicationStatus:
+    generated_at: datetime
+    primary: str | None
+    epoch: int | None
+    pairs: tuple[PairStatus, ...] = ()
+    topology: Mapping[str, Any] | None = None   # split brain, stale/missing regions
+    rpo_seconds: int = 0
+    problems: tuple[str, ...] = ()
+    events: Mapping[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"generated_at": format_time(self.generated_at), "primary": self.primary,
+                "epoch": self.epoch, "rpo_seconds": self.rpo_seconds,
+                "pairs": [p.to_dict() for p in self.pairs], "topology": self.topology,
+                "events": dict(self.events), "problems": list(self.problems)}
+
+    def render_text(self) -> str:
+        lines = [f"primary {self.primary or '?'} at epoch {self.epoch if self.epoch else '?'}"
+                 f" (RPO {self.rpo_seconds}s)"]
+        for p in self.pairs:
+            sync = p.last_full_sync or {}
+            when = sync.get("finished_at") or "never"
+            lag = ("unknown" if p.estimated_lag_seconds is None
+                   else f"{p.estimated_lag_seconds:.0f}s ({p.lag_basis})")
+            last_event = (p.last_event or {}).get("processed_at") or "none"
+            lines.append(
+                f"  {p.source} -> {p.target}: last full sync {when} "
+                f"[{sync.get('status', '-')}, drift {sync.get('drift', 0)}, "
+                f"failed {sync.get('failed', 0)}]; last event {last_event}; "
+                f"events pending {p.events_pending}, failed {p.events_failed}; "
+                f"estimated lag {lag}"
+                + ("" if p.within_rpo in (None, True) else "  ** over RPO **"))
+        lines += [f"  problem: {problem}" for problem in self.problems]
+        return "\n".join(lines)
+
+
+def _summary_of(report: Mapping[str, Any] | None, target: str) -> dict[str, Any] | None:
+    """What status shows of the last full sync for one target."""
+    if not report:
+        return None
+    targets = report.get("target_regions") or []
+    errors = [e for e in report.get("errors", []) if e.get("target") in (target, None)]
+    if target not in targets and not errors:
+        return None
+    counts = report.get("counts", {})
+    failed = sum(counts.get("failed", {}).values())
+    status = report.get("status")
+    if errors and target not in targets:
+        status = "failed"
+    return {"run_id": report.get("run_id"), "started_at": report.get("started_at"),
+            "finished_at": report.get("finished_at"), "status": status,
+            "drift": report.get("drift", 0), "failed": failed,
+            "conflicts": sum(counts.get("conflict", {}).values()),
+            "errors": errors, "dry_run": report.get("dry_run", False)}
+
+
+def _lag(now: datetime, sync: Mapping[str, Any] | None, events: Mapping[str, Any]
+         ) -> tuple[float | None, str]:
+    healthy = (events.get("received", 0) > 0 and not events.get("failed")
+               and not events.get("pending") and events.get("lag_seconds_max") is not None)
+    if healthy:
+        return float(events["lag_seconds_max"]), "event path"
+    if sync and sync.get("status") == "succeeded" and sync.get("finished_at"):
+        finished = parse_time(sync["finished_at"])
+        if finished is not None:
+            return max(0.0, (now - finished).total_seconds()), "since last full sync"
+    return None, "no successful full sync yet"
+
+
+def build_status(runtime: Any, *, now: datetime | None = None) -> ReplicationStatus:
+    """Read the topology (without bootstrapping it), the last report and the event counters."""
+    from kvdr.topology import assess_topology
+    from kvdr.topology_store import read_topology
+
+    now = now or datetime.now(UTC)
+    config = runtime.config
+    problems: list[str] = []
+    records = {}
+    for name in config.region_names:
+        try:
+            records[name] = read_topology(runtime.session(name))
+        except KvdrError as exc:
+            problems.append(f"{name}: cannot read the topology record [{exc.code}]")
+            records[name] = None
+    try:
+        view = assess_topology(records)
+        primary, epoch = view.current.primary, view.current.epoch
+        topology = {"split_brain": view.split_brain,
+                    "stale_regions": list(view.stale_regions),
+                    "missing_regions": list(view.missing_regions)}
+        if view.split_brain:
+            problems.append("split brain: two primaries at epoch "
+                            f"{epoch}; run a failover to the intended primary")
+    except KvdrError as exc:
+        primary, epoch, topology = config.topology.initial_primary, None, None
+        problems.append(f"{exc.message} (assuming {primary}, the configured initial primary)")
+
+    def read(key: str) -> Any:
+        try:
+            return runtime.state.get_json(key)
+        except Exception as exc:  # the state store is optional for status: say so, go on
+            problems.append(f"state store: cannot read {key} ({type(exc).__name__})")
+            return None
+
+    report = read(LAST_REPORT_KEY)
+    events = read(EVENT_STATS_KEY) or {}
+    pairs = []
+    for region in config.others(primary):
+        sync = _summary_of(report, region.name)
+        lag, basis = _lag(now, sync, events)
+        pairs.append(PairStatus(
+            source=primary, target=region.name, primary=primary, epoch=epoch or 0,
+            last_full_sync=sync, last_event=events.get("last_event"),
+            events_pending=int(events.get("pending") or 0),
+            events_failed=int(events.get("failed") or 0), estimated_lag_seconds=lag,
+            lag_basis=basis,
+            within_rpo=None if lag is None else lag <= config.objectives.rpo_seconds))
+    event_summary = {k: events.get(k) for k in ("received", "replicated", "ignored", "failed",
+                                                 "pending", "lag_seconds_p50",
+                                                 "lag_seconds_max")}
+    return ReplicationStatus(now, primary, epoch, tuple(pairs), topology,
+                             config.objectives.rpo_seconds, tuple(problems), event_summary)

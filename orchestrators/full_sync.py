@@ -1,0 +1,341 @@
+"""The full sync runbook: topology -> one ``full_sync_pair`` per target (in parallel) ->
+merge -> save -> the report.
+
+``full_sync_pair`` plans (an activity that stores the batches and returns counts), executes the
+batches through ``full_sync_batches`` sub-orchestrations of at most ``GROUP_SIZE`` batches with
+at most ``pacing.max_parallel`` activities in flight, verifies, and returns its report. It
+``continue_as_new``\\ s after ``MAX_GROUPS_PER_EXECUTION`` groups, so no history grows with the
+size of the vault (decision 6). Deterministic: no I/O, time from
+``context.current_utc_datetime``, instance ids derived from the parent's.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import azure.durable_functions as df
+
+from activities.sync import (
+    BatchRequest,
+    PairPlanRequest,
+    PairPlanSummary,
+    SyncTopology,
+    TopologyRequest,
+    VerifyRequest,
+    VerifyResult,
+)
+from kvdr.inventory import ItemKind, format_time, parse_time
+from kvdr.plan import PlanAction
+from kvdr.progress import Phase, SyncProgress
+from kvdr.report import BatchResult, ItemOutcome, SyncReport
+from orchestrators import bp
+
+GROUP_SIZE = 40                 # batches per full_sync_batches sub-orchestration
+MAX_GROUPS_PER_EXECUTION = 100  # then full_sync_pair continues as new
+MAX_PARALLEL_DEFAULT = 4
+
+RETRY = df.RetryOptions(first_retry_interval_in_milliseconds=5_000, max_number_of_attempts=3)
+
+
+@dataclass(frozen=True)
+class FullSyncInput:
+    """The runbook's input. ``run_id`` defaults to the instance id; ``targets`` to every
+    region but the primary."""
+
+    dry_run: bool = False
+    targets: tuple[str, ...] | None = None
+    run_id: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        data: dict[str, Any] = {"dry_run": self.dry_run}
+        if self.targets is not None:
+            data["targets"] = list(self.targets)
+        if self.run_id:
+            data["run_id"] = self.run_id
+        return data
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any] | None) -> FullSyncInput:
+        data = data or {}
+        targets = data.get("targets")
+        return cls(bool(data.get("dry_run", False)),
+                   tuple(targets) if targets is not None else None, data.get("run_id"))
+
+
+@dataclass(frozen=True)
+class PairInput:
+    run_id: str
+    source: str
+    target: str
+    dry_run: bool
+    epoch: int
+    started_at: str
+    max_parallel: int = MAX_PARALLEL_DEFAULT
+    # carried across continue_as_new once the plan exists
+    summary: Mapping[str, Any] | None = None
+    report: Mapping[str, Any] | None = None
+    next_batch: int = 0
+    items_done: int = 0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"run_id": self.run_id, "source": self.source, "target": self.target,
+                "dry_run": self.dry_run, "epoch": self.epoch, "started_at": self.started_at,
+                "max_parallel": self.max_parallel, "summary": self.summary,
+                "report": self.report, "next_batch": self.next_batch,
+                "items_done": self.items_done}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> PairInput:
+        return cls(data["run_id"], data["source"], data["target"], bool(data["dry_run"]),
+                   int(data["epoch"]), data["started_at"],
+                   int(data.get("max_parallel", MAX_PARALLEL_DEFAULT)), data.get("summary"),
+                   data.get("report"), int(data.get("next_batch", 0)),
+                   int(data.get("items_done", 0)))
+
+
+@dataclass(frozen=True)
+class PairResult:
+    """A pair's envelope: its report, drift found, and the error that stopped it (if any)."""
+
+    target: str
+    report: Mapping[str, Any]
+    drift: int = 0
+    unverified: int = 0
+    error: Mapping[str, Any] | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        data = {"target": self.target, "report": dict(self.report), "drift": self.drift,
+                "unverified": self.unverified}
+        if self.error:
+            data["error"] = dict(self.error)
+        return data
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> PairResult:
+        return cls(data["target"], data["report"], data.get("drift", 0),
+                   data.get("unverified", 0), data.get("error"))
+
+
+@dataclass(frozen=True)
+class GroupInput:
+    run_id: str
+    source: str
+    target: str
+    started_at: str
+    first: int
+    count: int
+    max_parallel: int
+    progress: Mapping[str, Any]  # the pair's progress when the group starts
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"run_id": self.run_id, "source": self.source, "target": self.target,
+                "started_at": self.started_at, "first": self.first, "count": self.count,
+                "max_parallel": self.max_parallel, "progress": dict(self.progress)}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> GroupInput:
+        return cls(data["run_id"], data["source"], data["target"], data["started_at"],
+                   int(data["first"]), int(data["count"]), int(data["max_parallel"]),
+                   data["progress"])
+
+
+@dataclass(frozen=True)
+class GroupResult:
+    report: Mapping[str, Any]
+    items_done: int
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"report": dict(self.report), "items_done": self.items_done}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> GroupResult:
+        return cls(data["report"], int(data["items_done"]))
+
+
+def run_record(report: SyncReport, *, run_id: str, drift: int, epoch: int,
+               errors: list[Mapping[str, Any]]) -> dict[str, Any]:
+    """The orchestration output and the stored last-sync status: the report plus run id, drift
+    found, epoch and errors (targets that could not be synced)."""
+    record = report.to_dict()
+    record.update(run_id=run_id, drift=drift, epoch=epoch, errors=[dict(e) for e in errors])
+    if errors:
+        reached = len(report.target_regions) > len(errors)
+        record["status"] = "partial" if reached else "failed"
+    return record
+
+
+# --- full_sync ----------------------------------------------------------------------------------
+
+
+@bp.orchestration_trigger(context_name="context")
+def full_sync(context: df.DurableOrchestrationContext):
+    request = FullSyncInput.from_dict(context.get_input())
+    run_id = request.run_id or context.instance_id
+    started = context.current_utc_datetime
+    context.set_custom_status(SyncProgress(Phase.TOPOLOGY).to_dict())
+    topo = SyncTopology.from_dict((yield context.call_activity_with_retry(
+        "sync_read_topology", RETRY, TopologyRequest(request.targets, request.dry_run).to_dict())))
+    if not topo.ok:
+        report = SyncReport(topo.primary or "?", tuple(request.targets or ()), started,
+                            request.dry_run).add_calls(topo.calls)
+        report = report.finish(context.current_utc_datetime)
+        record = run_record(report, run_id=run_id, drift=0, epoch=topo.epoch,
+                            errors=[{"target": None, **dict(topo.error or {})}])
+        record["status"] = "failed"
+        context.set_custom_status(SyncProgress(Phase.SAVE).to_dict())
+        yield context.call_activity_with_retry("sync_save_report", RETRY, record)
+        context.set_custom_status(SyncProgress(Phase.DONE).to_dict())
+        return record
+
+    context.set_custom_status(SyncProgress(Phase.PLAN).to_dict())
+    pairs = [context.call_sub_orchestrator(
+        "full_sync_pair",
+        PairInput(run_id, topo.primary, target, request.dry_run, topo.epoch,
+                  format_time(started) or "",
+                  max_parallel=topo.max_parallel).to_dict(),
+        instance_id=f"{context.instance_id}:{target}") for target in topo.targets]
+    results = [PairResult.from_dict(r) for r in (yield context.task_all(pairs))]
+
+    report = SyncReport(topo.primary, (), started, request.dry_run).add_calls(topo.calls)
+    for result in results:
+        report = report.merge(SyncReport.from_dict(result.report))
+    report = report.finish(context.current_utc_datetime)
+    errors = [{"target": r.target, **dict(r.error)} for r in results if r.error]
+    record = run_record(report, run_id=run_id, drift=sum(r.drift for r in results),
+                        epoch=topo.epoch, errors=errors)
+    context.set_custom_status(SyncProgress(Phase.SAVE).to_dict())
+    yield context.call_activity_with_retry("sync_save_report", RETRY, record)
+    context.set_custom_status(SyncProgress(Phase.DONE).to_dict())
+    return record
+
+
+# --- full_sync_pair -----------------------------------------------------------------------------
+
+
+@bp.orchestration_trigger(context_name="context")
+def full_sync_pair(context: df.DurableOrchestrationContext):
+    pair = PairInput.from_dict(context.get_input())
+    started = parse_time(pair.started_at)
+    progress = SyncProgress(Phase.PLAN, pair.target)
+
+    if pair.summary is None:
+        context.set_custom_status(progress.to_dict())
+        summary = PairPlanSummary.from_dict((yield context.call_activity_with_retry(
+            "sync_plan_pair", RETRY, PairPlanRequest(
+                pair.run_id, pair.source, pair.target, pair.dry_run, pair.epoch,
+                pair.started_at).to_dict())))
+        report = SyncReport.from_dict(summary.report) if summary.report else SyncReport(
+            pair.source, (pair.target,), started, pair.dry_run)  # type: ignore[arg-type]
+        if not summary.ok:
+            context.set_custom_status(SyncProgress(Phase.DONE, pair.target).to_dict())
+            return PairResult(pair.target, report.finish(context.current_utc_datetime).to_dict(),
+                              error=summary.error).to_dict()
+    else:
+        summary = PairPlanSummary.from_dict(pair.summary)
+        report = SyncReport.from_dict(pair.report or summary.report or {})
+
+    progress = SyncProgress(Phase.EXECUTE, pair.target, pair.next_batch, summary.batches,
+                            pair.items_done, summary.items_total)
+    if pair.dry_run:
+        summary = PairPlanSummary(summary.ok, summary.source, summary.target, 0, 0,
+                                  summary.batch_size, summary.target_items, summary.drift,
+                                  summary.report)
+    next_batch, items_done, groups = pair.next_batch, pair.items_done, 0
+    while next_batch < summary.batches:
+        if groups >= MAX_GROUPS_PER_EXECUTION:
+            carried = PairInput(pair.run_id, pair.source, pair.target, pair.dry_run, pair.epoch,
+                                pair.started_at, pair.max_parallel, summary.to_dict(),
+                                report.to_dict(), next_batch, items_done)
+            context.continue_as_new(carried.to_dict())
+            return None
+        count = min(GROUP_SIZE, summary.batches - next_batch)
+        context.set_custom_status(progress.to_dict())
+        group = GroupResult.from_dict((yield context.call_sub_orchestrator(
+            "full_sync_batches",
+            GroupInput(pair.run_id, pair.source, pair.target, pair.started_at, next_batch,
+                       count, pair.max_parallel, progress.to_dict()).to_dict(),
+            instance_id=f"{context.instance_id}:g{next_batch:06d}")))
+        report = report.merge(SyncReport.from_dict(group.report))
+        next_batch += count
+        items_done += group.items_done
+        groups += 1
+        progress = SyncProgress(Phase.EXECUTE, pair.target, next_batch, summary.batches,
+                                items_done, summary.items_total)
+
+    unverified = 0
+    if summary.batches:
+        context.set_custom_status(SyncProgress(Phase.VERIFY, pair.target, next_batch,
+                                               summary.batches, items_done,
+                                               summary.items_total).to_dict())
+        verified = VerifyResult.from_dict((yield context.call_activity_with_retry(
+            "sync_verify_pair", RETRY, VerifyRequest(
+                pair.run_id, pair.source, pair.target, summary.batches, pair.epoch,
+                summary.target_items).to_dict())))
+        report = report.add_calls(verified.calls)
+        report, unverified = _absorb_verification(report, verified)
+    context.set_custom_status(SyncProgress(Phase.DONE, pair.target, next_batch, summary.batches,
+                                           items_done, summary.items_total).to_dict())
+    return PairResult(pair.target, report.finish(context.current_utc_datetime).to_dict(),
+                      drift=summary.drift, unverified=unverified).to_dict()
+
+
+def _absorb_verification(report: SyncReport, verified: VerifyResult
+                         ) -> tuple[SyncReport, int]:
+    """Unverified items become failures (code ``sync.unverified``) unless the run already
+    reported them as failed."""
+    from activities.sync import UNVERIFIED_CODE
+
+    if not verified.ok:
+        note = verified.error or {}
+        return report.add_batch(BatchResult((ItemOutcome(
+            ItemKind.SECRET, "(verification)", PlanAction.UNCHANGED, ok=False,
+            code=str(note.get("code", "sync.verify_failed")),
+            message=f"could not verify: {note.get('message', 'unknown error')}"),))), 0
+    failed = {(n.kind, n.name.lower()) for n in report.failures}
+    fresh = [n for n in verified.unverified if (n.kind, n.name.lower()) not in failed]
+    outcomes = tuple(ItemOutcome(n.kind, n.name, PlanAction.UNCHANGED, ok=False,
+                                 code=UNVERIFIED_CODE, message=n.reason) for n in fresh)
+    return report.add_batch(BatchResult(outcomes)), len(fresh)
+
+
+# --- full_sync_batches --------------------------------------------------------------------------
+
+
+@bp.orchestration_trigger(context_name="context")
+def full_sync_batches(context: df.DurableOrchestrationContext):
+    group = GroupInput.from_dict(context.get_input())
+    progress = SyncProgress.from_dict(group.progress)
+    report = SyncReport(group.source, (group.target,),
+                        parse_time(group.started_at))  # type: ignore[arg-type]
+    end = group.first + group.count
+    next_batch, items_done = group.first, 0
+    in_flight: list[tuple[Any, int]] = []
+    while next_batch < end or in_flight:
+        while next_batch < end and len(in_flight) < max(1, group.max_parallel):
+            request = BatchRequest(group.run_id, group.source, group.target, next_batch)
+            in_flight.append((context.call_activity_with_retry(
+                "sync_execute_batch", RETRY, request.to_dict()), next_batch))
+            next_batch += 1
+        winner = yield context.task_any([task for task, _ in in_flight])
+        n = next(n for task, n in in_flight if task is winner)
+        in_flight = [(task, m) for task, m in in_flight if task is not winner]
+        if getattr(winner, "state", None) is not None and winner.state.name == "FAILED":
+            # the activity failed for good (after retries): every item of the batch failed
+            failed = yield context.call_activity_with_retry("sync_fail_batch", RETRY, {
+                **BatchRequest(group.run_id, group.source, group.target, n).to_dict(),
+                "message": _first_line(winner.result)})
+            result = BatchResult.from_dict(failed)
+        else:
+            result = BatchResult.from_dict(winner.result)
+        report = report.add_batch(result)
+        items_done += len(result.outcomes)
+        progress = progress.advanced(batches=1, items=len(result.outcomes))
+        context.set_custom_status(progress.to_dict())
+    return GroupResult(report.to_dict(), items_done).to_dict()
+
+
+def _first_line(error: Any) -> str:
+    text = str(error) if error is not None else "the batch activity failed"
+    return text.strip().splitlines()[0][:300] if text.strip() else "the batch activity failed"

@@ -1,0 +1,131 @@
+"""HTTP runbook starters: ``POST /api/runbooks/full-sync`` and ``GET /api/runbooks/{id}``.
+
+A request body that kvdr cannot act on exactly as written (an unknown field, a wrong type, a
+target that is not a configured region) is answered 400 with a stable code and starts nothing.
+A real (non dry-run) full sync runs under the singleton instance id ``full-sync`` — the same
+one the timer uses — so two never run at once; a dry run gets its own id.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import uuid
+from typing import Any
+
+import azure.durable_functions as df
+import azure.functions as func
+
+from kvdr.errors import KvdrError
+from kvdr.progress import combine
+from kvdr.runtime import get_runtime
+from orchestrators.full_sync import FullSyncInput
+from triggers import bp
+
+logger = logging.getLogger(__name__)
+
+FULL_SYNC_INSTANCE = "full-sync"
+_ACTIVE = {df.OrchestrationRuntimeStatus.Pending, df.OrchestrationRuntimeStatus.Running}
+_FIELDS = {"dry_run": bool, "targets": list}
+
+
+def error_response(status: int, code: str, message: str, **extra: Any) -> func.HttpResponse:
+    body = {"error": {"code": code, "message": message, **extra}}
+    return func.HttpResponse(json.dumps(body), status_code=status, mimetype="application/json")
+
+
+def json_response(body: Any, status: int = 200) -> func.HttpResponse:
+    return func.HttpResponse(json.dumps(body, default=str), status_code=status,
+                             mimetype="application/json")
+
+
+class BadRequest(KvdrError):
+    default_code = "runbook.bad_request"
+
+
+def parse_full_sync_body(raw: bytes, regions: tuple[str, ...]) -> FullSyncInput:
+    """Validate the optional body ``{"dry_run": bool, "targets": [region, ...]}``."""
+    if not raw or not raw.strip():
+        return FullSyncInput()
+    try:
+        body = json.loads(raw)
+    except (ValueError, UnicodeDecodeError):
+        raise BadRequest("the body is not JSON; send {\"dry_run\": true|false, "
+                         "\"targets\": [\"<region>\", …]} or nothing") from None
+    if not isinstance(body, dict):
+        raise BadRequest("the body must be a JSON object")
+    unknown = sorted(set(body) - set(_FIELDS))
+    if unknown:
+        raise BadRequest(f"unknown field(s) {', '.join(unknown)}; allowed: "
+                         f"{', '.join(_FIELDS)}")
+    for name, kind in _FIELDS.items():
+        if name in body and not isinstance(body[name], kind):
+            raise BadRequest(f"{name} must be a JSON {'boolean' if kind is bool else 'array'}")
+    targets = body.get("targets")
+    if targets is not None:
+        if not targets or not all(isinstance(t, str) for t in targets):
+            raise BadRequest("targets must be a non-empty array of region names")
+        unknown_regions = [t for t in targets if t not in regions]
+        if unknown_regions:
+            raise BadRequest(f"unknown target region(s) {', '.join(unknown_regions)}; "
+                             f"configured: {', '.join(regions)}")
+        if len(set(targets)) != len(targets):
+            raise BadRequest("targets lists a region twice")
+    return FullSyncInput(dry_run=body.get("dry_run", False),
+                         targets=tuple(targets) if targets is not None else None)
+
+
+@bp.route(route="runbooks/full-sync", methods=["POST"])
+@bp.durable_client_input(client_name="client")
+async def start_full_sync(req: func.HttpRequest, client: df.DurableOrchestrationClient
+                          ) -> func.HttpResponse:
+    try:
+        config = get_runtime().config
+    except KvdrError as exc:
+        return error_response(500, exc.code, exc.message)
+    try:
+        request = parse_full_sync_body(req.get_body(), config.region_names)
+    except BadRequest as exc:
+        return error_response(400, exc.code, exc.message)
+    if request.dry_run:
+        instance_id = f"full-sync-dry-run-{uuid.uuid4().hex[:12]}"
+    else:
+        instance_id = FULL_SYNC_INSTANCE
+        existing = await client.get_status(instance_id)
+        if existing and existing.runtime_status in _ACTIVE:
+            return error_response(409, "runbook.already_running",
+                                  "a full sync is already running; follow it at the status "
+                                  "URL or wait for it to finish",
+                                  instance_id=instance_id)
+    run_id = instance_id if request.dry_run else f"full-sync-{uuid.uuid4().hex[:12]}"
+    body = FullSyncInput(request.dry_run, request.targets, run_id).to_dict()
+    await client.start_new("full_sync", instance_id, body)
+    logger.info("full sync %s started (instance %s, dry run %s)", run_id, instance_id,
+                request.dry_run)
+    return client.create_check_status_response(req, instance_id)
+
+
+@bp.route(route="runbooks/{instance_id}", methods=["GET"])
+@bp.durable_client_input(client_name="client")
+async def get_runbook(req: func.HttpRequest, client: df.DurableOrchestrationClient
+                      ) -> func.HttpResponse:
+    instance_id = req.route_params.get("instance_id", "")
+    status = await client.get_status(instance_id)
+    if not status:
+        return error_response(404, "runbook.not_found",
+                              f"no runbook instance {instance_id!r}; use the id the starter "
+                              "returned")
+    body: dict[str, Any] = {
+        "instance_id": status.instance_id, "name": status.name,
+        "runtime_status": status.runtime_status.value if status.runtime_status else None,
+        "created_time": status.created_time.isoformat() if status.created_time else None,
+        "last_updated_time": (status.last_updated_time.isoformat()
+                              if status.last_updated_time else None),
+        "custom_status": status.custom_status, "output": status.output,
+    }
+    if status.runtime_status in _ACTIVE:
+        children = [s for s in await client.get_status_by(runtime_status=list(_ACTIVE))
+                    if s.instance_id and s.instance_id.startswith(f"{instance_id}:")]
+        body["progress"] = {t: p.to_dict() for t, p in
+                            combine(s.custom_status for s in children).items() if t}
+    return json_response(body)
