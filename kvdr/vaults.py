@@ -264,13 +264,14 @@ class VaultSession:
             from kvdr.credentials import credential_for
             credential = credential_for(config)
         self.credential = credential
+        self.retry_backoff = tuple(retry_backoff)
         self.pacer = (pacers or default_pacers(config.pacing)).for_vault(self.url)
         kwargs = config.client_kwargs(region)
         transport_kwargs = {k: v for k, v in kwargs.items() if k != "verify_challenge_resource"}
         self._transport = _CountingTransport(**transport_kwargs)
         self._transport.open()  # create the session once, before threads share it
         common = {**kwargs, "transport": self._transport,
-                  "retry_policy": _BackoffRetryPolicy(tuple(retry_backoff)),
+                  "retry_policy": _BackoffRetryPolicy(self.retry_backoff),
                   "per_retry_policies": [_PacingPolicy(self.pacer)]}
         self.secrets = SecretClient(self.url, credential, **common)
         self.certificates = CertificateClient(self.url, credential, **common)

@@ -1,0 +1,59 @@
+"""Plan -> execute -> replan helpers shared by the copier tests (imported by path)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import UTC, datetime
+
+from kvdr.config import Config
+from kvdr.inventory import ItemKind
+from kvdr.plan import PlanAction, SyncPlan, plan_sync
+from kvdr.replicate import execute_items
+from kvdr.report import BatchResult
+from kvdr.vaults import VaultSession
+
+FINGERPRINT_KEY = b"f" * 40
+
+
+def plan_for(config: Config, source: VaultSession, target: VaultSession,
+             names: Iterable[str] | None = None, *, epoch: int = 1) -> SyncPlan:
+    """A plan restricted to ``names`` (the session emulator holds other tests' items)."""
+    src, tgt = source.inventory(), target.inventory()
+    if names is not None:
+        wanted = {n.lower() for n in names}
+        from kvdr.inventory import Inventory
+        src = Inventory(src.region, tuple(p for p in src.items if p.name.lower() in wanted),
+                        frozenset(k for k in src.deleted if k.split("/", 1)[1] in wanted),
+                        src.complete)
+        tgt = Inventory(tgt.region, tuple(p for p in tgt.items if p.name.lower() in wanted),
+                        frozenset(k for k in tgt.deleted if k.split("/", 1)[1] in wanted),
+                        tgt.complete)
+    return plan_sync(src, tgt, source_region=source.region, target_region=target.region,
+                     policies=config.policies,
+                     same_subscription=config.same_subscription(source.region, target.region),
+                     same_geography=config.same_geography(source.region, target.region),
+                     now=datetime.now(UTC), epoch=epoch)
+
+
+def execute(config: Config, source: VaultSession, target: VaultSession, plan: SyncPlan
+            ) -> BatchResult:
+    return execute_items(source, target, plan.executable, policies=config.policies,
+                         fingerprint_key=FINGERPRINT_KEY)
+
+
+def actions(plan: SyncPlan) -> dict[str, str]:
+    return {i.name: str(i.action) for i in plan.items}
+
+
+def pending_work(plan: SyncPlan) -> dict[str, str]:
+    """Items a converged pair would still act on."""
+    return {i.name: str(i.action) for i in plan.items
+            if i.action not in (PlanAction.UNCHANGED, PlanAction.SKIP, PlanAction.TARGET_ONLY)}
+
+
+def version_count(session: VaultSession, kind: ItemKind, name: str) -> int:
+    if kind == ItemKind.SECRET:
+        return len(list(session.secrets.list_properties_of_secret_versions(name)))
+    if kind == ItemKind.KEY:
+        return len(list(session.keys.list_properties_of_key_versions(name)))
+    return len(list(session.certificates.list_properties_of_certificate_versions(name)))
