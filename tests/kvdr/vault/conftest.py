@@ -6,12 +6,12 @@ from __future__ import annotations
 import itertools
 import sys
 import uuid
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
-from kvdr.config import Config, Pacing, Policies
+from kvdr.config import Config
 from kvdr.pacing import PacerRegistry
 from kvdr.vaults import VaultSession
 
@@ -19,30 +19,9 @@ HERE = Path(__file__).parent
 if str(HERE) not in sys.path:
     sys.path.insert(0, str(HERE))  # vault_test_support (no tests/__init__.py, see pyproject)
 
-SUB = "00000000-0000-0000-0000-000000000000"
-FINGERPRINT_KEY = b"f" * 40
-FAST_BACKOFF = (0.05, 0.1, 0.2, 0.4, 0.8)
+from vault_test_support import FAST_BACKOFF, emulator_config  # noqa: E402
+
 _counter = itertools.count()
-
-
-def emulator_config(emu, regions: Sequence[str] | None = None, *, primary: str | None = None,
-                    policies: Policies | None = None, pacing: Pacing | None = None) -> Config:
-    names = list(regions or emu.vaults)
-    document = {
-        "regions": {
-            name: {"vault_url": emu.url(name), "geography": emu.vaults[name].geography,
-                   "resource_id": f"/subscriptions/{SUB}/resourceGroups/rg/providers/"
-                                  f"Microsoft.KeyVault/vaults/kv-{name}"}
-            for name in names},
-        "topology": {"initial_primary": primary or names[0]},
-        "tls": {"ca_bundle": emu.ca_cert},
-    }
-    config = Config.from_dict(document)
-    if policies is not None or pacing is not None:
-        from dataclasses import replace
-        config = replace(config, policies=policies or config.policies,
-                         pacing=pacing or config.pacing)
-    return config
 
 
 @pytest.fixture
