@@ -38,9 +38,10 @@ def emulator_config(emu, regions: Sequence[str] | None = None, *, primary: str |
 
 
 def plan_for(config: Config, source: VaultSession, target: VaultSession,
-             names: Iterable[str] | None = None, *, epoch: int = 1) -> SyncPlan:
+             names: Iterable[str] | None = None, *, epoch: int = 1,
+             kinds: Iterable[ItemKind] = tuple(ItemKind)) -> SyncPlan:
     """A plan restricted to ``names`` (the session emulator holds other tests' items)."""
-    src, tgt = source.inventory(), target.inventory()
+    src, tgt = source.inventory(kinds), target.inventory(kinds)
     if names is not None:
         wanted = {n.lower() for n in names}
         from kvdr.inventory import Inventory
