@@ -1,0 +1,96 @@
+"""VaultSession: pacing budgets per request, one pacer per vault per process, error codes,
+inventory contents, credentials."""
+
+from __future__ import annotations
+
+import pytest
+
+from kvdr.credentials import LocalTokenCredential, credential_for
+from kvdr.errors import ConfigError, VaultError
+from kvdr.inventory import ItemKind, item_key
+from kvdr.pacing import Operation
+from kvdr.vaults import VaultSession, _operation_for, default_pacers
+
+BASE = "https://127.0.0.1:8443"
+
+
+@pytest.mark.parametrize(("method", "path", "operation"), [
+    ("PUT", "/secrets/db", Operation.WRITE),
+    ("POST", "/secrets/restore", Operation.WRITE),
+    ("POST", "/certificates/web/import", Operation.WRITE),
+    ("POST", "/certificates/web/create", Operation.WRITE),
+    ("POST", "/keys/k/create", Operation.KEY_CREATE),
+    ("POST", "/keys/restore", Operation.KEY_CREATE),
+    ("PUT", "/keys/k", Operation.WRITE),
+    ("GET", "/secrets", Operation.READ),
+    ("PATCH", "/secrets/db/abc", Operation.READ),
+    ("POST", "/keys/k/backup", Operation.READ),
+    ("DELETE", "/secrets/db", Operation.READ),
+])
+def test_each_request_spends_the_right_pacer_budget(method, path, operation) -> None:
+    assert _operation_for(method, f"{BASE}{path}?api-version=7.5") == operation
+
+
+def test_sessions_of_one_vault_in_one_process_share_its_pacer(config) -> None:
+    a = VaultSession(config, "east")
+    b = VaultSession(config, "east")
+    try:
+        assert a.pacer is b.pacer is default_pacers(config.pacing).for_vault(a.url)
+        assert isinstance(a.credential, LocalTokenCredential)
+    finally:
+        a.close()
+        b.close()
+
+
+def test_inventory_reads_props_managed_flags_thumbprints_and_deleted_names(
+        sessions, unique) -> None:
+    east = sessions["east"]
+    cert, gone = unique("inv-cert"), unique("inv-gone")
+    from azure.keyvault.certificates import CertificatePolicy
+    east.certificates.begin_create_certificate(cert, CertificatePolicy.get_default()).result()
+    east.secrets.set_secret(gone, "value-gone")
+    east.secrets.begin_delete_secret(gone).wait()
+    inventory = east.inventory()
+    assert inventory.complete
+    c = inventory.get(ItemKind.CERTIFICATE, cert)
+    assert c is not None and len(c.thumbprint or "") == 40 and c.version.startswith("c")
+    assert inventory.get(ItemKind.SECRET, cert).managed
+    assert inventory.get(ItemKind.SECRET, gone) is None
+    assert item_key(ItemKind.SECRET, gone) in inventory.deleted
+    assert east.item(ItemKind.SECRET, cert).managed
+    assert east.is_deleted(ItemKind.SECRET, gone)
+
+
+def test_sdk_errors_become_stable_vault_codes_without_values(sessions, unique,
+                                                             kv_emulator) -> None:
+    east = sessions["east"]
+    name = unique("err")
+    with pytest.raises(VaultError) as missing:
+        east.call(f"read secret '{name}'", east.secrets.get_secret, name)
+    assert missing.value.code == "vault.not_found" and missing.value.status == 404
+    east.secrets.set_secret(name, "value-err", enabled=False)
+    with pytest.raises(VaultError) as disabled:
+        east.call(f"read secret '{name}'", east.secrets.get_secret, name)
+    assert disabled.value.code == "vault.forbidden"
+    east.secrets.update_secret_properties(name, enabled=True)
+    east.secrets.begin_delete_secret(name).wait()
+    with pytest.raises(VaultError) as deleted:
+        east.call(f"set secret '{name}'", east.secrets.set_secret, name, "value-err-2")
+    assert deleted.value.code == "vault.deleted_but_recoverable"
+    assert "value-err" not in str(deleted.value)
+
+
+def test_an_unreachable_vault_is_vault_unreachable(kv_emulator_factory, make_sessions) -> None:
+    from vault_test_support import emulator_config
+    emu = kv_emulator_factory(["east", "west"])
+    sessions = make_sessions(emulator_config(emu))
+    emu.down("west")
+    with pytest.raises(VaultError) as err:
+        sessions["west"].inventory()
+    assert err.value.code == "vault.unreachable"
+
+
+def test_the_static_credential_serves_loopback_vaults_only(config, app_settings) -> None:
+    assert isinstance(credential_for(config), LocalTokenCredential)
+    with pytest.raises(ConfigError):
+        LocalTokenCredential(("https://kv-east.vault.azure.net/",))
