@@ -13,7 +13,7 @@ import logging
 import math
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import ExitStack, contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -109,9 +109,8 @@ class SyncTopology:
 def read_sync_topology(runtime: Runtime, request: TopologyRequest) -> SyncTopology:
     """The primary (copy source), the epoch and the targets. A dry run never bootstraps the
     topology record (it would write to the vaults): it assumes the initial one."""
-    from kvdr.topology_store import current_topology, read_topology
-
     from kvdr.topology import assess_topology, initial_record
+    from kvdr.topology_store import current_topology, read_topology
 
     config = runtime.config
     with _sessions(runtime, *config.region_names) as opened:
@@ -337,12 +336,37 @@ def execute_batch(runtime: Runtime, request: BatchRequest) -> BatchResult:
         except KvdrError as exc:
             result = _all_failed(items, exc.code, exc.message)
         calls = {request.source: src.calls, request.target: tgt.calls}
+    _record_skips(runtime, request, items, result)
     return BatchResult(result.outcomes, calls)
+
+
+def _record_skips(runtime: Runtime, request: BatchRequest, items: Sequence[PlanItem],
+                  result: BatchResult) -> None:
+    """Items the copier skipped (what the lists could not tell, e.g. a non-exportable
+    certificate) are rewritten as skips in the stored batch: verification leaves them out and
+    a re-delivered batch skips them again."""
+    skips = {(o.kind, o.name.lower()): o.message for o in result.outcomes
+             if o.ok and o.action == PlanAction.SKIP}
+    if not skips:
+        return
+    rewritten = [replace(i, action=PlanAction.SKIP, reason=skips[(i.kind, i.name.lower())]
+                         or i.reason) if (i.kind, i.name.lower()) in skips
+                 and i.action in EXECUTABLE else i for i in items]
+    runtime.state.put_json(batch_key(request.run_id, request.target, request.batch),
+                           [i.to_dict() for i in rewritten])
+
+
+def skipped_notes(result: BatchResult) -> list[dict[str, Any]]:
+    """The copier's skips with their reasons (``ItemOutcome.to_dict`` keeps no message for a
+    successful outcome, so the envelope carries them alongside)."""
+    return [ItemNote(o.kind, o.name, o.message or "skipped").to_dict()
+            for o in result.outcomes if o.ok and o.action == PlanAction.SKIP][:MAX_LISTED]
 
 
 @bp.activity_trigger(input_name="request")
 def sync_execute_batch(request: dict[str, Any]) -> dict[str, Any]:
-    return execute_batch(get_runtime(), BatchRequest.from_dict(request)).to_dict()
+    result = execute_batch(get_runtime(), BatchRequest.from_dict(request))
+    return {**result.to_dict(), "skipped": skipped_notes(result)}
 
 
 def fail_batch(runtime: Runtime, request: BatchRequest, message: str) -> BatchResult:
@@ -438,8 +462,9 @@ def _unverified(runtime: Runtime, request: VerifyRequest, planned: Sequence[Plan
 def verify_pair(runtime: Runtime, request: VerifyRequest) -> VerifyResult:
     planned: list[PlanItem] = []
     for n in range(request.batches):
-        planned += load_batch(runtime, BatchRequest(request.run_id, request.source,
-                                                    request.target, n)) or []
+        planned += [i for i in load_batch(runtime, BatchRequest(
+            request.run_id, request.source, request.target, n)) or []
+            if i.action in EXECUTABLE]
     if not planned:
         return VerifyResult(True)
     with _sessions(runtime, request.target) as (tgt,):

@@ -12,7 +12,7 @@ size of the vault (decision 6). Deterministic: no I/O, time from
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import azure.durable_functions as df
@@ -29,7 +29,7 @@ from activities.sync import (
 from kvdr.inventory import ItemKind, format_time, parse_time
 from kvdr.plan import PlanAction
 from kvdr.progress import Phase, SyncProgress
-from kvdr.report import BatchResult, ItemOutcome, SyncReport
+from kvdr.report import MAX_LISTED, BatchResult, ItemNote, ItemOutcome, SyncReport
 from orchestrators import bp
 
 GROUP_SIZE = 40                 # batches per full_sync_batches sub-orchestration
@@ -329,11 +329,21 @@ def full_sync_batches(context: df.DurableOrchestrationContext):
             result = BatchResult.from_dict(failed)
         else:
             result = BatchResult.from_dict(winner.result)
+            report = _add_skipped(report, winner.result.get("skipped", ()))
         report = report.add_batch(result)
         items_done += len(result.outcomes)
         progress = progress.advanced(batches=1, items=len(result.outcomes))
         context.set_custom_status(progress.to_dict())
     return GroupResult(report.to_dict(), items_done).to_dict()
+
+
+def _add_skipped(report: SyncReport, notes: Any) -> SyncReport:
+    """List the copier's skips (found only when executing) with their reasons."""
+    if not notes:
+        return report
+    listed = (*report.skipped, *(ItemNote.from_dict(n) for n in notes))
+    kept = listed[:MAX_LISTED]
+    return replace(report, skipped=kept, omitted=report.omitted + len(listed) - len(kept))
 
 
 def _first_line(error: Any) -> str:
