@@ -1,0 +1,87 @@
+"""`kvdr sync` and `kvdr status` as an operator runs them: a subprocess against an emulator
+started by the test."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from emulator.server import VaultSpec
+from emulator.testing import Emulator
+
+ROOT = Path(__file__).resolve().parents[3]
+SUB = "00000000-0000-0000-0000-000000000000"
+
+
+@pytest.fixture
+def emulator() -> Iterator[Emulator]:
+    with Emulator([VaultSpec("east", geography="us"), VaultSpec("west", geography="us")]) as emu:
+        yield emu
+
+
+def _toml(emu: Emulator, path: Path) -> Path:
+    regions = "".join(
+        f'[regions.{name}]\nvault_url = "{emu.url(name)}"\n'
+        f'resource_id = "/subscriptions/{SUB}/resourceGroups/rg/providers/'
+        f'Microsoft.KeyVault/vaults/{name}"\ngeography = "us"\n\n' for name in ("east", "west"))
+    path.write_text(regions + '[topology]\ninitial_primary = "east"\n\n'
+                    f'[tls]\nca_bundle = "{emu.ca_cert}"\n')
+    return path
+
+
+def _kvdr(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("KVDR_")}
+    env["PYTHONPATH"] = str(ROOT)
+    return subprocess.run([sys.executable, "-m", "kvdr.cli", *args], cwd=cwd, env=env,
+                          capture_output=True, text=True, timeout=180)
+
+
+@pytest.mark.slow
+def test_kvdr_sync_runs_the_runbook_locally_and_prints_the_report(emulator, tmp_path) -> None:
+    emulator.secret_client("east").set_secret("cli-secret", "cli-value-123")
+    config = _toml(emulator, tmp_path / "kvdr.toml")
+    state = tmp_path / "state"
+
+    dry = _kvdr("sync", "--config", str(config), "--state-dir", str(state), "--dry-run",
+                cwd=tmp_path)
+    assert dry.returncode == 0, dry.stderr
+    assert "dry run: nothing written" in dry.stdout
+
+    done = _kvdr("sync", "--config", str(config), "--state-dir", str(state), cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert "sync east -> west" in done.stdout and "succeeded" in done.stdout
+    assert "full sync:" in done.stderr  # progress lines (not a TTY: plain lines)
+    assert "cli-value-123" not in done.stdout + done.stderr
+    assert emulator.secret_client("west").get_secret("cli-secret").value == "cli-value-123"
+
+    again = _kvdr("sync", "--config", str(config), "--state-dir", str(state), "--json",
+                  cwd=tmp_path)
+    assert again.returncode == 0, again.stderr
+    report = json.loads(again.stdout)
+    assert set(report["counts"]) == {"unchanged"} and report["status"] == "succeeded"
+
+    status = _kvdr("status", "--config", str(config), "--state-dir", str(state), "--json",
+                   cwd=tmp_path)
+    assert status.returncode == 0, status.stderr
+    pair = json.loads(status.stdout)["pairs"][0]
+    assert pair["target"] == "west" and pair["last_full_sync"]["status"] == "succeeded"
+
+
+def test_a_bad_configuration_exits_2_naming_the_setting(tmp_path) -> None:
+    config = tmp_path / "kvdr.toml"
+    config.write_text('[topology]\ninitial_primary = "east"\n')
+    result = _kvdr("sync", "--config", str(config), "--state-dir", str(tmp_path / "s"),
+                   cwd=tmp_path)
+    assert result.returncode == 2
+    assert "regions" in result.stderr and "configuration error" in result.stderr
+
+
+def test_a_missing_configuration_file_exits_2(tmp_path) -> None:
+    result = _kvdr("status", "--config", str(tmp_path / "nope.toml"), cwd=tmp_path)
+    assert result.returncode == 2 and "not found" in result.stderr
