@@ -8,7 +8,7 @@ Decision table (secrets and certificates; S = source latest, T = target latest):
 
 | situation | action |
 | --- | --- |
-| S is a certificate's backing secret (``managed``) | skip |
+| S is a certificate's backing secret or key (``managed``) | skip |
 | S is a non-exportable certificate | skip: provision independently |
 | T missing, S disabled | skip: value cannot be read while disabled |
 | T missing, name soft-deleted in target | create after recover, or skip (policy) |
@@ -77,6 +77,7 @@ class Reason:
     """Stable reason texts (reports group by them)."""
 
     BACKING_SECRET = "certificate backing secret: replicated with its certificate"
+    BACKING_KEY = "certificate backing key: replicated with its certificate"
     NON_EXPORTABLE = "provision independently: non-exportable"
     DISABLED = "value cannot be read while disabled"
     DISABLED_ATTRIBUTES_ONLY = ("source version is disabled: its value cannot be read, so only "
@@ -252,14 +253,14 @@ def plan_sync(source: Inventory, target: Inventory, *, source_region: str, targe
                          else _plan_content(s, t, ctx))
             continue
         assert t is not None
-        if t.kind == ItemKind.SECRET and t.managed:
-            continue  # goes with its certificate
+        if t.managed:
+            continue  # a backing secret/key goes with its certificate
         item, since = _plan_target_only(t, ctx, source.complete, first_seen.get(key), now)
         items.append(item)
         if since is not None:
             missing_since[key] = since
 
-    counted = [t for t in tgt.values() if not (t.kind == ItemKind.SECRET and t.managed)]
+    counted = [t for t in tgt.values() if not t.managed]
     plan = SyncPlan(source_region=source_region, target_region=target_region, planned_at=now,
                     items=tuple(items), epoch=epoch, missing_since=missing_since,
                     target_item_count=len(counted))
@@ -403,6 +404,8 @@ def _plan_create(s: ItemProps, ctx: _Context) -> PlanItem:
 
 def _plan_key(s: ItemProps, t: ItemProps | None, ctx: _Context) -> PlanItem:
     """Keys: non-exportable, so only backup/restore inside one subscription and geography."""
+    if s.managed:
+        return _item(s, PlanAction.SKIP, Reason.BACKING_KEY, t=t)
     if t is None:
         if s.key in ctx.target_deleted:
             return _item(s, PlanAction.SKIP, Reason.KEY_SOFT_DELETED)

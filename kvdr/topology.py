@@ -21,7 +21,7 @@ from kvdr.links import TOPOLOGY_SECRET_NAME
 __all__ = ["TOPOLOGY_SECRET_NAME", "TopologyRecord", "TopologyView", "assess_topology",
            "choose_current", "initial_record", "next_epoch"]
 
-TOPOLOGY_CONTENT_TYPE = "application/vnd.kvdr.topology+json"
+TOPOLOGY_CONTENT_TYPE = "application/json"
 INITIAL_EPOCH = 1
 
 

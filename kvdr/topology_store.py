@@ -15,7 +15,13 @@ from datetime import UTC, datetime
 from kvdr.config import Config
 from kvdr.errors import TopologyError, VaultError
 from kvdr.links import TOPOLOGY_SECRET_NAME
-from kvdr.topology import TopologyRecord, TopologyView, assess_topology, initial_record
+from kvdr.topology import (
+    TOPOLOGY_CONTENT_TYPE,
+    TopologyRecord,
+    TopologyView,
+    assess_topology,
+    initial_record,
+)
 from kvdr.vaults import VaultSession
 
 __all__ = ["RECORD_TAG", "TOPOLOGY_SECRET_CONTENT_TYPE", "current_topology", "read_topology",
@@ -23,7 +29,7 @@ __all__ = ["RECORD_TAG", "TOPOLOGY_SECRET_CONTENT_TYPE", "current_topology", "re
 
 log = logging.getLogger(__name__)
 
-TOPOLOGY_SECRET_CONTENT_TYPE = "application/json"
+TOPOLOGY_SECRET_CONTENT_TYPE = TOPOLOGY_CONTENT_TYPE
 RECORD_TAG = ("kvdr-record", "topology")
 
 

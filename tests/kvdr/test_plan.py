@@ -172,6 +172,15 @@ def test_target_only_backing_secret_is_not_planned_at_all():
     assert plan([], [ItemProps(SECRET, "web", "w1", managed=True)], policies=MIRROR).items == ()
 
 
+def test_certificate_backing_key_is_skipped_not_restored():
+    item = only(plan([ItemProps(KEY, "web", "k1", managed=True)]))
+    assert (item.action, item.reason) == (PlanAction.SKIP, Reason.BACKING_KEY)
+
+
+def test_target_only_backing_key_is_not_planned_at_all():
+    assert plan([], [ItemProps(KEY, "web", "w1", managed=True)], policies=MIRROR).items == ()
+
+
 def test_source_secret_over_a_target_backing_secret_is_a_conflict():
     item = only(plan([ItemProps(SECRET, "web", "v1")],
                      [ItemProps(SECRET, "web", "w1", managed=True)]))
