@@ -109,7 +109,8 @@ class VaultPacer:
     @classmethod
     def from_pacing(cls, pacing: Pacing, *, clock: Callable[[], float] = time.monotonic,
                     sleep: Callable[[float], None] = time.sleep) -> VaultPacer:
-        return cls(writes=TokenBucket(pacing.writes_per_10s, clock=clock, sleep=sleep),
+        return cls(writes=TokenBucket(pacing.writes_per_10s, pacing.write_burst, clock=clock,
+                                      sleep=sleep),
                    reads=TokenBucket(pacing.reads_per_10s, clock=clock, sleep=sleep),
                    key_creates=TokenBucket(pacing.key_creates_per_10s, clock=clock, sleep=sleep),
                    sleep=sleep)

@@ -7,7 +7,6 @@ Shared here: the ``--config``/``--state-dir`` options and how a configuration er
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from pathlib import Path
 
@@ -22,11 +21,10 @@ DEFAULT_STATE_DIR = ".kvdr"
 def add_common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--config", default="kvdr.toml", metavar="FILE",
                         help="the kvdr.toml to use (default: ./kvdr.toml)")
-    parser.add_argument("--state-dir", type=Path,
-                        default=Path(os.environ.get("KVDR_STATE_DIR") or DEFAULT_STATE_DIR),
+    parser.add_argument("--state-dir", type=Path, default=Path(DEFAULT_STATE_DIR),
                         metavar="DIR",
                         help="local state: the engine's checkpoints (DIR/engine) and the "
-                             "state store (DIR/state); default $KVDR_STATE_DIR or ./.kvdr")
+                             "state store (DIR/state); default ./.kvdr")
     parser.add_argument("--json", action="store_true", help="print JSON instead of text")
 
 

@@ -49,7 +49,7 @@ def test_minimal_toml_loads_with_safe_defaults(write_toml):
     assert config.policies.conflicts == ConflictPolicy.REPORT
     assert config.policies.soft_deleted_target == SoftDeletedTargetPolicy.RECOVER
     assert config.policies.approval == ApprovalPolicy.REQUIRED
-    assert config.pacing.writes_per_10s + config.pacing.writes_per_10s // 10 <= 300
+    assert config.pacing.writes_per_10s + config.pacing.write_burst <= 300
     assert config.task_hub == "kvdr"
     assert config.tls.ca_bundle is None
 
