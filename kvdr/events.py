@@ -635,7 +635,7 @@ def _replicate(runtime: Any, event: VaultEvent, region: Region, topology: Topolo
 
     sessions = {name: runtime.session(name) for name in config.region_names}
     outcomes = sync_item(config, sessions, topology, event.kind, event.name,
-                         fingerprint_key=runtime.fingerprint_key)
+                         fingerprint_key=runtime.fingerprint_key, version=event.version or None)
     targets = {target: (str(o.action) if o.ok else "failed") for target, o in outcomes.items()}
     if any(not o.ok for o in outcomes.values()):
         first = next(o for o in outcomes.values() if not o.ok)

@@ -2,7 +2,7 @@
 
 A copy carries one tag, ``kvdr-source``, whose value says where its content came from::
 
-    v1:<origin region>:<origin version>:<epoch>:<copy version>
+    v1:<origin region>:<origin version>:<epoch>:<copy version>[:<origin id>]
 
 * origin region / version: the vault region and version the content was first written in
   (for a copy of a copy, the original's — so copies of one version in several regions match);
@@ -15,6 +15,13 @@ Why the copy version: rotation scripts often write a new version with the previo
 tags. Such a version carries a link that is not its own. A link counts only when its copy
 version is the item's current version (``confirmed``); otherwise it is ``stale`` (someone else
 wrote this version) or ``pending`` (kvdr's write was interrupted before it confirmed).
+
+Version fields hold *version tokens* (``c<creation second>``, see ``kvdr.vaults.version_token``),
+because the list APIs return no version ids and change detection must cost list calls only. Two
+versions created in the same second share a token, so the link also records the origin's real
+version id when kvdr knows it (an optional sixth field, ``origin id``). Full sync, which sees
+only tokens, cannot tell such versions apart; the event path, whose events carry the real
+version id, can — and every new version raises an event.
 
 At most 15 tags fit on an item; the link needs one. An item with 15 user tags has no room,
 and kvdr compares keyed fingerprints inside an activity instead (see ``kvdr.fingerprint``).
@@ -50,6 +57,7 @@ class LinkTag:
     origin_version: str
     epoch: int = 0
     copy_version: str | None = None
+    origin_id: str | None = None  # the origin's real version id, when known
 
     def __post_init__(self) -> None:
         if not _REGION.match(self.origin_region):
@@ -58,6 +66,8 @@ class LinkTag:
             raise ValueError(f"bad origin version {self.origin_version!r}")
         if self.copy_version is not None and not _VERSION.match(self.copy_version):
             raise ValueError(f"bad copy version {self.copy_version!r}")
+        if self.origin_id is not None and not _VERSION.match(self.origin_id):
+            raise ValueError(f"bad origin id {self.origin_id!r}")
         if isinstance(self.epoch, bool) or not isinstance(self.epoch, int) or self.epoch < 0:
             raise ValueError(f"bad epoch {self.epoch!r}")
 
@@ -65,22 +75,34 @@ class LinkTag:
     def origin(self) -> tuple[str, str]:
         return (self.origin_region, self.origin_version.lower())
 
+    def same_origin(self, other: LinkTag) -> bool:
+        """Both copy the same origin version: equal tokens, and equal origin ids when both
+        are known (tokens of versions created in the same second are equal)."""
+        if self.origin != other.origin:
+            return False
+        if self.origin_id and other.origin_id:
+            return self.origin_id.lower() == other.origin_id.lower()
+        return True
+
     def format(self) -> str:
-        return (f"{LINK_FORMAT}:{self.origin_region}:{self.origin_version}:{self.epoch}:"
+        text = (f"{LINK_FORMAT}:{self.origin_region}:{self.origin_version}:{self.epoch}:"
                 f"{self.copy_version or ''}")
+        return f"{text}:{self.origin_id}" if self.origin_id else text
 
     @classmethod
     def parse(cls, value: str) -> LinkTag:
         """Parse a tag value; raise ValueError when it is not a kvdr link."""
         parts = value.split(":") if isinstance(value, str) else []
-        if len(parts) != 5 or parts[0] != LINK_FORMAT or not parts[3].isdigit():
+        if len(parts) not in (5, 6) or parts[0] != LINK_FORMAT or not parts[3].isdigit():
             raise ValueError(f"not a kvdr link tag value: {value!r}")
         return cls(origin_region=parts[1], origin_version=parts[2], epoch=int(parts[3]),
-                   copy_version=parts[4] or None)
+                   copy_version=parts[4] or None,
+                   origin_id=(parts[5] or None) if len(parts) == 6 else None)
 
     def confirmed(self, copy_version: str) -> LinkTag:
         """The same link, confirmed for the version the write produced."""
-        return LinkTag(self.origin_region, self.origin_version, self.epoch, copy_version)
+        return LinkTag(self.origin_region, self.origin_version, self.epoch, copy_version,
+                       self.origin_id)
 
     def state_for(self, item_version: str | None) -> LinkState:
         if self.copy_version is None:

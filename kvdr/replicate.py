@@ -19,7 +19,7 @@ import base64
 import logging
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
@@ -172,15 +172,17 @@ def _same_metadata(a: ItemProps, b: ItemProps) -> bool:
                 b.expires, dict(b.tags)))
 
 
-def _link_of_copy(read: ItemProps, source_region: str, planned: LinkTag | None
-                  ) -> LinkTag | None:
+def _link_of_copy(read: ItemProps, read_id: str | None, source_region: str,
+                  planned: LinkTag | None) -> LinkTag | None:
     """The pending link for a copy of what was actually read (the plan's link when the source
-    did not move on). None when the plan has no link (no room)."""
+    did not move on), with the real version id ``read_id`` of what was read as origin id. None
+    when the plan has no link (no room)."""
     if planned is None or not read.version or not read.has_room_for_link:
         return None
     if read.link is not None and read.link_state == LinkState.CONFIRMED:
-        return LinkTag(read.link.origin_region, read.link.origin_version, planned.epoch)
-    return LinkTag(source_region, read.version, planned.epoch)
+        return LinkTag(read.link.origin_region, read.link.origin_version, planned.epoch,
+                       origin_id=read.link.origin_id)
+    return LinkTag(source_region, read.version, planned.epoch, origin_id=read_id)
 
 
 def _user_tags_fit(tags: Mapping[str, str], link: LinkTag | None) -> dict[str, str]:
@@ -258,7 +260,7 @@ def _secret_write(ctx: _Ctx, item: PlanItem, *, verified_different: bool = False
     t = ctx.target
     secret = _read_source_secret(ctx, item)
     read = props_from_secret(secret.properties)
-    link = _link_of_copy(read, ctx.source.region, item.link)
+    link = _link_of_copy(read, secret.properties.version, ctx.source.region, item.link)
     action = PlanAction.UPDATE_VALUE if item.action != PlanAction.CREATE else PlanAction.CREATE
 
     # check first: is this content already there (a retried batch, an interrupted write)?
@@ -270,7 +272,7 @@ def _secret_write(ctx: _Ctx, item: PlanItem, *, verified_different: bool = False
         latest = t.latest_secret_properties(item.name)
     if latest is not None and link is not None and not verified_different:
         current = props_from_secret(latest)
-        if current.link is not None and current.link.origin == link.origin:
+        if current.link is not None and current.link.same_origin(link):
             if current.link_state == LinkState.CONFIRMED:
                 changed = _confirm_secret(ctx, item.name, latest, read, current.link)
                 return PlanAction.UPDATE_ATTRIBUTES if changed else PlanAction.UNCHANGED
@@ -339,7 +341,7 @@ def _secret_verify(ctx: _Ctx, item: PlanItem) -> PlanAction:
     if not _values_match(ctx, item.name, secret.value, latest.version):
         _secret_write(ctx, item, verified_different=True)
         return PlanAction.UPDATE_VALUE
-    link = _link_of_copy(read, ctx.source.region, item.link)
+    link = _link_of_copy(read, secret.properties.version, ctx.source.region, item.link)
     changed = _confirm_secret(ctx, item.name, latest, read, link)
     return PlanAction.UPDATE_ATTRIBUTES if changed else PlanAction.UNCHANGED
 
@@ -416,7 +418,7 @@ def _certificate(ctx: _Ctx, item: PlanItem) -> PlanAction:
     source_cert = s.call(f"get certificate '{item.name}'", s.certificates.get_certificate,
                          item.name)
     read = props_from_certificate(source_cert.properties, exportable=policy.exportable)
-    link = _link_of_copy(read, s.region, item.link)
+    link = _link_of_copy(read, source_cert.properties.version, s.region, item.link)
 
     existing = _target_certificate(ctx, item.name)
     if existing is None and item.recover_first:
@@ -564,11 +566,32 @@ def _delete(ctx: _Ctx, item: PlanItem) -> PlanAction:
 # --- the event path -----------------------------------------------------------------------------
 
 
+def _recheck_same_second(item: PlanItem, target: ItemProps | None, version: str | None
+                         ) -> PlanItem:
+    """An event names the real version id; the plan compared version tokens (creation
+    seconds). When the target is a kvdr copy of another origin id, a second version created in
+    the same second may be missing: let the copier check (it writes only if the origin read now
+    differs from the target's)."""
+    if (version is None or target is None or item.kind != ItemKind.SECRET
+            or item.action not in (PlanAction.UNCHANGED, PlanAction.UPDATE_ATTRIBUTES)
+            or item.source is None or not item.source.version):
+        return item
+    link = target.link
+    if link is None or link.origin_id is None or link.origin_id.lower() == version.lower():
+        return item
+    planned = LinkTag(link.origin_region, item.source.version, link.epoch) \
+        if item.source.link is None else item.source.link
+    return replace(item, action=PlanAction.UPDATE_VALUE, link=LinkTag(
+        planned.origin_region, planned.origin_version, link.epoch))
+
+
 def sync_item(config: Config, sessions: Mapping[str, VaultSession], topology: TopologyRecord,
-              kind: ItemKind, name: str, *, fingerprint_key: bytes) -> dict[str, ItemOutcome]:
+              kind: ItemKind, name: str, *, fingerprint_key: bytes,
+              version: str | None = None) -> dict[str, ItemOutcome]:
     """Replicate one item's latest state from the primary to every other region: read its
     properties everywhere, plan on one-item inventories, execute. ``{target region: outcome}``;
-    an unreachable vault fails its own outcome(s), never the others."""
+    an unreachable vault fails its own outcome(s), never the others. ``version`` is the real
+    version id an event named (it tells apart versions created in the same second)."""
     kind = ItemKind(kind)
     primary = topology.primary
     source = sessions[primary]
@@ -600,7 +623,8 @@ def sync_item(config: Config, sessions: Mapping[str, VaultSession], topology: To
             outcomes[region] = ItemOutcome(kind, name, PlanAction.UNCHANGED,
                                            message="absent from both vaults")
             continue
-        result = execute_items(source, target, plan.items, policies=config.policies,
+        items = [_recheck_same_second(i, t_props, version) for i in plan.items]
+        result = execute_items(source, target, items, policies=config.policies,
                                fingerprint_key=fingerprint_key)
         outcomes[region] = result.outcomes[0]
     return outcomes

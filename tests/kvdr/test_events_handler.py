@@ -141,6 +141,32 @@ def test_a_stale_version_causes_no_write(emu, runtime, name) -> None:
     assert writes(emu, "kv-west") == 0 and versions(emu, "kv-west", name) == 0
 
 
+def test_two_versions_created_in_the_same_second_both_replicate(emu, runtime, name) -> None:
+    # list APIs give no version ids, so version tokens are creation seconds: the event's real
+    # version id is what tells these two versions apart
+    store = emu.store("kv-east")
+    with emu.secret_client("kv-east") as east:
+        first = east.set_secret(name, "same-second-one").properties.version
+        assert handle_event(runtime, event_for(emu, "kv-east", "secrets", name, first)
+                            ).status == EventStatus.REPLICATED
+        second = east.set_secret(name, "same-second-two").properties.version
+    with store.lock:
+        item = store.get("secrets", name)
+        created = item.versions[first].attributes["created"]
+        item.versions[second].attributes["created"] = created
+        item.versions[second].attributes["updated"] = created
+    reset_caches()
+    outcome = handle_event(runtime, event_for(emu, "kv-east", "secrets", name, second))
+    assert outcome.status == EventStatus.REPLICATED, outcome
+    with emu.secret_client("kv-west") as west:
+        assert west.get_secret(name).value == "same-second-two"
+    emu.reset_stats("kv-west")
+    reset_caches()  # the first version's event, delivered late, writes nothing
+    late = handle_event(runtime, event_for(emu, "kv-east", "secrets", name, first))
+    assert late.status == EventStatus.IGNORED
+    assert writes(emu, "kv-west") == 0 and versions(emu, "kv-west", name) == 2
+
+
 def test_events_from_a_non_primary_vault_cause_no_write(emu, runtime, name) -> None:
     with emu.secret_client("kv-west") as west:
         version = west.set_secret(name, "drift-value").properties.version

@@ -169,3 +169,17 @@ def test_partial_inventories_merge_and_stay_incomplete_if_any_part_was():
 
 def test_item_key_is_kind_and_lowercase_name():
     assert item_key("certificate", "Web-Cert") == "certificate/web-cert"
+
+
+def test_a_link_with_the_origin_id_round_trips_and_older_five_field_links_still_parse():
+    link = LinkTag("eastus", "c100", 3, "c101", origin_id="0" * 31 + "a")
+    assert LinkTag.parse(link.format()) == link
+    assert LinkTag.parse("v1:eastus:c100:3:c101").origin_id is None
+
+
+def test_same_origin_tells_apart_versions_of_one_second_only_when_both_ids_are_known():
+    a = LinkTag("eastus", "c100", origin_id="a" * 32)
+    assert a.same_origin(LinkTag("eastus", "c100", 2, origin_id="A" * 32))
+    assert not a.same_origin(LinkTag("eastus", "c100", origin_id="b" * 32))
+    assert a.same_origin(LinkTag("eastus", "c100"))
+    assert not a.same_origin(LinkTag("eastus", "c101", origin_id="a" * 32))
