@@ -33,6 +33,7 @@ demo: venv
 bench: venv
 	$(PY) bench/emulator_throughput.py
 	$(PY) bench/engine_overhead.py
+	$(PY) bench/event_lag.py
 
 host: venv
 	$(PY) -m engine host
