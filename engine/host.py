@@ -118,6 +118,7 @@ class LocalHost:
                 task.cancel()
         finally:
             await runner.cleanup()
+            await _close_durable_client_session()
             await asyncio.get_running_loop().run_in_executor(None, self.engine.stop)
 
     def request_stop(self) -> None:
@@ -280,3 +281,14 @@ def _to_response(result: Any) -> web.Response:
         return web.Response(status=200, body=result if isinstance(result, bytes)
                             else result.encode())
     return web.json_response(result)
+
+
+async def _close_durable_client_session() -> None:
+    """The SDK's DurableOrchestrationClient keeps one process-wide aiohttp session, bound to
+    this loop; close it with the loop, or the interpreter reports it unclosed at exit."""
+    from azure.durable_functions.models.utils import http_utils
+
+    session = getattr(http_utils, "_client_session", None)
+    if session is not None and not session.closed:
+        await session.close()
+    http_utils._client_session = None
