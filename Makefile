@@ -31,9 +31,13 @@ demo: venv
 	$(PY) -m kvdr.demo
 
 bench: venv
+	$(PY) -m pip install -q -e '.[dev,bench]'
 	$(PY) bench/emulator_throughput.py
 	$(PY) bench/engine_overhead.py
 	$(PY) bench/event_lag.py
+	$(PY) bench/full_sync_no_change.py
+	$(PY) bench/initial_load.py
+	$(PY) bench/scale_no_change.py
 
 host: venv
 	$(PY) -m engine host

@@ -60,9 +60,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     host = sub.add_parser("host", help="serve a DFApp's functions with the local engine")
     host.add_argument("--app", default=DEFAULT_APP,
                       help=f"the DFApp as module:attribute (default {DEFAULT_APP})")
-    host.add_argument("--state-dir", default=os.environ.get("KVDR_ENGINE_STATE_DIR",
+    host.add_argument("--state-dir", default=os.environ.get("DURABLE_ENGINE_STATE_DIR",
                                                             DEFAULT_STATE_DIR),
-                      help="where engine.sqlite lives (default $KVDR_ENGINE_STATE_DIR or "
+                      help="where engine.sqlite lives (default $DURABLE_ENGINE_STATE_DIR or "
                            f"{DEFAULT_STATE_DIR}); restart on the same directory to resume")
     host.add_argument("--port", type=int, default=7071, help="loopback port (default 7071)")
     host.add_argument("--max-activities", type=int, default=8,

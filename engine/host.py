@@ -9,6 +9,7 @@ import asyncio
 import inspect
 import json
 import logging
+import os
 import re
 import threading
 import uuid
@@ -232,7 +233,12 @@ class LocalHost:
         return web.Response(status=202)
 
     async def _run_timer(self, fn: HostedFunction) -> None:
-        schedule = fn.trigger.schedule
+        schedule = resolve_app_setting(fn.trigger.schedule)
+        if schedule is None:
+            log.warning("timer %s is not scheduled: its schedule %s names an app setting that "
+                        "is not set (POST /admin/functions/%s still runs it)", fn.name,
+                        fn.trigger.schedule, fn.name)
+            return
         if getattr(fn.trigger, "run_on_startup", False):
             await self._fire_timer(fn, past_due=False)
         while True:
@@ -246,6 +252,15 @@ class LocalHost:
             await self._invoke(fn, TimerRequest(past_due=past_due))
         except Exception:
             log.exception("timer function %s failed", fn.name)
+
+
+def resolve_app_setting(value: str) -> str | None:
+    """``%NAME%`` binding expressions resolve from app settings (the environment), as the
+    Functions host resolves them; None when the setting is not set."""
+    match = re.fullmatch(r"%([A-Za-z0-9_.:-]+)%", value.strip())
+    if match is None:
+        return value
+    return os.environ.get(match.group(1)) or None
 
 
 def _grid_event(event: dict[str, Any]) -> func.EventGridEvent:

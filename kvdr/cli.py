@@ -8,9 +8,9 @@ from collections.abc import Sequence
 
 
 def _host(argv: Sequence[str]) -> int:
-    from engine.__main__ import main as engine_main
+    from kvdr.commands.host import main as host_main
 
-    return engine_main(["host", *argv])
+    return host_main(argv)
 
 
 def _sync(argv: Sequence[str]) -> int:
@@ -26,7 +26,7 @@ def _status(argv: Sequence[str]) -> int:
 
 
 _COMMANDS = {
-    "host": ("run the function app on the local durable engine (see `python -m engine host -h`)",
+    "host": ("run the function app on the local durable engine (`kvdr host --config kvdr.toml`)",
              _host),
     "sync": ("run the full sync on the local engine and print its report", _sync),
     "status": ("replication status per vault pair", _status),

@@ -86,7 +86,7 @@ param softDeletedTargetPolicy string = 'recover'
 
 @description('KVDR_PACING_*: per-vault request pacing.')
 param pacing object = {
-  writesPer10s: 270
+  writesPer10s: 290
   readsPer10s: 2000
   keyCreatesPer10s: 10
   maxParallel: 4

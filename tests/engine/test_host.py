@@ -162,3 +162,13 @@ def test_an_app_indexed_elsewhere_first_can_still_be_hosted():
 
     assert [f.get_function_name() for f in app.get_functions()] == ["ping"]
     assert list(index_app(app).of_type("httpTrigger")) == ["ping"]
+
+
+def test_timer_schedules_resolve_percent_expressions_from_app_settings(monkeypatch):
+    from engine.host import resolve_app_setting
+
+    monkeypatch.setenv("SYNC_SCHEDULE", "0 */5 * * * *")
+    monkeypatch.delenv("MISSING_SCHEDULE", raising=False)
+    assert resolve_app_setting("%SYNC_SCHEDULE%") == "0 */5 * * * *"
+    assert resolve_app_setting("%MISSING_SCHEDULE%") is None
+    assert resolve_app_setting("0 0 * * * *") == "0 0 * * * *"
