@@ -30,37 +30,20 @@ from emulator.store import Item, Version, new_version  # noqa: E402
 from emulator.testing import Emulator  # noqa: E402
 from emulator.throttle import ThrottleLimits  # noqa: E402
 from kvdr.config import Config  # noqa: E402
+from kvdr.emulated import emulator_config  # noqa: E402
 from kvdr.links import LINK_TAG, LinkTag  # noqa: E402
 from kvdr.runtime import Runtime, configure, local_runtime  # noqa: E402
 
-SUBSCRIPTION = "00000000-0000-0000-0000-000000000000"
-
 
 def config_for(emu: Emulator, regions: tuple[str, ...], **sections: Any) -> Config:
-    return Config.from_dict({
-        "regions": {name: {
-            "vault_url": emu.url(name),
-            "resource_id": f"/subscriptions/{SUBSCRIPTION}/resourceGroups/rg-bench/providers/"
-                           f"Microsoft.KeyVault/vaults/{name}",
-            "geography": emu.vaults[name].geography} for name in regions},
-        "topology": {"initial_primary": regions[0]},
-        "tls": {"ca_bundle": emu.ca_cert},
-        **sections,
-    })
+    return emulator_config({name: emu.url(name) for name in regions}, emu.ca_cert,
+                           geographies={name: emu.vaults[name].geography for name in regions},
+                           resource_group="rg-bench", **sections)
 
 
 def config_for_urls(urls: dict[str, str], ca_cert: str, **sections: Any) -> Config:
     """A Config for emulator vaults by URL (region name = vault name, geography us)."""
-    return Config.from_dict({
-        "regions": {name: {
-            "vault_url": url,
-            "resource_id": f"/subscriptions/{SUBSCRIPTION}/resourceGroups/rg-bench/providers/"
-                           f"Microsoft.KeyVault/vaults/{name}",
-            "geography": "us"} for name, url in urls.items()},
-        "topology": {"initial_primary": next(iter(urls))},
-        "tls": {"ca_bundle": ca_cert},
-        **sections,
-    })
+    return emulator_config(urls, ca_cert, resource_group="rg-bench", **sections)
 
 
 def seed_pair(emu: Emulator, count: int, *, source: str = "east", target: str | None = "west",

@@ -44,10 +44,10 @@ from emulator.server import VaultSpec  # noqa: E402
 from emulator.testing import Emulator  # noqa: E402
 from engine.host import LocalHost  # noqa: E402
 from kvdr.config import Config  # noqa: E402
+from kvdr.emulated import emulator_config  # noqa: E402
 from kvdr.event_stats import percentile  # noqa: E402
 from kvdr.runtime import configure, get_runtime, local_runtime  # noqa: E402
 
-SUB = "00000000-0000-0000-0000-000000000000"
 VAULTS = {"eastus": "kv-east", "westus": "kv-west"}
 
 
@@ -77,14 +77,8 @@ def orchestrated_app() -> df.DFApp:
 
 
 def config_for(emu: Emulator) -> Config:
-    return Config.from_dict({
-        "regions": {region: {"vault_url": emu.url(vault), "geography": "us",
-                             "resource_id": f"/subscriptions/{SUB}/resourceGroups/rg/providers/"
-                                            f"Microsoft.KeyVault/vaults/{vault}"}
-                    for region, vault in VAULTS.items()},
-        "topology": {"initial_primary": "eastus"},
-        "tls": {"ca_bundle": emu.ca_cert},
-    })
+    return emulator_config({r: emu.url(v) for r, v in VAULTS.items()}, emu.ca_cert,
+                           vault_names=VAULTS)
 
 
 def run(mode: str, rate: float, duration: float, concurrency: int) -> dict[str, Any]:

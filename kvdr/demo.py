@@ -22,7 +22,6 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-SUB = "00000000-0000-0000-0000-000000000000"
 VAULTS = {"eastus": "kv-east", "westus": "kv-west"}
 CREATE_OPS = ("SetSecret", "ImportCertificate", "RestoreKey")  # each makes a new version
 WRITE_OPS = (*CREATE_OPS, "UpdateSecret", "UpdateCertificate", "UpdateKey", "DeleteSecret",
@@ -38,14 +37,10 @@ def step(n: int, text: str) -> None:
 
 
 def toml_for(emu: Any) -> str:
-    lines = []
-    for region, vault in VAULTS.items():
-        lines += [f"[regions.{region}]", f'vault_url = "{emu.url(vault)}"',
-                  f'resource_id = "/subscriptions/{SUB}/resourceGroups/rg-demo/providers/'
-                  f'Microsoft.KeyVault/vaults/{vault}"', 'geography = "us"', ""]
-    lines += ["[topology]", 'initial_primary = "eastus"', "", "[tls]",
-              f'ca_bundle = "{emu.ca_cert}"', ""]
-    return "\n".join(lines)
+    from kvdr.emulated import emulator_document, to_toml
+
+    return to_toml(emulator_document({r: emu.url(v) for r, v in VAULTS.items()}, emu.ca_cert,
+                                     vault_names=VAULTS, resource_group="rg-demo"))
 
 
 def writes(emu: Any, vault: str, ops_counted: Sequence[str] = WRITE_OPS) -> int:

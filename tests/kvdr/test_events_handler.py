@@ -17,6 +17,7 @@ from azure.keyvault.certificates import CertificatePolicy
 from emulator.eventgrid import build_event
 from emulator.server import VaultSpec
 from emulator.testing import Emulator
+from kvdr import emulated
 from kvdr.config import Config
 from kvdr.event_stats import STATS_KEY
 from kvdr.events import (
@@ -31,7 +32,6 @@ from kvdr.events import (
 from kvdr.runtime import Runtime, local_runtime
 from kvdr.vaults import VaultSession
 
-SUB = "00000000-0000-0000-0000-000000000000"
 VAULTS = {"eastus": "kv-east", "westus": "kv-west"}
 FAST_BACKOFF = (0.02, 0.05)
 
@@ -46,14 +46,8 @@ class FastRuntime(Runtime):
 
 
 def emulator_config(emu: Emulator, primary: str = "eastus") -> Config:
-    return Config.from_dict({
-        "regions": {region: {"vault_url": emu.url(vault), "geography": "us",
-                             "resource_id": f"/subscriptions/{SUB}/resourceGroups/rg/providers/"
-                                            f"Microsoft.KeyVault/vaults/{vault}"}
-                    for region, vault in VAULTS.items()},
-        "topology": {"initial_primary": primary},
-        "tls": {"ca_bundle": emu.ca_cert},
-    })
+    return emulated.emulator_config({r: emu.url(v) for r, v in VAULTS.items()}, emu.ca_cert,
+                                    vault_names=VAULTS, primary=primary)
 
 
 @pytest.fixture(scope="module")

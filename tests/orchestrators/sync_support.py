@@ -14,10 +14,10 @@ import pytest
 from emulator.server import VaultSpec
 from emulator.testing import Emulator
 from engine import Engine
+from kvdr import emulated
 from kvdr.config import Config
 from kvdr.runtime import Runtime, configure, local_runtime
 
-SUBSCRIPTION = "00000000-0000-0000-0000-000000000000"
 WRITE_OPS = ("SetSecret", "UpdateSecret", "DeleteSecret", "RecoverDeletedSecret",
              "RestoreSecret", "ImportCertificate", "CreateCertificate", "UpdateCertificate",
              "DeleteCertificate", "RecoverDeletedCertificate", "RestoreCertificate",
@@ -28,17 +28,9 @@ WRITE_OPS = ("SetSecret", "UpdateSecret", "DeleteSecret", "RecoverDeletedSecret"
 def emulator_config(emu: Emulator, regions: Sequence[str], *, primary: str | None = None,
                     **sections: Any) -> Config:
     """A kvdr.toml-equivalent Config for the emulator's vaults (region name = vault name)."""
-    data: dict[str, Any] = {
-        "regions": {name: {
-            "vault_url": emu.url(name),
-            "resource_id": f"/subscriptions/{SUBSCRIPTION}/resourceGroups/rg-kvdr/providers/"
-                           f"Microsoft.KeyVault/vaults/{name}",
-            "geography": emu.vaults[name].geography} for name in regions},
-        "topology": {"initial_primary": primary or regions[0]},
-        "tls": {"ca_bundle": emu.ca_cert},
-        **sections,
-    }
-    return Config.from_dict(data)
+    return emulated.emulator_config(
+        {name: emu.url(name) for name in regions}, emu.ca_cert, primary=primary,
+        geographies={name: emu.vaults[name].geography for name in regions}, **sections)
 
 
 @dataclass

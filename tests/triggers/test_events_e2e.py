@@ -21,25 +21,19 @@ from emulator.eventgrid import build_event
 from emulator.server import VaultSpec
 from emulator.testing import Emulator
 from engine.host import LocalHost
+from kvdr import emulated
 from kvdr.config import Config
 from kvdr.event_stats import STATS_KEY
 from kvdr.events import reset_caches
 from kvdr.runtime import configure, local_runtime
 from triggers.events import event_queue_sync
 
-SUB = "00000000-0000-0000-0000-000000000000"
 VAULTS = {"eastus": "kv-east", "westus": "kv-west"}
 
 
 def emulator_config(emu: Emulator) -> Config:
-    return Config.from_dict({
-        "regions": {region: {"vault_url": emu.url(vault), "geography": "us",
-                             "resource_id": f"/subscriptions/{SUB}/resourceGroups/rg/providers/"
-                                            f"Microsoft.KeyVault/vaults/{vault}"}
-                    for region, vault in VAULTS.items()},
-        "topology": {"initial_primary": "eastus"},
-        "tls": {"ca_bundle": emu.ca_cert},
-    })
+    return emulated.emulator_config({r: emu.url(v) for r, v in VAULTS.items()}, emu.ca_cert,
+                                    vault_names=VAULTS)
 
 
 class Stack:

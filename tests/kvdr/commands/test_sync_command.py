@@ -14,9 +14,9 @@ import pytest
 
 from emulator.server import VaultSpec
 from emulator.testing import Emulator
+from kvdr.emulated import emulator_document, to_toml
 
 ROOT = Path(__file__).resolve().parents[3]
-SUB = "00000000-0000-0000-0000-000000000000"
 
 
 @pytest.fixture
@@ -26,12 +26,8 @@ def emulator() -> Iterator[Emulator]:
 
 
 def _toml(emu: Emulator, path: Path) -> Path:
-    regions = "".join(
-        f'[regions.{name}]\nvault_url = "{emu.url(name)}"\n'
-        f'resource_id = "/subscriptions/{SUB}/resourceGroups/rg/providers/'
-        f'Microsoft.KeyVault/vaults/{name}"\ngeography = "us"\n\n' for name in ("east", "west"))
-    path.write_text(regions + '[topology]\ninitial_primary = "east"\n\n'
-                    f'[tls]\nca_bundle = "{emu.ca_cert}"\n')
+    path.write_text(to_toml(emulator_document(
+        {name: emu.url(name) for name in ("east", "west")}, emu.ca_cert)))
     return path
 
 

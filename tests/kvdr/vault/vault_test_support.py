@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 
+from kvdr import emulated
 from kvdr.config import Config, Pacing, Policies
 from kvdr.inventory import ItemKind
 from kvdr.plan import PlanAction, SyncPlan, plan_sync
@@ -14,22 +15,15 @@ from kvdr.vaults import VaultSession
 
 FINGERPRINT_KEY = b"f" * 40
 FAST_BACKOFF = (0.05, 0.1, 0.2, 0.4, 0.8)
-SUB = "00000000-0000-0000-0000-000000000000"
 
 
 def emulator_config(emu, regions: Sequence[str] | None = None, *, primary: str | None = None,
                     policies: Policies | None = None, pacing: Pacing | None = None) -> Config:
     names = list(regions or emu.vaults)
-    document = {
-        "regions": {
-            name: {"vault_url": emu.url(name), "geography": emu.vaults[name].geography,
-                   "resource_id": f"/subscriptions/{SUB}/resourceGroups/rg/providers/"
-                                  f"Microsoft.KeyVault/vaults/kv-{name}"}
-            for name in names},
-        "topology": {"initial_primary": primary or names[0]},
-        "tls": {"ca_bundle": emu.ca_cert},
-    }
-    config = Config.from_dict(document)
+    config = emulated.emulator_config(
+        {name: emu.url(name) for name in names}, emu.ca_cert, primary=primary,
+        vault_names={name: f"kv-{name}" for name in names},
+        geographies={name: emu.vaults[name].geography for name in names})
     if policies is not None or pacing is not None:
         from dataclasses import replace
         config = replace(config, policies=policies or config.policies,
