@@ -171,6 +171,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     from emulator.testing import Emulator
     from emulator.throttle import ThrottleLimits
     from engine.host import LocalHost
+    from kvdr.commands.host import export_schedules
     from kvdr.config import load_toml
     from kvdr.events import reset_caches
     from kvdr.runtime import configure, local_runtime
@@ -196,7 +197,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         say(f"   seeded in {time.monotonic() - t0:.1f} s through the Azure SDK clients")
 
         step(3, "Start the function app on the local durable engine; Event Grid -> its webhook")
-        runtime = local_runtime(load_toml(config_path), work / "state", env={})
+        runtime = local_runtime(load_toml(config_path), work, env={})
+        export_schedules(runtime.config)
         previous = configure(runtime)
         reset_caches()
         try:

@@ -16,9 +16,17 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from kvdr.commands import DEFAULT_STATE_DIR, config_error
+from kvdr.config import Config
 from kvdr.errors import ConfigError
 
 SCHEDULE_SETTINGS = {"KVDR_FULL_SYNC_SCHEDULE": "full_sync", "KVDR_DRILL_SCHEDULE": "drill"}
+
+
+def export_schedules(config: Config) -> None:
+    """The timer triggers' ``%KVDR_*_SCHEDULE%`` resolve from app settings (the environment):
+    take them from the configuration unless the environment already sets them."""
+    for setting, field in SCHEDULE_SETTINGS.items():
+        os.environ.setdefault(setting, getattr(config.schedules, field))
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -45,8 +53,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         runtime = local_runtime(args.config, args.state_dir)
     except ConfigError as exc:
         return config_error(exc)
-    for setting, field in SCHEDULE_SETTINGS.items():
-        os.environ.setdefault(setting, getattr(runtime.config.schedules, field))
+    export_schedules(runtime.config)
     configure(runtime)
     try:
         return engine_main(engine_args)
