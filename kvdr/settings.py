@@ -16,6 +16,7 @@ are still reported with a precise path (``KVDR_REGIONS.eastus.vault_url``).
 
 from __future__ import annotations
 
+import re
 import sys
 from dataclasses import dataclass
 
@@ -175,6 +176,23 @@ SETTINGS: tuple[SettingSpec, ...] = (
 SETTINGS_BY_NAME: dict[str, SettingSpec] = {spec.name: spec for spec in SETTINGS}
 SETTINGS_BY_TOML_KEY: dict[str, SettingSpec] = {
     spec.toml_key: spec for spec in SETTINGS if spec.toml_key}
+
+
+README_BEGIN = "<!-- settings:begin (generated from kvdr/settings.py) -->"
+README_END = "<!-- settings:end -->"
+
+
+def render_readme_table() -> str:
+    """The short settings table the README carries (the full reference is generated too)."""
+    lines = [README_BEGIN, "",
+             "| app setting | `kvdr.toml` key | default | meaning |", "| --- | --- | --- | --- |"]
+    for spec in SETTINGS:
+        toml_key = f"`{spec.toml_key}`" if spec.toml_key else "—"
+        default = ("required" if spec.required and spec.default is None
+                   else f"`{spec.default}`" if spec.default is not None else "unset")
+        meaning = re.split(r"(?<!e\.g)\. ", spec.description)[0].rstrip(".").replace("|", "\\|")
+        lines.append(f"| `{spec.name}` | {toml_key} | {default} | {meaning}. |")
+    return "\n".join([*lines, "", README_END])
 
 
 def render_markdown() -> str:

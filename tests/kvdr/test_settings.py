@@ -47,3 +47,14 @@ def test_every_toml_key_maps_to_a_loader_key():
     known = {f"{section}.{key}" for section, keys in config._TOML_SECTIONS.items()
              for key in keys} | {"task_hub"}
     assert toml_keys == known
+
+
+def test_the_readme_lists_every_setting_from_the_canonical_list():
+    from pathlib import Path
+
+    from kvdr.settings import README_BEGIN, README_END, render_readme_table
+
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    start, end = readme.index(README_BEGIN), readme.index(README_END) + len(README_END)
+    assert readme[start:end] == render_readme_table(), (
+        "README settings table is stale: paste kvdr.settings.render_readme_table()")
