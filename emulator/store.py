@@ -113,6 +113,11 @@ class VaultStore:
         self.live: dict[str, dict[str, Item]] = {k: {} for k in KINDS}
         self.deleted: dict[str, dict[str, Item]] = {k: {} for k in KINDS}
         self.observers: list[Observer] = []
+        # list operations page through a sorted view; sorting a large vault for every page of
+        # 25 made listing quadratic. The view is rebuilt when membership may have changed:
+        # every mutation bumps the generation (and a size change catches direct seeding).
+        self._generation = 0
+        self._sorted: dict[tuple[str, str], tuple[int, int, list[str]]] = {}
         self._journal_path = journal
         self._journal: TextIO | None = None
         if journal is not None:
@@ -126,10 +131,17 @@ class VaultStore:
         return self.deleted[kind].get(name.lower())
 
     def sorted_live(self, kind: str) -> list[Item]:
-        return [self.live[kind][k] for k in sorted(self.live[kind])]
+        return self._sorted_view("live", kind, self.live[kind])
 
     def sorted_deleted(self, kind: str) -> list[Item]:
-        return [self.deleted[kind][k] for k in sorted(self.deleted[kind])]
+        return self._sorted_view("deleted", kind, self.deleted[kind])
+
+    def _sorted_view(self, where: str, kind: str, items: dict[str, Item]) -> list[Item]:
+        cached = self._sorted.get((where, kind))
+        if cached is None or cached[0] != self._generation or cached[1] != len(items):
+            cached = (self._generation, len(items), sorted(items))
+            self._sorted[(where, kind)] = cached
+        return [items[k] for k in cached[2]]
 
     @contextmanager
     def locked(self) -> Iterator[VaultStore]:
@@ -139,6 +151,7 @@ class VaultStore:
     # ---- mutation (callers hold the lock) ------------------------------------------------
     def put(self, kind: str, item: Item, new_version: str | None = None) -> None:
         """Store ``item`` as live; ``new_version`` names a version created by this write."""
+        self._generation += 1
         self.live[kind][item.name.lower()] = item
         self._record({"op": "put", "kind": kind, "item": item.to_dict()})
         if new_version is not None:
@@ -146,6 +159,7 @@ class VaultStore:
                 observer(self.name, kind, item.name, new_version)
 
     def soft_delete(self, kind: str, name: str) -> Item:
+        self._generation += 1
         item = self.live[kind].pop(name.lower())
         item.deleted_date = now()
         item.scheduled_purge_date = item.deleted_date + RECOVERABLE_DAYS * 86400
@@ -154,6 +168,7 @@ class VaultStore:
         return item
 
     def recover(self, kind: str, name: str) -> Item:
+        self._generation += 1
         item = self.deleted[kind].pop(name.lower())
         item.deleted_date = None
         item.scheduled_purge_date = None
@@ -162,11 +177,13 @@ class VaultStore:
         return item
 
     def purge(self, kind: str, name: str) -> None:
+        self._generation += 1
         self.deleted[kind].pop(name.lower())
         self._record({"op": "purge", "kind": kind, "name": name.lower()})
 
     def remove(self, kind: str, name: str) -> None:
         """Drop a live object without a soft-delete (a cancelled pending certificate)."""
+        self._generation += 1
         self.live[kind].pop(name.lower())
         self._record({"op": "remove", "kind": kind, "name": name.lower()})
 
@@ -178,6 +195,7 @@ class VaultStore:
         self._journal.flush()
 
     def _apply(self, entry: dict[str, Any]) -> None:
+        self._generation += 1
         kind = entry["kind"]
         if entry["op"] == "purge":
             self.deleted[kind].pop(entry["name"], None)

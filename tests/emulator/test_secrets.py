@@ -238,3 +238,17 @@ def test_not_before_and_expiry_round_trip(client, name: str) -> None:
     props = client.get_secret(name).properties
     assert props.not_before == nbf
     assert props.expires_on == exp
+
+
+def test_listing_sees_names_added_and_deleted_between_pages(kv_emulator_factory):
+    emu = kv_emulator_factory(["paging"])
+    with emu.secret_client("paging") as client:
+        for i in range(30):
+            client.set_secret(f"page-{i:02d}", "v")
+        pages = client.list_properties_of_secrets().by_page()
+        first = [p.name for p in next(pages)]
+        client.begin_delete_secret("page-29").wait()
+        client.set_secret("page-zz", "v")
+        rest = [p.name for page in pages for p in page]
+    assert len(first) == 25
+    assert "page-zz" in rest and "page-29" not in rest
