@@ -172,3 +172,20 @@ def test_timer_schedules_resolve_percent_expressions_from_app_settings(monkeypat
     assert resolve_app_setting("%SYNC_SCHEDULE%") == "0 */5 * * * *"
     assert resolve_app_setting("%MISSING_SCHEDULE%") is None
     assert resolve_app_setting("0 0 * * * *") == "0 0 * * * *"
+
+
+def test_timer_triggers_fire_on_their_cron_schedule(tmp_path):
+    import threading
+
+    import azure.durable_functions as df
+    import azure.functions as func
+
+    fired = threading.Event()
+    every_second = df.DFApp()
+
+    @every_second.timer_trigger(schedule="* * * * * *", arg_name="timer")
+    def tick(timer: func.TimerRequest) -> None:
+        fired.set()
+
+    with LocalHost(every_second, state_dir=tmp_path / "state", port=0):
+        assert fired.wait(10), "the every-second timer never fired"
