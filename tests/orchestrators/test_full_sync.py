@@ -204,3 +204,34 @@ def test_an_unknown_or_primary_target_fails_the_run_with_a_code(sync_env: SyncEn
 
 def test_kinds_are_all_listed(sync_env: SyncEnv) -> None:
     assert [str(k) for k in ItemKind] == ["secret", "certificate", "key"]
+
+
+def test_a_long_plan_runs_in_groups_and_continues_as_new_without_losing_items(
+        sync_env_factory, monkeypatch) -> None:
+    # the bounds that keep histories small at 100,000s of items, shrunk so a small vault
+    # crosses them: 2 batches per group, 2 groups per execution of the pair orchestration
+    import orchestrators.full_sync as full_sync
+
+    monkeypatch.setattr(full_sync, "GROUP_SIZE", 2)
+    monkeypatch.setattr(full_sync, "MAX_GROUPS_PER_EXECUTION", 2)
+    env = sync_env_factory(sections={"pacing": {"batch_size": 2, "max_parallel": 2}})
+    with env.emu.secret_client("east") as east:
+        for i in range(19):
+            east.set_secret(f"bounded-{i:02d}", f"bounded-value-{i}")
+
+    record = env.sync()
+
+    assert record["status"] == "succeeded", record
+    assert record["counts"]["create"] == {"secret": 19}
+    with env.emu.secret_client("west") as west:
+        assert sorted(p.name for p in west.list_properties_of_secrets()
+                      if p.name.startswith("bounded-")) == [f"bounded-{i:02d}" for i in range(19)]
+    # 10 batches -> 5 groups -> the pair orchestration continued as new twice
+    pair = [s for s in env.engine.list_instances() if s.name == "full_sync_pair"]
+    groups = [s for s in env.engine.list_instances() if s.name == "full_sync_batches"]
+    assert len(groups) == 5
+    [pair_status] = pair
+    assert pair_status.runtime_status.value == "Completed"
+    # the last execution started from what the previous ones carried: batches 0-7 were done
+    assert pair_status.input["next_batch"] == 8 and pair_status.input["items_done"] == 16
+    assert env.sync()["counts"].get("unchanged") == {"secret": 19}
