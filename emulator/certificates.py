@@ -22,6 +22,8 @@ from emulator.context import (
     parse_attributes,
     parse_tags,
     render_attributes,
+    version_of,
+    versions_page,
 )
 from emulator.errors import (
     ErrorCode,
@@ -335,9 +337,7 @@ def import_certificate(ctx: Ctx, name: str) -> Result:
 def get_certificate(ctx: Ctx, name: str, version: str = "") -> Result:
     with ctx.store.lock:
         item = _live(ctx, name)
-        v = item.get(version)
-        if v is None:
-            raise not_found(KIND, name, version)
+        v = version_of(item, KIND, name, version)
         return 200, render(ctx, item, v)
 
 
@@ -347,9 +347,7 @@ def update_certificate(ctx: Ctx, name: str, version: str = "") -> Result:
     tags = parse_tags(body)
     with ctx.store.lock:
         item = _live(ctx, name)
-        v = item.get(version)
-        if v is None:
-            raise not_found(KIND, name, version)
+        v = version_of(item, KIND, name, version)
         if body.get("policy") is not None:
             item.extra["policy"] = _parse_policy(body["policy"], item.extra["policy"])
         t = now()
@@ -399,12 +397,7 @@ def list_certificates(ctx: Ctx) -> Result:
 def list_versions(ctx: Ctx, name: str) -> Result:
     with ctx.store.lock:
         item = _live(ctx, name)
-        return 200, page(
-            ctx,
-            f"certificates/{item.name}/versions",
-            list(item.versions.values()),
-            lambda v: render(ctx, item, v, full=False),
-        )
+        return 200, versions_page(ctx, KIND, item, lambda v: render(ctx, item, v, full=False))
 
 
 def _backing(ctx: Ctx, name: str, action: str) -> None:

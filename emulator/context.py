@@ -8,8 +8,8 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
 
-from emulator.errors import bad_parameter
-from emulator.store import RECOVERABLE_DAYS, RECOVERY_LEVEL, Item, VaultStore, now
+from emulator.errors import bad_parameter, not_found
+from emulator.store import RECOVERABLE_DAYS, RECOVERY_LEVEL, Item, VaultStore, Version, now
 
 NAME_RE = re.compile(r"^[0-9a-zA-Z-]{1,127}$")
 MAX_TAGS = 15
@@ -128,3 +128,17 @@ def page(
             f"{ctx.base}/{path}?api-version={api}&$skiptoken={skip + size}&maxresults={size}"
         )
     return {"value": [render(e) for e in chunk], "nextLink": next_link}
+
+
+def version_of(item: Item, kind: str, name: str, version: str = "") -> Version:
+    """The requested version (the latest for ""), or Key Vault's not-found error."""
+    v = item.get(version)
+    if v is None:
+        raise not_found(kind, name, version)
+    return v
+
+
+def versions_page(ctx: Ctx, kind: str, item: Item,
+                  render: Callable[[Version], dict[str, Any]]) -> dict[str, Any]:
+    """One page of ``GET /{kind}/{name}/versions``."""
+    return page(ctx, f"{kind}/{item.name}/versions", list(item.versions.values()), render)

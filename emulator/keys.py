@@ -16,6 +16,8 @@ from emulator.context import (
     parse_attributes,
     parse_tags,
     render_attributes,
+    version_of,
+    versions_page,
 )
 from emulator.errors import bad_parameter, conflict, deleted_but_recoverable, forbidden, not_found
 from emulator.store import Item, Version, new_version, now
@@ -149,9 +151,7 @@ def import_key(ctx: Ctx, name: str) -> Result:
 def get_key(ctx: Ctx, name: str, version: str = "") -> Result:
     with ctx.store.lock:
         item = _live(ctx, name)
-        v = item.get(version)
-        if v is None:
-            raise not_found(KIND, name, version)
+        v = version_of(item, KIND, name, version)
         return 200, render(ctx, item, v)
 
 
@@ -162,9 +162,7 @@ def update_key(ctx: Ctx, name: str, version: str = "") -> Result:
     ops = _key_ops(body)
     with ctx.store.lock:
         item = _live(ctx, name)
-        v = item.get(version)
-        if v is None:
-            raise not_found(KIND, name, version)
+        v = version_of(item, KIND, name, version)
         v.attributes.update(attrs)
         v.attributes["updated"] = now()
         if tags is not None:
@@ -189,12 +187,8 @@ def list_keys(ctx: Ctx) -> Result:
 def list_versions(ctx: Ctx, name: str) -> Result:
     with ctx.store.lock:
         item = _live(ctx, name)
-        return 200, page(
-            ctx,
-            f"keys/{item.name}/versions",
-            list(item.versions.values()),
-            lambda v: _render_listed(ctx, item, v, versioned=True),
-        )
+        return 200, versions_page(
+            ctx, KIND, item, lambda v: _render_listed(ctx, item, v, versioned=True))
 
 
 def delete_key(ctx: Ctx, name: str) -> Result:
@@ -265,9 +259,7 @@ def key_operation(ctx: Ctx, name: str, version: str, operation: str) -> Result:
         raise bad_parameter("The algorithm 'alg' is required.")
     with ctx.store.lock:
         item = _live(ctx, name)
-        v = item.get(version)
-        if v is None:
-            raise not_found(KIND, name, version)
+        v = version_of(item, KIND, name, version)
         if not v.attributes.get("enabled", True):
             raise forbidden(
                 f"Operation {operation} is not allowed on a disabled key.", inner_code="KeyDisabled"

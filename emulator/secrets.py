@@ -14,6 +14,8 @@ from emulator.context import (
     parse_attributes,
     parse_tags,
     render_attributes,
+    version_of,
+    versions_page,
 )
 from emulator.errors import (
     bad_parameter,
@@ -106,9 +108,7 @@ def set_secret(ctx: Ctx, name: str) -> Result:
 def get_secret(ctx: Ctx, name: str, version: str = "") -> Result:
     with ctx.store.lock:
         item = _live(ctx, name)
-        v = item.get(version)
-        if v is None:
-            raise not_found(KIND, name, version)
+        v = version_of(item, KIND, name, version)
         if not v.attributes.get("enabled", True):
             raise forbidden(
                 "Operation get is not allowed on a disabled secret.", inner_code="SecretDisabled"
@@ -123,9 +123,7 @@ def update_secret(ctx: Ctx, name: str, version: str = "") -> Result:
     tags = parse_tags(body)
     with ctx.store.lock:
         item = _live(ctx, name)
-        v = item.get(version)
-        if v is None:
-            raise not_found(KIND, name, version)
+        v = version_of(item, KIND, name, version)
         _not_managed(item, "update")
         v.attributes.update(attrs)
         v.attributes["updated"] = now()
@@ -151,13 +149,8 @@ def list_secrets(ctx: Ctx) -> Result:
 def list_versions(ctx: Ctx, name: str) -> Result:
     with ctx.store.lock:
         item = _live(ctx, name)
-        versions = list(item.versions.values())
-        return 200, page(
-            ctx,
-            f"secrets/{item.name}/versions",
-            versions,
-            lambda v: render_listed(ctx, item, v, versioned=True),
-        )
+        return 200, versions_page(
+            ctx, KIND, item, lambda v: render_listed(ctx, item, v, versioned=True))
 
 
 def delete_secret(ctx: Ctx, name: str) -> Result:

@@ -376,12 +376,7 @@ def _has_private_key(value: str, content_type: str | None) -> bool:
 
 def _target_certificate(ctx: _Ctx, name: str) -> Any | None:
     t = ctx.target
-    try:
-        return t.call(f"get certificate '{name}'", t.certificates.get_certificate, name)
-    except VaultError as exc:
-        if exc.code == "vault.not_found":
-            return None
-        raise
+    return t.call_or_none(f"get certificate '{name}'", t.certificates.get_certificate, name)
 
 
 def _align_certificate(ctx: _Ctx, name: str, cert: Any, source: ItemProps,
@@ -476,12 +471,7 @@ def _certificate(ctx: _Ctx, item: PlanItem) -> PlanAction:
 
 def _target_key(ctx: _Ctx, name: str) -> Any | None:
     t = ctx.target
-    try:
-        return t.call(f"get key '{name}'", t.keys.get_key, name)
-    except VaultError as exc:
-        if exc.code == "vault.not_found":
-            return None
-        raise
+    return t.call_or_none(f"get key '{name}'", t.keys.get_key, name)
 
 
 def _align_key(ctx: _Ctx, name: str, key: Any, source: ItemProps, link: LinkTag | None

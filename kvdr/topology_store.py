@@ -36,14 +36,9 @@ RECORD_TAG = ("kvdr-record", "topology")
 def read_topology(session: VaultSession) -> TopologyRecord | None:
     """The record held by this vault, or None when it has none. A record that cannot be parsed
     raises ``topology.invalid``; an unreachable vault raises its ``vault.*`` error."""
-    try:
-        secret = session.call(f"read secret '{TOPOLOGY_SECRET_NAME}'", session.secrets.get_secret,
-                              TOPOLOGY_SECRET_NAME)
-    except VaultError as exc:
-        if exc.code == "vault.not_found":
-            return None
-        raise
-    if secret.value is None:
+    secret = session.call_or_none(f"read secret '{TOPOLOGY_SECRET_NAME}'",
+                                  session.secrets.get_secret, TOPOLOGY_SECRET_NAME)
+    if secret is None or secret.value is None:
         return None
     return TopologyRecord.from_json(secret.value)
 

@@ -302,6 +302,16 @@ class VaultSession:
         with self.mapped(what):
             return fn(*args, **kwargs)
 
+    def call_or_none(self, what: str, fn: Callable[..., T], *args: Any, **kwargs: Any
+                     ) -> T | None:
+        """:meth:`call`, with None for an object that does not exist (``vault.not_found``)."""
+        try:
+            return self.call(what, fn, *args, **kwargs)
+        except VaultError as exc:
+            if exc.code == "vault.not_found":
+                return None
+            raise
+
     # --- reads ----------------------------------------------------------------------------------
 
     def inventory(self, kinds: Iterable[ItemKind] = tuple(ItemKind), *,
@@ -401,14 +411,10 @@ class VaultSession:
     def latest_secret_properties(self, name: str) -> SecretProperties | None:
         """The SDK properties of a secret's latest version — with its service version id —
         from its version list (no value is read); None when the secret does not exist."""
-        try:
-            with self.mapped(f"list versions of secret '{name}'"):
-                versions = list(self.secrets.list_properties_of_secret_versions(
-                    name, max_page_size=PAGE_SIZE))
-        except VaultError as exc:
-            if exc.code == "vault.not_found":
-                return None
-            raise
+        versions = self.call_or_none(
+            f"list versions of secret '{name}'",
+            lambda: list(self.secrets.list_properties_of_secret_versions(
+                name, max_page_size=PAGE_SIZE)))
         if not versions:
             return None
         return max(versions, key=lambda p: (to_utc(p.created_on) or _EPOCH,
@@ -421,13 +427,7 @@ class VaultSession:
             ItemKind.SECRET: self.secrets.get_deleted_secret,
             ItemKind.CERTIFICATE: self.certificates.get_deleted_certificate,
             ItemKind.KEY: self.keys.get_deleted_key}[kind]
-        try:
-            self.call(f"get deleted {kind} '{name}'", getter, name)
-        except VaultError as exc:
-            if exc.code == "vault.not_found":
-                return False
-            raise
-        return True
+        return self.call_or_none(f"get deleted {kind} '{name}'", getter, name) is not None
 
     # --- lifetime -------------------------------------------------------------------------------
 
