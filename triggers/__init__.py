@@ -5,6 +5,7 @@ import azure.durable_functions as df
 bp = df.Blueprint()
 
 import triggers.events  # noqa: E402  (registers on bp)
+import triggers.failover  # noqa: E402  (registers on bp)
 import triggers.runbooks  # noqa: E402  (registers on bp)
 import triggers.status  # noqa: E402  (registers on bp)
 import triggers.timers  # noqa: E402,F401  (registers on bp)
