@@ -4,4 +4,5 @@ import azure.durable_functions as df
 
 bp = df.Blueprint()
 
+import activities.failover  # noqa: E402,F401  (registers on bp)
 from activities import sync  # noqa: E402,F401  (registers on bp)

@@ -25,8 +25,10 @@ from typing import Any
 
 from kvdr.errors import KvdrError
 
-__all__ = ["DEFAULT_APPROVAL_TIMEOUT_SECONDS", "FailoverKind", "FailoverRequest",
-           "RequestError", "parse_request"]
+__all__ = ["APPROVAL_EVENT", "DEFAULT_APPROVAL_TIMEOUT_SECONDS", "FailoverKind",
+           "FailoverPhase", "FailoverRequest", "RequestError", "parse_request"]
+
+APPROVAL_EVENT = "approval"  # the external event the approval gate waits for
 
 DEFAULT_APPROVAL_TIMEOUT_SECONDS = 3600
 MAX_APPROVAL_TIMEOUT_SECONDS = 7 * 24 * 3600
@@ -43,6 +45,19 @@ class FailoverKind(StrEnum):
     PLANNED = "planned"
     UNPLANNED = "unplanned"
     FAILBACK = "failback"
+
+
+class FailoverPhase(StrEnum):
+    """The ``phase`` of the runbook's custom status."""
+
+    ASSESS = "assess"
+    AWAITING_APPROVAL = "awaiting_approval"
+    RECONCILE = "reconcile"
+    DRAIN = "drain"
+    SWITCH = "switch"
+    VERIFY = "verify"
+    REPORT = "report"
+    DONE = "done"
 
 
 @dataclass(frozen=True)

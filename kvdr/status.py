@@ -121,6 +121,18 @@ def _lag(now: datetime, sync: Mapping[str, Any] | None, events: Mapping[str, Any
     return None, "no successful full sync yet"
 
 
+def estimated_lag(state: Any, target: str, now: datetime) -> tuple[float | None, str]:
+    """How stale ``target`` may be (seconds, and on what basis), from the state store alone:
+    no vault call, so a failover can ask it while the primary's vault is down."""
+    try:
+        report = state.get_json(LAST_REPORT_KEY)
+        events = state.get_json(EVENT_STATS_KEY) or {}
+    except Exception as exc:  # best effort: a failover must not stop for its estimate
+        logger.warning("lag estimate: state store unreadable (%s)", type(exc).__name__)
+        return None, "state store unreadable"
+    return _lag(now, _summary_of(report, target), events)
+
+
 def build_status(runtime: Any, *, now: datetime | None = None) -> ReplicationStatus:
     """Read the topology (without bootstrapping it), the last report and the event counters."""
     from kvdr.topology import assess_topology

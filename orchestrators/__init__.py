@@ -4,4 +4,5 @@ import azure.durable_functions as df
 
 bp = df.Blueprint()
 
+import orchestrators.failover  # noqa: E402,F401  (registers on bp)
 from orchestrators import full_sync  # noqa: E402,F401  (registers on bp)

@@ -17,7 +17,14 @@ import azure.functions as func
 
 from kvdr.config import ApprovalPolicy
 from kvdr.errors import KvdrError
-from kvdr.failover import FailoverKind, FailoverRequest, RequestError, parse_request
+from kvdr.failover import (
+    APPROVAL_EVENT,
+    FailoverKind,
+    FailoverPhase,
+    FailoverRequest,
+    RequestError,
+    parse_request,
+)
 from kvdr.runtime import get_runtime
 from triggers import bp
 from triggers.runbooks import error_response, json_response
@@ -25,7 +32,6 @@ from triggers.runbooks import error_response, json_response
 logger = logging.getLogger(__name__)
 
 FAILOVER_ORCHESTRATOR = "failover"
-APPROVAL_EVENT = "approval"
 _ACTIVE = {df.OrchestrationRuntimeStatus.Pending, df.OrchestrationRuntimeStatus.Running,
            df.OrchestrationRuntimeStatus.Suspended}
 
@@ -143,7 +149,7 @@ async def approve_runbook(req: func.HttpRequest, client: df.DurableOrchestration
     if not status:
         return error_response(404, "runbook.not_found", f"no runbook instance {instance_id!r}")
     waiting = (isinstance(status.custom_status, dict)
-               and status.custom_status.get("phase") == "awaiting_approval")
+               and status.custom_status.get("phase") == FailoverPhase.AWAITING_APPROVAL)
     if status.runtime_status not in _ACTIVE or not waiting:
         return error_response(409, "runbook.not_awaiting_approval",
                               f"runbook {instance_id!r} is not waiting for an approval",

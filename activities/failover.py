@@ -1,0 +1,284 @@
+"""The failover/failback activities: assess the vaults, switch the topology record, verify it,
+save the report. Each may run twice (decision 5): the switch writes a record only where it is
+not already held, and refuses when another runbook raised the epoch in the meantime.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator, Mapping
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from activities import bp
+from kvdr.errors import KvdrError, TopologyError, VaultError
+from kvdr.failover_plan import Assessment
+from kvdr.runtime import Runtime, get_runtime
+from kvdr.topology import TopologyRecord
+
+logger = logging.getLogger(__name__)
+
+LAST_REPORT_KEY = "failover/last-report.json"
+
+
+def report_key(run_id: str) -> str:
+    return f"failover/reports/{run_id}.json"
+
+
+@contextmanager
+def _sessions(runtime: Runtime, regions: tuple[str, ...]) -> Iterator[dict[str, Any]]:
+    """Fresh sessions, so the calls each activity reports are exactly its own."""
+    with ExitStack() as stack:
+        opened = {}
+        for region in regions:
+            session = runtime.open_session(region)
+            stack.callback(session.close)
+            opened[region] = session
+        yield opened
+
+
+def _read_all(sessions: Mapping[str, Any]
+              ) -> tuple[dict[str, TopologyRecord | None], dict[str, str]]:
+    """Every vault's record; unreachable vaults are named with their error code."""
+    from kvdr.topology_store import read_topology
+
+    records: dict[str, TopologyRecord | None] = {}
+    unreachable: dict[str, str] = {}
+    for region, session in sessions.items():
+        try:
+            records[region] = read_topology(session)
+        except VaultError as exc:
+            logger.warning("failover: %s unreachable [%s]", region, exc.code)
+            records[region], unreachable[region] = None, exc.code
+        except TopologyError as exc:
+            logger.warning("failover: %s holds an unreadable record [%s]", region, exc.code)
+            records[region] = None
+    return records, unreachable
+
+
+# --- assess -------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class AssessRequest:
+    run_id: str
+    target: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"run_id": self.run_id, "target": self.target}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> AssessRequest:
+        return cls(data["run_id"], data["target"])
+
+
+@dataclass(frozen=True)
+class AssessResult:
+    """The assessment plus what the orchestrator may not read itself (configuration)."""
+
+    assessment: Assessment
+    rto_objective_seconds: int
+    max_parallel: int
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"assessment": self.assessment.to_dict(),
+                "rto_objective_seconds": self.rto_objective_seconds,
+                "max_parallel": self.max_parallel}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> AssessResult:
+        return cls(Assessment.from_dict(data["assessment"]), int(data["rto_objective_seconds"]),
+                   int(data["max_parallel"]))
+
+
+def assess(runtime: Runtime, request: AssessRequest, *, now: datetime | None = None
+           ) -> AssessResult:
+    from kvdr.status import estimated_lag
+
+    config = runtime.config
+    with _sessions(runtime, config.region_names) as sessions:
+        records, unreachable = _read_all(sessions)
+        calls = {r: s.calls for r, s in sessions.items()}
+    lag, basis = estimated_lag(runtime.state, request.target, now or datetime.now(UTC))
+    assessment = Assessment({r: rec.to_dict() if rec else None for r, rec in records.items()},
+                            unreachable, lag, basis, calls)
+    return AssessResult(assessment, config.objectives.rto_seconds, config.pacing.max_parallel)
+
+
+@bp.activity_trigger(input_name="request")
+def failover_assess(request: dict[str, Any]) -> dict[str, Any]:
+    return assess(get_runtime(), AssessRequest.from_dict(request)).to_dict()
+
+
+# --- switch -------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SwitchRequest:
+    run_id: str
+    record: Mapping[str, Any]        # the new TopologyRecord (epoch_before + 1)
+    epoch_before: int
+    fence: tuple[str, ...] = ()      # the other reachable vaults
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"run_id": self.run_id, "record": dict(self.record),
+                "epoch_before": self.epoch_before, "fence": list(self.fence)}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> SwitchRequest:
+        return cls(data["run_id"], data["record"], int(data["epoch_before"]),
+                   tuple(data.get("fence", ())))
+
+
+@dataclass(frozen=True)
+class SwitchResult:
+    ok: bool
+    fenced: tuple[str, ...] = ()
+    unreached: Mapping[str, str] = field(default_factory=dict)
+    calls: Mapping[str, int] = field(default_factory=dict)
+    error: Mapping[str, Any] | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"ok": self.ok, "fenced": list(self.fenced), "unreached": dict(self.unreached),
+                "calls": dict(self.calls), "error": dict(self.error) if self.error else None}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> SwitchResult:
+        return cls(bool(data["ok"]), tuple(data.get("fenced", ())),
+                   dict(data.get("unreached", {})), dict(data.get("calls", {})),
+                   data.get("error"))
+
+
+def switch(runtime: Runtime, request: SwitchRequest) -> SwitchResult:
+    """Write the new record to the new primary first (it must succeed: that write is also the
+    proof that the vault takes writes), then to every other reachable vault, which fences it:
+    its events and syncs stop counting as the primary's."""
+    from kvdr.events import TOPOLOGY
+    from kvdr.topology_store import read_topology, write_topology
+
+    record = TopologyRecord.from_dict(request.record)
+    target = record.primary
+    with _sessions(runtime, (target, *request.fence)) as sessions:
+        def calls() -> dict[str, int]:
+            return {r: s.calls for r, s in sessions.items()}
+
+        try:
+            held = read_topology(sessions[target])
+            if held is not None and held != record and held.epoch > request.epoch_before:
+                raise TopologyError(
+                    f"{target} already holds epoch {held.epoch} (primary {held.primary}, "
+                    f"runbook {held.runbook_id or '?'}): another runbook changed the topology "
+                    "since this one assessed it; nothing was switched",
+                    code="topology.changed")
+            write_topology(sessions[target], record)
+        except KvdrError as exc:
+            return SwitchResult(False, calls=calls(), error=exc.to_dict())
+        fenced, unreached = [target], {}
+        for region in request.fence:
+            try:
+                write_topology(sessions[region], record)
+                fenced.append(region)
+            except KvdrError as exc:
+                logger.warning("failover %s: %s not fenced [%s]", request.run_id, region,
+                               exc.code)
+                unreached[region] = exc.code
+        result = SwitchResult(True, tuple(fenced), unreached, calls())
+    TOPOLOGY.clear()  # this process's event path must not act on the old primary
+    logger.info("failover %s: %s is primary at epoch %d (fenced %s)", request.run_id, target,
+                record.epoch, ", ".join(fenced))
+    return result
+
+
+@bp.activity_trigger(input_name="request")
+def failover_switch(request: dict[str, Any]) -> dict[str, Any]:
+    return switch(get_runtime(), SwitchRequest.from_dict(request)).to_dict()
+
+
+# --- verify -------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class VerifyRequest:
+    run_id: str
+    target: str
+    epoch_after: int
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"run_id": self.run_id, "target": self.target, "epoch_after": self.epoch_after}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> VerifyRequest:
+        return cls(data["run_id"], data["target"], int(data["epoch_after"]))
+
+
+@dataclass(frozen=True)
+class VerifyResult:
+    ok: bool
+    stale: tuple[str, ...] = ()
+    unreached: Mapping[str, str] = field(default_factory=dict)
+    calls: Mapping[str, int] = field(default_factory=dict)
+    error: Mapping[str, Any] | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"ok": self.ok, "stale": list(self.stale), "unreached": dict(self.unreached),
+                "calls": dict(self.calls), "error": dict(self.error) if self.error else None}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> VerifyResult:
+        return cls(bool(data["ok"]), tuple(data.get("stale", ())),
+                   dict(data.get("unreached", {})), dict(data.get("calls", {})),
+                   data.get("error"))
+
+
+def verify(runtime: Runtime, request: VerifyRequest) -> VerifyResult:
+    """Read every record back: the new primary at the new epoch must be what readers choose."""
+    from kvdr.topology import assess_topology
+
+    with _sessions(runtime, runtime.config.region_names) as sessions:
+        records, unreachable = _read_all(sessions)
+        calls = {r: s.calls for r, s in sessions.items()}
+    try:
+        view = assess_topology(records)
+    except KvdrError as exc:
+        return VerifyResult(False, unreached=unreachable, calls=calls, error=exc.to_dict())
+    stale = tuple(r for r, rec in records.items()
+                  if rec is not None and rec.epoch < request.epoch_after)
+    current = view.current
+    if (current.primary, current.epoch) != (request.target, request.epoch_after) \
+            or view.split_brain:
+        return VerifyResult(False, stale, unreachable, calls, {
+            "code": "topology.unverified",
+            "message": f"readers choose {current.primary} at epoch {current.epoch}"
+                       f"{' (split brain)' if view.split_brain else ''}, not {request.target} "
+                       f"at epoch {request.epoch_after}"})
+    return VerifyResult(True, stale, unreachable, calls)
+
+
+@bp.activity_trigger(input_name="request")
+def failover_verify(request: dict[str, Any]) -> dict[str, Any]:
+    return verify(get_runtime(), VerifyRequest.from_dict(request)).to_dict()
+
+
+# --- report -------------------------------------------------------------------------------------
+
+
+def save_report(runtime: Runtime, report: Mapping[str, Any],
+                sync_run_ids: tuple[str, ...] = ()) -> dict[str, Any]:
+    """Keep the report (per run and as the last one) and delete the step syncs' plans."""
+    from activities.sync import plans_prefix
+
+    run_id = report["run_id"]
+    runtime.state.put_json(report_key(run_id), dict(report))
+    if report.get("outcome") != "planned_only":  # a dry run never hides the last real one
+        runtime.state.put_json(LAST_REPORT_KEY, dict(report))
+    deleted = sum(runtime.state.delete_prefix(plans_prefix(r)) for r in sync_run_ids)
+    logger.info("failover %s: %s (%s -> %s)", run_id, report.get("outcome"),
+                report.get("source"), report.get("target"))
+    return {"ok": True, "key": report_key(run_id), "plans_deleted": deleted}
+
+
+@bp.activity_trigger(input_name="request")
+def failover_save_report(request: dict[str, Any]) -> dict[str, Any]:
+    return save_report(get_runtime(), request["report"], tuple(request.get("sync_runs", ())))

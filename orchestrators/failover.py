@@ -1,0 +1,206 @@
+"""The failover/failback runbook: assess -> plan -> (approval) -> reconcile -> drain -> switch ->
+verify -> report.
+
+Plan, then execute: the plan (``kvdr.failover_plan``) is made from what the vaults hold before
+anything is written, shown in the custom status while an operator decides, and made again
+after the approval (the world may have moved while people talked). Reconcile and drain run the
+full-sync pair orchestration in its ``reconcile`` and ``drain`` modes, so they are as bounded
+and paced as any sync. A failure before the switch leaves the topology as it was; the switch
+raises the epoch by exactly one. Deterministic: no I/O, time from the context.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import replace
+from datetime import timedelta
+from typing import Any
+
+import azure.durable_functions as df
+
+from activities.failover import (
+    AssessRequest,
+    AssessResult,
+    SwitchRequest,
+    SwitchResult,
+    VerifyRequest,
+    VerifyResult,
+)
+from kvdr.failover import APPROVAL_EVENT, FailoverKind, FailoverPhase, FailoverRequest
+from kvdr.failover_plan import FailoverPlan, PlanOutcome, Step, plan_failover
+from kvdr.failover_report import Approval, FailoverOutcome, FailoverReport
+from kvdr.inventory import format_time, parse_time
+from kvdr.topology import TopologyRecord
+from orchestrators import bp
+from orchestrators.full_sync import PairInput, PairResult
+
+RETRY = df.RetryOptions(first_retry_interval_in_milliseconds=5_000, max_number_of_attempts=3)
+
+
+def _status(phase: FailoverPhase, plan: FailoverPlan | None, **extra: Any) -> dict[str, Any]:
+    status: dict[str, Any] = {"phase": str(phase)}
+    if plan is not None:
+        status["plan"] = plan.to_dict()
+    status.update(extra)
+    return status
+
+
+def _seconds(context: df.DurableOrchestrationContext, since: Any) -> float:
+    return (context.current_utc_datetime - since).total_seconds()
+
+
+@bp.orchestration_trigger(context_name="context")
+def failover(context: df.DurableOrchestrationContext):
+    request = FailoverRequest.from_dict(context.get_input())
+    run_id = request.run_id or context.instance_id
+    started = context.current_utc_datetime
+    report = FailoverReport(run_id, str(request.kind), request.target, request.requested_by,
+                            request.reason, started, fired_at=parse_time(request.fired_at),
+                            alert_id=request.alert_id)
+    sync_runs: list[str] = []
+
+    def finish(outcome: FailoverOutcome, **changes: Any):
+        final = report.finish(outcome, context.current_utc_datetime, **changes)
+        context.set_custom_status(_status(FailoverPhase.REPORT, None, outcome=str(outcome)))
+        yield context.call_activity_with_retry("failover_save_report", RETRY, {
+            "report": final.to_dict(), "sync_runs": sync_runs})
+        context.set_custom_status(_status(FailoverPhase.DONE, None, outcome=str(outcome)))
+        return final.to_dict()
+
+    # -- assess and plan
+    context.set_custom_status(_status(FailoverPhase.ASSESS, None))
+    step_start = context.current_utc_datetime
+    assessed = AssessResult.from_dict((yield context.call_activity_with_retry(
+        "failover_assess", RETRY, AssessRequest(run_id, request.target).to_dict())))
+    plan = plan_failover(request, assessed.assessment)
+    report = _planned(report, plan, assessed).timed("assess", _seconds(context, step_start))
+    if plan.outcome is not PlanOutcome.READY:
+        outcome = (FailoverOutcome.NOT_NEEDED if plan.outcome is PlanOutcome.NOT_NEEDED
+                   else FailoverOutcome.BLOCKED)
+        return (yield from finish(outcome))
+    if request.dry_run:
+        return (yield from finish(FailoverOutcome.PLANNED_ONLY))
+
+    # -- approval gate
+    if request.approval_required:
+        asked = context.current_utc_datetime
+        deadline = asked + timedelta(seconds=request.approval_timeout_seconds)
+        context.set_custom_status(_status(FailoverPhase.AWAITING_APPROVAL, plan,
+                                          approval_deadline=format_time(deadline)))
+        timeout = context.create_timer(deadline)
+        decision_task = context.wait_for_external_event(APPROVAL_EVENT)
+        winner = yield context.task_any([decision_task, timeout])
+        waited = _seconds(context, asked)
+        if winner is not decision_task:
+            report = replace(report, approval=Approval(True, None, wait_seconds=waited))
+            return (yield from finish(FailoverOutcome.APPROVAL_TIMED_OUT, messages=(
+                *report.messages, f"nobody approved within {request.approval_timeout_seconds} "
+                "s; nothing was changed")))
+        timeout.cancel()
+        decision = _decision(decision_task.result)
+        approval = Approval(True, bool(decision.get("approved")), str(decision.get("by", "")),
+                            str(decision.get("comment", "")), context.current_utc_datetime,
+                            waited)
+        report = replace(report, approval=approval).timed("approval_wait", waited)
+        if not approval.approved:
+            return (yield from finish(FailoverOutcome.REJECTED))
+        # re-assess: the epoch and the vaults' health may have changed during the wait
+        context.set_custom_status(_status(FailoverPhase.ASSESS, plan))
+        assessed = AssessResult.from_dict((yield context.call_activity_with_retry(
+            "failover_assess", RETRY, AssessRequest(run_id, request.target).to_dict())))
+        pinned = replace(request, expected_epoch=plan.epoch_before)
+        plan = plan_failover(pinned, assessed.assessment)
+        report = _planned(report, plan, assessed)
+        if plan.outcome is not PlanOutcome.READY:
+            return (yield from finish(FailoverOutcome.BLOCKED if plan.outcome is
+                                      PlanOutcome.BLOCKED else FailoverOutcome.NOT_NEEDED))
+    else:
+        report = replace(report, approval=Approval(False))
+
+    # -- reconcile and drain (planned, failback)
+    for step, source, target in ((Step.RECONCILE, plan.target, plan.source),
+                                 (Step.DRAIN, plan.source, plan.target)):
+        if step not in plan.steps:
+            continue
+        context.set_custom_status(_status(FailoverPhase(str(step)), plan))
+        step_start = context.current_utc_datetime
+        sync_run = f"{run_id}.{step}"
+        sync_runs.append(sync_run)
+        pair = PairInput(sync_run, source, target, False, plan.epoch_before,
+                         format_time(step_start) or "", max_parallel=assessed.max_parallel)
+        result = PairResult.from_dict((yield context.call_sub_orchestrator(
+            "full_sync_pair", {**pair.to_dict(), "mode": str(step)},
+            instance_id=f"{context.instance_id}:{step}")))
+        report = replace(report, steps={**report.steps, str(step): _step_summary(result)})
+        report = report.timed(str(step), _seconds(context, step_start))
+        failed = sum(result.report.get("counts", {}).get("failed", {}).values())
+        if result.error or failed:
+            error = result.error or {"code": "failover.step_failed", "message": (
+                f"{failed} item(s) failed in the {step} step; nothing was switched. Fix them "
+                "and run again, or fail over unplanned to accept the loss")}
+            return (yield from finish(FailoverOutcome.FAILED, error=dict(error)))
+
+    # -- switch
+    context.set_custom_status(_status(FailoverPhase.SWITCH, plan))
+    step_start = context.current_utc_datetime
+    record = TopologyRecord(primary=plan.target, epoch=plan.epoch_after,
+                            changed_at=context.current_utc_datetime,
+                            changed_by=request.requested_by or "kvdr", reason=request.reason,
+                            runbook_id=run_id)
+    switched = SwitchResult.from_dict((yield context.call_activity_with_retry(
+        "failover_switch", RETRY,
+        SwitchRequest(run_id, record.to_dict(), plan.epoch_before, plan.fence).to_dict())))
+    report = report.with_calls(switched.calls).timed("switch", _seconds(context, step_start))
+    if not switched.ok:
+        return (yield from finish(FailoverOutcome.FAILED, error=dict(switched.error or {})))
+    report = replace(report, fenced=switched.fenced,
+                     unreached={**report.unreached, **switched.unreached})
+
+    # -- verify
+    context.set_custom_status(_status(FailoverPhase.VERIFY, plan))
+    step_start = context.current_utc_datetime
+    verified = VerifyResult.from_dict((yield context.call_activity_with_retry(
+        "failover_verify", RETRY, VerifyRequest(run_id, plan.target, plan.epoch_after).to_dict())))
+    report = report.with_calls(verified.calls).timed("verify", _seconds(context, step_start))
+    if not verified.ok:
+        return (yield from finish(FailoverOutcome.FAILED, error=dict(verified.error or {})))
+    notes = [f"{r} still holds an older record (unreachable during the switch): the next "
+             "failover/failback repairs it" for r in verified.stale]
+    return (yield from finish(FailoverOutcome.COMPLETED,
+                              messages=(*report.messages, *notes)))
+
+
+def _planned(report: FailoverReport, plan: FailoverPlan, assessed: AssessResult
+             ) -> FailoverReport:
+    """The report after (re)planning: plan, epochs, reachability and the RPO exposure."""
+    assessment = assessed.assessment
+    if plan.kind is FailoverKind.UNPLANNED:
+        rpo, basis = assessment.lag_seconds, assessment.lag_basis or "unknown"
+    else:
+        rpo, basis = 0.0, "drained before the switch"
+    return replace(report.with_calls(assessment.calls), plan=plan.to_dict(), source=plan.source,
+                   epoch_before=plan.epoch_before, epoch_after=plan.epoch_after,
+                   unreached=dict(assessment.unreachable), rpo_exposure_seconds=rpo,
+                   rpo_basis=basis, rto_objective_seconds=assessed.rto_objective_seconds,
+                   messages=plan.reasons)
+
+
+def _step_summary(result: PairResult) -> dict[str, Any]:
+    """What the report keeps of a reconcile/drain sync: status, counts, listed conflicts and
+    failures (names and reasons only), calls."""
+    keep = ("status", "source_region", "target_regions", "counts", "conflicts", "failures",
+            "omitted", "calls", "duration_seconds")
+    summary = {k: result.report.get(k) for k in keep if k in result.report}
+    if result.error:
+        summary["error"] = dict(result.error)
+    return summary
+
+
+def _decision(raw: Any) -> Mapping[str, Any]:
+    if isinstance(raw, str):
+        try:
+            raw = json.loads(raw)
+        except ValueError:
+            return {}
+    return raw if isinstance(raw, Mapping) else {}
