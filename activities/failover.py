@@ -28,12 +28,14 @@ def report_key(run_id: str) -> str:
 
 
 @contextmanager
-def _sessions(runtime: Runtime, regions: tuple[str, ...]) -> Iterator[dict[str, Any]]:
-    """Fresh sessions, so the calls each activity reports are exactly its own."""
+def _sessions(runtime: Runtime, regions: tuple[str, ...], *, probe: tuple[str, ...] = ()
+              ) -> Iterator[dict[str, Any]]:
+    """Fresh sessions, so the calls each activity reports are exactly its own; regions in
+    ``probe`` give up within seconds when their vault does not answer."""
     with ExitStack() as stack:
         opened = {}
         for region in regions:
-            session = runtime.open_session(region)
+            session = runtime.open_session(region, probe=region in probe)
             stack.callback(session.close)
             opened[region] = session
         yield opened
@@ -98,7 +100,8 @@ def assess(runtime: Runtime, request: AssessRequest, *, now: datetime | None = N
     from kvdr.status import estimated_lag
 
     config = runtime.config
-    with _sessions(runtime, config.region_names) as sessions:
+    regions = config.region_names
+    with _sessions(runtime, regions, probe=regions) as sessions:
         records, unreachable = _read_all(sessions)
         calls = {r: s.calls for r, s in sessions.items()}
     lag, basis = estimated_lag(runtime.state, request.target, now or datetime.now(UTC))
@@ -160,7 +163,7 @@ def switch(runtime: Runtime, request: SwitchRequest) -> SwitchResult:
 
     record = TopologyRecord.from_dict(request.record)
     target = record.primary
-    with _sessions(runtime, (target, *request.fence)) as sessions:
+    with _sessions(runtime, (target, *request.fence), probe=request.fence) as sessions:
         def calls() -> dict[str, int]:
             return {r: s.calls for r, s in sessions.items()}
 
@@ -236,7 +239,8 @@ def verify(runtime: Runtime, request: VerifyRequest) -> VerifyResult:
     """Read every record back: the new primary at the new epoch must be what readers choose."""
     from kvdr.topology import assess_topology
 
-    with _sessions(runtime, runtime.config.region_names) as sessions:
+    regions = runtime.config.region_names
+    with _sessions(runtime, regions, probe=regions) as sessions:
         records, unreachable = _read_all(sessions)
         calls = {r: s.calls for r, s in sessions.items()}
     try:

@@ -60,12 +60,18 @@ class Runtime:
                 self._sessions[region] = found
             return found
 
-    def open_session(self, region: str) -> VaultSession:
+    def open_session(self, region: str, *, probe: bool = False) -> VaultSession:
         """A new session of ``region``'s vault sharing this runtime's pacers (its ``calls``
-        count only what the caller does with it). The caller closes it."""
-        from kvdr.vaults import VaultSession
+        count only what the caller does with it). The caller closes it. A ``probe`` session
+        gives up within seconds (short retries and timeouts): a failover must learn quickly
+        that a vault is down, not spend the RTO on 31 s of backoff per read."""
+        from kvdr.vaults import PROBE_BACKOFF, PROBE_TIMEOUTS, VaultSession
 
         self.config.region(region)  # KeyError naming the configured regions
+        if probe:
+            return VaultSession(self.config, region, credential=self.credential,
+                                pacers=self.pacers, retry_backoff=PROBE_BACKOFF,
+                                timeouts=PROBE_TIMEOUTS)
         return VaultSession(self.config, region, credential=self.credential, pacers=self.pacers)
 
     def sessions(self) -> dict[str, VaultSession]:
@@ -102,11 +108,14 @@ def get_runtime() -> Runtime:
 
 def runtime_from_env(env: Mapping[str, str]) -> Runtime:
     """The runtime of a function app: ``KVDR_*`` settings, ``DefaultAzureCredential`` (or the
-    emulator's local token), the ``kvdr-state`` blob container and ``KVDR_FINGERPRINT_KEY``."""
+    emulator's local token), the ``kvdr-state`` blob container and ``KVDR_FINGERPRINT_KEY``;
+    Azure Monitor telemetry is configured on the way (once per process)."""
     from kvdr.credentials import credential_for
     from kvdr.fingerprint import key_from_env
     from kvdr.state import state_store_from_env
+    from kvdr.telemetry import configure_telemetry
 
+    configure_telemetry(env)  # here, not at import: the host imports before settings are final
     config = load_app_settings(env)
     return Runtime(config=config, credential=credential_for(config),
                    state=state_store_from_env(env), fingerprint_key=key_from_env(env))

@@ -59,6 +59,9 @@ __all__ = ["PAGE_SIZE", "VaultSession", "default_pacers", "map_sdk_error", "open
 log = logging.getLogger(__name__)
 
 PAGE_SIZE = 25  # the service maximum per list page
+# probe sessions (failover assessment): about 10 s worst case to call a vault unreachable
+PROBE_BACKOFF: tuple[float, ...] = (0.5, 1.0)
+PROBE_TIMEOUTS: tuple[float, float] = (3.0, 10.0)
 _POOL_SIZE = 32  # connections per host: inventory threads and parallel batches share them
 
 T = TypeVar("T")
@@ -252,11 +255,13 @@ class VaultSession:
     kvdr.pacing (one PacerRegistry per process), every HTTP request counted, errors mapped to
     kvdr.errors.VaultError codes in one place. Thread-safe.
 
-    ``retry_backoff`` replaces the 1, 2, 4, 8, 16 s schedule (tests use short ones)."""
+    ``retry_backoff`` replaces the 1, 2, 4, 8, 16 s schedule (tests use short ones);
+    ``timeouts`` (connect, read seconds) replace azure-core's 300 s defaults."""
 
     def __init__(self, config: Config, region: str, *, credential: TokenCredential | None = None,
                  pacers: PacerRegistry | None = None,
-                 retry_backoff: tuple[float, ...] = BACKOFF_SECONDS) -> None:
+                 retry_backoff: tuple[float, ...] = BACKOFF_SECONDS,
+                 timeouts: tuple[float, float] | None = None) -> None:
         self.config = config
         self.region = region
         self.url = config.region(region).vault_url
@@ -268,6 +273,8 @@ class VaultSession:
         self.pacer = (pacers or default_pacers(config.pacing)).for_vault(self.url)
         kwargs = config.client_kwargs(region)
         transport_kwargs = {k: v for k, v in kwargs.items() if k != "verify_challenge_resource"}
+        if timeouts is not None:
+            transport_kwargs.update(connection_timeout=timeouts[0], read_timeout=timeouts[1])
         self._transport = _CountingTransport(**transport_kwargs)
         self._transport.open()  # create the session once, before threads share it
         common = {**kwargs, "transport": self._transport,

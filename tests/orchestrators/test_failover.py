@@ -1,0 +1,206 @@
+"""The failover runbook through the engine and the emulator: plan, approval gate, drain,
+switch (epoch + 1), verify, report — and the cases where it must change nothing."""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from typing import Any
+
+import pytest
+from sync_support import SyncEnv
+
+from kvdr.failover import APPROVAL_EVENT, FailoverKind, FailoverRequest
+from kvdr.topology_store import read_topology
+
+SECRET_VALUE = "failover-test-value-7f3a9c"  # must never appear in outputs or status
+
+
+def request(kind: FailoverKind = FailoverKind.PLANNED, target: str = "west",
+            **fields: Any) -> FailoverRequest:
+    return FailoverRequest(kind=kind, target=target, reason=fields.pop("reason", "test"),
+                           requested_by=fields.pop("requested_by", "pytest"), **fields)
+
+
+def start(env: SyncEnv, req: FailoverRequest) -> str:
+    return env.engine.start_new("failover", req.to_dict(),
+                                instance_id=f"failover-{uuid.uuid4().hex[:8]}")
+
+
+def run(env: SyncEnv, req: FailoverRequest, timeout: float = 120) -> dict[str, Any]:
+    return env.engine.result(start(env, req), timeout=timeout)
+
+
+def records(env: SyncEnv) -> dict[str, tuple[str, int] | None]:
+    found = {}
+    for region in env.config.region_names:
+        record = read_topology(env.runtime.session(region))
+        found[region] = (record.primary, record.epoch) if record else None
+    return found
+
+
+def wait_for_phase(env: SyncEnv, iid: str, phase: str, timeout: float = 60) -> dict[str, Any]:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        status = env.engine.get_status(iid)
+        custom = status.custom_status if status else None
+        if isinstance(custom, dict) and custom.get("phase") == phase:
+            return custom
+        time.sleep(0.05)
+    raise AssertionError(f"{iid} never reached phase {phase}")
+
+
+@pytest.fixture
+def synced(sync_env: SyncEnv) -> SyncEnv:
+    """east primary at epoch 1, west in sync with one secret."""
+    sync_env.emu.secret_client("east").set_secret("app-db-password", SECRET_VALUE)
+    assert sync_env.sync()["status"] == "succeeded"
+    return sync_env
+
+
+def test_a_planned_failover_raises_the_epoch_by_one_and_every_vault_names_the_new_primary(
+        synced: SyncEnv) -> None:
+    report = run(synced, request())
+    assert report["outcome"] == "completed"
+    assert (report["source"], report["target"]) == ("east", "west")
+    assert (report["epoch_before"], report["epoch_after"]) == (1, 2)
+    assert records(synced) == {"east": ("west", 2), "west": ("west", 2)}
+    assert sorted(report["fenced"]) == ["east", "west"]
+    assert set(report["timings"]) >= {"assess", "reconcile", "drain", "switch", "verify"}
+    assert report["rto_seconds"] is not None and report["within_rto"] is True
+    assert report["rpo_exposure_seconds"] == 0.0
+
+
+def test_a_planned_failover_drains_what_the_new_primary_has_not_received_yet(
+        synced: SyncEnv) -> None:
+    synced.emu.secret_client("east").set_secret("written-after-the-sync", SECRET_VALUE)
+    report = run(synced, request())
+    assert report["outcome"] == "completed"
+    assert sum(report["steps"]["drain"]["counts"]["create"].values()) == 1
+    copied = synced.emu.secret_client("west").get_secret("written-after-the-sync")
+    assert copied.value == SECRET_VALUE
+
+
+def test_the_runbook_output_status_and_stored_report_carry_no_secret_value(
+        synced: SyncEnv) -> None:
+    iid = start(synced, request())
+    report = synced.engine.result(iid, timeout=120)
+    status = synced.engine.get_status(iid, show_history=True)
+    stored = synced.runtime.state.get_json(f"failover/reports/{report['run_id']}.json")
+    for blob in (report, status.custom_status, stored, status.history):
+        assert SECRET_VALUE not in json.dumps(blob, default=str)
+    assert stored == report
+    assert synced.runtime.state.get_json("failover/last-report.json") == report
+
+
+def test_an_unplanned_failover_switches_to_the_survivor_while_the_primary_is_down(
+        synced: SyncEnv) -> None:
+    synced.emu.down("east")
+    try:
+        report = run(synced, request(FailoverKind.UNPLANNED), timeout=180)
+    finally:
+        synced.emu.up("east")
+    assert report["outcome"] == "completed", report
+    assert report["fenced"] == ["west"]
+    assert "east" in report["unreached"]
+    assert "reconcile" not in report["timings"] and "drain" not in report["timings"]
+    assert report["rpo_basis"]  # the loss window is estimated and said
+    # east still holds epoch 1: readers take the highest epoch, so west is primary
+    assert records(synced) == {"east": ("east", 1), "west": ("west", 2)}
+
+
+def test_a_planned_failover_is_blocked_when_the_primary_is_down(synced: SyncEnv) -> None:
+    synced.emu.down("east")
+    try:
+        report = run(synced, request(), timeout=180)
+    finally:
+        synced.emu.up("east")
+    assert report["outcome"] == "blocked"
+    assert "unplanned" in " ".join(report["messages"])
+    assert records(synced) == {"east": ("east", 1), "west": ("east", 1)}
+
+
+def test_an_alert_about_a_vault_that_is_not_the_primary_changes_nothing(
+        synced: SyncEnv) -> None:
+    writes = synced.writes("east") + synced.writes("west")
+    report = run(synced, request(FailoverKind.UNPLANNED, target="east",
+                                 expected_primary="west", alert_id="alert-1"))
+    assert report["outcome"] == "not_needed"
+    assert synced.writes("east") + synced.writes("west") == writes
+
+
+def test_failing_over_to_the_current_primary_is_not_needed(synced: SyncEnv) -> None:
+    assert run(synced, request(target="east"))["outcome"] == "not_needed"
+
+
+def test_a_request_made_at_an_older_epoch_is_blocked(synced: SyncEnv) -> None:
+    assert run(synced, request())["outcome"] == "completed"  # now epoch 2
+    report = run(synced, request(target="east", expected_epoch=1))
+    assert report["outcome"] == "blocked"
+    assert records(synced)["east"] == ("west", 2)
+
+
+def test_a_dry_run_plans_and_writes_nothing(synced: SyncEnv) -> None:
+    writes = synced.writes("east") + synced.writes("west")
+    report = run(synced, request(dry_run=True))
+    assert report["outcome"] == "planned_only"
+    assert report["plan"]["steps"] == ["reconcile", "drain", "switch", "verify"]
+    assert synced.writes("east") + synced.writes("west") == writes
+    assert records(synced)["west"] == ("east", 1)
+
+
+def test_the_approval_gate_waits_then_an_approval_lets_the_switch_happen(
+        synced: SyncEnv) -> None:
+    iid = start(synced, request(FailoverKind.UNPLANNED, approval_required=True))
+    custom = wait_for_phase(synced, iid, "awaiting_approval")
+    assert custom["plan"]["target"] == "west" and custom["approval_deadline"]
+    assert records(synced)["west"] == ("east", 1)  # nothing switched while waiting
+    synced.engine.raise_event(iid, APPROVAL_EVENT, {"approved": True, "by": "oncall@contoso"})
+    report = synced.engine.result(iid, timeout=120)
+    assert report["outcome"] == "completed"
+    assert report["approval"]["approved"] is True
+    assert report["approval"]["by"] == "oncall@contoso"
+    assert "approval_wait" in report["timings"]
+    assert records(synced)["west"] == ("west", 2)
+
+
+def test_a_rejected_failover_changes_nothing(synced: SyncEnv) -> None:
+    iid = start(synced, request(FailoverKind.UNPLANNED, approval_required=True))
+    wait_for_phase(synced, iid, "awaiting_approval")
+    synced.engine.raise_event(iid, APPROVAL_EVENT, {"approved": False, "by": "lead"})
+    report = synced.engine.result(iid, timeout=60)
+    assert report["outcome"] == "rejected"
+    assert records(synced) == {"east": ("east", 1), "west": ("east", 1)}
+
+
+def test_a_topology_change_during_the_approval_wait_blocks_the_switch(synced: SyncEnv) -> None:
+    iid = start(synced, request(FailoverKind.UNPLANNED, approval_required=True))
+    wait_for_phase(synced, iid, "awaiting_approval")
+    other = run(synced, request(target="west"))  # another operator moved first
+    assert other["outcome"] == "completed"
+    synced.engine.raise_event(iid, APPROVAL_EVENT, {"approved": True, "by": "late"})
+    report = synced.engine.result(iid, timeout=60)
+    assert report["outcome"] in ("blocked", "not_needed")
+    assert records(synced)["west"] == ("west", 2)  # not 3
+
+
+def test_an_approval_that_never_comes_times_out_and_changes_nothing(synced: SyncEnv) -> None:
+    import function_app
+    from engine import Engine, ManualClock
+
+    synced.engine.stop()
+    clock = ManualClock()
+    with Engine(function_app.app, synced.state_dir / "manual-clock", clock=clock) as engine:
+        iid = engine.start_new("failover", request(
+            FailoverKind.UNPLANNED, approval_required=True,
+            approval_timeout_seconds=600).to_dict(), instance_id="failover-timeout")
+        deadline = time.monotonic() + 60
+        while (engine.get_status(iid).custom_status or {}).get("phase") != "awaiting_approval":
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        clock.advance(601)
+        report = engine.result(iid, timeout=60)
+    assert report["outcome"] == "approval_timed_out"
+    assert report["approval"]["approved"] is None
+    assert records(synced)["west"] == ("east", 1)
