@@ -1,5 +1,8 @@
 """The DFApp indexes the way the Functions host indexes it, with sane bindings."""
 
+import re
+from pathlib import Path
+
 import function_app
 
 VALID_TRIGGERS = {"httpTrigger", "orchestrationTrigger", "activityTrigger", "eventGridTrigger",
@@ -36,3 +39,36 @@ def test_http_functions_require_a_function_key():
 def test_function_names_are_unique_across_blueprints():
     names = [f.get_function_name() for f in FUNCTIONS]
     assert len(names) == len(set(names))
+
+
+def _http_routes() -> list[tuple[re.Pattern[str], set[str]]]:
+    routes = []
+    for fn in FUNCTIONS:
+        for b in fn.get_bindings_dict()["bindings"]:
+            if b["type"] == "httpTrigger":
+                pattern = re.sub(r"\{[^}]+\}", "[^/]+", b.get("route") or fn.get_function_name())
+                methods = {str(getattr(m, "value", m)).upper() for m in b.get("methods") or ()}
+                routes.append((re.compile(pattern + "$"), methods))
+    return routes
+
+
+def _served(method: str, path: str) -> bool:
+    return any(p.match(path) and (not methods or method in methods)
+               for p, methods in _http_routes())
+
+
+def test_every_api_path_the_templates_and_docs_call_is_served_by_the_app():
+    """The alert webhook in Bicep, and the curl lines of the deployment guide, must reach a
+    function (a 404 there is an outage nobody sees until a region fails)."""
+    root = Path(__file__).resolve().parents[2]
+    bicep = "\n".join(p.read_text() for p in (root / "infra" / "bicep").rglob("*.bicep"))
+    called = [("POST", m) for m in re.findall(r"/api/(alerts)\b", bicep)]
+    assert called, "the templates no longer call /api/alerts: update this test"
+    guide = (root / "docs" / "deployment.md").read_text()
+    for line in re.findall(r"curl[^\n]*", guide):
+        path = re.search(r"/api/([\w/<>{}-]+)", line)
+        if path:
+            method = "POST" if "-X POST" in line else "GET"
+            called.append((method, re.sub(r"<[^>]+>", "x", path.group(1)).rstrip("/")))
+    missing = [f"{m} /api/{p}" for m, p in called if not _served(m, p)]
+    assert not missing, f"not served by any function: {missing}"
