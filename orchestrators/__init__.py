@@ -4,5 +4,6 @@ import azure.durable_functions as df
 
 bp = df.Blueprint()
 
+import orchestrators.drill  # noqa: E402  (registers on bp)
 import orchestrators.failover  # noqa: E402,F401  (registers on bp)
 from orchestrators import full_sync  # noqa: E402,F401  (registers on bp)

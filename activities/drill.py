@@ -1,0 +1,314 @@
+"""The drill activities: preflight, measure RPO, rehearse RTO, save the report, emit the event.
+
+None changes the topology record or writes a user item. The only write is the reserved probe
+secret ``kvdr-drill-probe`` in a secondary, at most one version per run and secondary: a
+retried rehearsal finds the version tagged with its run id and does not write again
+(decision 5). The probe's value is a random nonce that stays inside the activity.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from activities import bp
+from activities.sync import make_plan
+from kvdr.drill import (
+    DRILL_COMPLETED_EVENT,
+    LAST_REPORT_KEY,
+    PROBE_CONTENT_TYPE,
+    PROBE_RECORD_TAG,
+    PROBE_RUN_TAG,
+    PROBE_SECRET_NAME,
+    CheckName,
+    DrillCheck,
+    DrillReport,
+    Preflight,
+    VaultRead,
+    error_check,
+    pending_changes,
+    preflight,
+    report_key,
+    rpo_check,
+    rto_check,
+)
+from kvdr.errors import KvdrError, TopologyError, VaultError
+from kvdr.runtime import Runtime, get_runtime
+
+logger = logging.getLogger(__name__)
+
+
+@contextmanager
+def _sessions(runtime: Runtime, regions: Sequence[str], *, probe: bool = False
+              ) -> Iterator[dict[str, Any]]:
+    """Fresh sessions, so the calls each activity reports are exactly its own. ``probe``
+    sessions give up within seconds on a vault that does not answer, as a failover's do."""
+    with ExitStack() as stack:
+        opened = {}
+        for region in regions:
+            session = runtime.open_session(region, probe=probe)
+            stack.callback(session.close)
+            opened[region] = session
+        yield opened
+
+
+def _calls(sessions: Mapping[str, Any]) -> dict[str, int]:
+    return {r: s.calls for r, s in sessions.items()}
+
+
+def _read(region: str, session: Any) -> VaultRead:
+    from kvdr.topology_store import read_topology
+
+    try:
+        return VaultRead(region, read_topology(session))
+    except VaultError as exc:
+        logger.warning("drill: %s unreachable [%s]", region, exc.code)
+        return VaultRead(region, error_code=exc.code)
+    except TopologyError as exc:
+        logger.warning("drill: %s holds an unreadable topology record [%s]", region, exc.code)
+        return VaultRead(region, unreadable=True)
+
+
+@dataclass(frozen=True)
+class Measurement:
+    """An activity's envelope: its check and the vault calls it made."""
+
+    check: DrillCheck
+    calls: Mapping[str, int] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"check": self.check.to_dict(), "calls": dict(self.calls)}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Measurement:
+        return cls(DrillCheck.from_dict(data["check"]), dict(data.get("calls", {})))
+
+
+# --- preflight ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PreflightRequest:
+    run_id: str
+    targets: tuple[str, ...] | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"run_id": self.run_id,
+                "targets": list(self.targets) if self.targets is not None else None}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> PreflightRequest:
+        targets = data.get("targets")
+        return cls(data["run_id"], tuple(targets) if targets is not None else None)
+
+
+@dataclass(frozen=True)
+class PreflightResult:
+    """The preflight plus the configuration the orchestrator may not read itself."""
+
+    preflight: Preflight
+    regions: tuple[str, ...]
+    rpo_objective_seconds: int
+    rto_objective_seconds: int
+    calls: Mapping[str, int] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"preflight": self.preflight.to_dict(), "regions": list(self.regions),
+                "rpo_objective_seconds": self.rpo_objective_seconds,
+                "rto_objective_seconds": self.rto_objective_seconds, "calls": dict(self.calls)}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> PreflightResult:
+        return cls(Preflight.from_dict(data["preflight"]), tuple(data["regions"]),
+                   int(data["rpo_objective_seconds"]), int(data["rto_objective_seconds"]),
+                   dict(data.get("calls", {})))
+
+
+def run_preflight(runtime: Runtime, request: PreflightRequest) -> PreflightResult:
+    """Read every vault's topology record (never bootstrap it: a drill writes no record)."""
+    config = runtime.config
+    with _sessions(runtime, config.region_names, probe=True) as sessions:
+        reads = {region: _read(region, session) for region, session in sessions.items()}
+        calls = _calls(sessions)
+    result = preflight(config.region_names, reads, request.targets)
+    return PreflightResult(result, config.region_names, config.objectives.rpo_seconds,
+                           config.objectives.rto_seconds, calls)
+
+
+@bp.activity_trigger(input_name="request")
+def drill_preflight(request: dict[str, Any]) -> dict[str, Any]:
+    return run_preflight(get_runtime(), PreflightRequest.from_dict(request)).to_dict()
+
+
+# --- RPO ----------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class MeasureRequest:
+    run_id: str
+    primary: str
+    target: str
+    epoch: int
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"run_id": self.run_id, "primary": self.primary, "target": self.target,
+                "epoch": self.epoch}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> MeasureRequest:
+        return cls(data["run_id"], data["primary"], data["target"], int(data["epoch"]))
+
+
+def measure_rpo(runtime: Runtime, request: MeasureRequest, *,
+                now: Callable[[], datetime] = lambda: datetime.now(UTC)) -> Measurement:
+    """A read-only plan primary -> secondary (list calls only; nothing is stored): the pending
+    changes and the age of the oldest one."""
+    objective = runtime.config.objectives.rpo_seconds
+    source, target = request.primary, request.target
+    with _sessions(runtime, (source, target)) as sessions:
+        try:
+            with ThreadPoolExecutor(2, thread_name_prefix="drill-inventory") as pool:
+                listed = [pool.submit(sessions[r].inventory) for r in (source, target)]
+                source_inv, target_inv = (f.result() for f in listed)
+        except KvdrError as exc:
+            return Measurement(error_check(CheckName.RPO, target, exc.to_dict(),
+                                           objective=objective), _calls(sessions))
+        calls = _calls(sessions)
+    if not (source_inv.complete and target_inv.complete):
+        partial = source if not source_inv.complete else target
+        return Measurement(error_check(CheckName.RPO, target, {
+            "code": "drill.incomplete_inventory",
+            "message": f"listing {partial} stopped part-way, so pending changes may be "
+                       "missed; see the warnings of this run"}, objective=objective), calls)
+    at = now()
+    plan = make_plan(runtime, source_inv, target_inv, source=source, target=target,
+                     epoch=request.epoch, now=at)
+    check = rpo_check(target, pending_changes(plan), now=at, objective=objective)
+    logger.info("drill %s: RPO %s -> %s: %s", request.run_id, source, target, check.message)
+    return Measurement(check, calls)
+
+
+@bp.activity_trigger(input_name="request")
+def drill_measure_rpo(request: dict[str, Any]) -> dict[str, Any]:
+    return measure_rpo(get_runtime(), MeasureRequest.from_dict(request)).to_dict()
+
+
+# --- RTO ----------------------------------------------------------------------------------------
+
+
+def _write_probe(session: Any, run_id: str) -> str | None:
+    """Write this run's probe unless an earlier attempt of the run did. Returns the random
+    value written (it stays in this activity), or None when nothing was written."""
+    held = session.call_or_none(f"read secret '{PROBE_SECRET_NAME}'", session.secrets.get_secret,
+                                PROBE_SECRET_NAME)
+    if held is not None and (held.properties.tags or {}).get(PROBE_RUN_TAG) == run_id:
+        return None
+    nonce = secrets.token_urlsafe(32)
+    session.call(f"write secret '{PROBE_SECRET_NAME}'", session.secrets.set_secret,
+                 PROBE_SECRET_NAME, nonce, content_type=PROBE_CONTENT_TYPE,
+                 tags=dict([PROBE_RECORD_TAG, (PROBE_RUN_TAG, run_id)]))
+    return nonce
+
+
+def _read_back(session: Any, run_id: str, nonce: str | None) -> dict[str, Any] | None:
+    """None when the vault returns this run's probe (with the value just written, if this
+    attempt wrote it); else the error to report."""
+    back = session.call(f"read secret '{PROBE_SECRET_NAME}'", session.secrets.get_secret,
+                        PROBE_SECRET_NAME)
+    same_run = (back.properties.tags or {}).get(PROBE_RUN_TAG) == run_id
+    same_value = bool(back.value) and (nonce is None or secrets.compare_digest(
+        back.value, nonce))
+    if same_run and same_value:
+        return None
+    return {"code": "drill.probe_mismatch",
+            "message": f"the {PROBE_SECRET_NAME} read back is not the version this drill "
+                       "wrote: something else writes it; find the writer"}
+
+
+def rehearse_rto(runtime: Runtime, request: MeasureRequest, *,
+                 clock: Callable[[], float] = time.monotonic) -> Measurement:
+    """Time what a failover to ``request.target`` does against the vaults, without changing
+    the topology: read every vault's record, write the probe into the target, read it back."""
+    config = runtime.config
+    target = request.target
+    steps: dict[str, float] = {}
+    notes: list[str] = []
+    error: dict[str, Any] | None = None
+    # the failover's sessions: probes to read every record, a full session to write
+    with (_sessions(runtime, config.region_names, probe=True) as sessions,
+          _sessions(runtime, (target,)) as writers):
+        started = clock()
+        reads = {region: _read(region, session) for region, session in sessions.items()}
+        steps["read_topology"] = clock() - started
+        down = [r for r, read in reads.items() if not read.reachable and r != target]
+        if down:
+            notes.append(f"unreachable while rehearsing: {', '.join(down)} (an unplanned "
+                         "failover proceeds without them)")
+        if not reads[target].reachable:
+            error = {"code": reads[target].error_code,
+                     "message": f"{target} is unreachable: a failover to it could not run now"}
+        else:
+            session = writers[target]
+            try:
+                started = clock()
+                nonce = _write_probe(session, request.run_id)
+                steps["write_probe"] = clock() - started
+                if nonce is None:
+                    notes.append("the probe was written by an earlier attempt of this run and "
+                                 "was not written again (the write is not timed)")
+                started = clock()
+                error = _read_back(session, request.run_id, nonce)
+                steps["read_back"] = clock() - started
+            except KvdrError as exc:
+                error = exc.to_dict()
+        calls = _calls(sessions)
+        calls[target] += writers[target].calls
+    check = rto_check(target, steps, objective=config.objectives.rto_seconds, error=error,
+                      notes=notes)
+    logger.info("drill %s: RTO rehearsal -> %s: %s", request.run_id, target, check.message)
+    return Measurement(check, calls)
+
+
+@bp.activity_trigger(input_name="request")
+def drill_rehearse_rto(request: dict[str, Any]) -> dict[str, Any]:
+    return rehearse_rto(get_runtime(), MeasureRequest.from_dict(request)).to_dict()
+
+
+# --- report and event ---------------------------------------------------------------------------
+
+
+def save_report(runtime: Runtime, record: Mapping[str, Any]) -> dict[str, Any]:
+    """Keep the report under its run id and as the last drill report (idempotent)."""
+    key = report_key(record["run_id"])
+    runtime.state.put_json(key, dict(record))
+    runtime.state.put_json(LAST_REPORT_KEY, dict(record))
+    return {"ok": True, "keys": [key, LAST_REPORT_KEY]}
+
+
+@bp.activity_trigger(input_name="record")
+def drill_save_report(record: dict[str, Any]) -> dict[str, Any]:
+    return save_report(get_runtime(), record)
+
+
+def emit_completed(record: Mapping[str, Any]) -> dict[str, Any]:
+    """The ``kvdr.drill.completed`` custom event the drill-failure alert watches."""
+    from kvdr.telemetry import custom_event
+
+    report = DrillReport.from_dict(record)
+    dimensions = report.event_dimensions()
+    custom_event(DRILL_COMPLETED_EVENT, dimensions)
+    logger.info("%s", report.render_text())
+    return {"ok": True, "event": DRILL_COMPLETED_EVENT, "result": dimensions["result"]}
+
+
+@bp.activity_trigger(input_name="record")
+def drill_emit_event(record: dict[str, Any]) -> dict[str, Any]:
+    get_runtime()  # built once per process, which configures telemetry (kvdr.telemetry)
+    return emit_completed(record)
