@@ -4,6 +4,7 @@ import azure.durable_functions as df
 
 bp = df.Blueprint()
 
+import triggers.alerts  # noqa: E402  (registers on bp)
 import triggers.drill  # noqa: E402  (registers on bp)
 import triggers.events  # noqa: E402  (registers on bp)
 import triggers.failover  # noqa: E402  (registers on bp)
