@@ -15,12 +15,15 @@ from typing import Any
 from activities import bp
 from kvdr.errors import KvdrError, TopologyError, VaultError
 from kvdr.failover_plan import Assessment
+from kvdr.failover_report import FailoverReport
 from kvdr.runtime import Runtime, get_runtime
+from kvdr.telemetry import custom_event
 from kvdr.topology import TopologyRecord
 
 logger = logging.getLogger(__name__)
 
 LAST_REPORT_KEY = "failover/last-report.json"
+COMPLETED_EVENT = "kvdr.failover.completed"
 
 
 def report_key(run_id: str) -> str:
@@ -280,7 +283,15 @@ def save_report(runtime: Runtime, report: Mapping[str, Any],
     deleted = sum(runtime.state.delete_prefix(plans_prefix(r)) for r in sync_run_ids)
     logger.info("failover %s: %s (%s -> %s)", run_id, report.get("outcome"),
                 report.get("source"), report.get("target"))
-    return {"ok": True, "key": report_key(run_id), "plans_deleted": deleted}
+    result: dict[str, Any] = {"ok": True, "key": report_key(run_id), "plans_deleted": deleted}
+    if report.get("outcome") != "planned_only":
+        try:
+            custom_event(COMPLETED_EVENT, FailoverReport.from_dict(report).event_dimensions())
+        except Exception as exc:  # telemetry must never undo a switch that happened
+            logger.warning("failover %s: %s not emitted (%s)", run_id, COMPLETED_EVENT,
+                           type(exc).__name__)
+            result["event_error"] = type(exc).__name__
+    return result
 
 
 @bp.activity_trigger(input_name="request")

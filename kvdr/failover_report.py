@@ -157,6 +157,21 @@ class FailoverReport:
             messages=tuple(data.get("messages", ())), error=data.get("error"),
             alert_id=data.get("alert_id"), calls=dict(data.get("calls", {})))
 
+    def event_dimensions(self) -> dict[str, str | int | float]:
+        """The ``kvdr.failover.completed`` custom event: names, epochs and seconds only."""
+        dims: dict[str, str | int | float] = {
+            "run_id": self.run_id, "kind": self.kind, "outcome": str(self.outcome),
+            "source": self.source or "", "target": self.target,
+            "epoch_before": self.epoch_before, "epoch_after": self.epoch_after,
+            "requested_by": self.requested_by[:200]}
+        for key, value in (("rto_seconds", self.rto_seconds),
+                           ("rto_excluding_approval_seconds",
+                            self.rto_excluding_approval_seconds),
+                           ("rpo_exposure_seconds", self.rpo_exposure_seconds)):
+            if value is not None:
+                dims[key] = round(value, 3)
+        return dims
+
     def render_text(self) -> str:
         """A plain-text summary for the CLI."""
         lines = [f"{self.kind} {self.source or '?'} -> {self.target}: {self.outcome or 'running'}"

@@ -14,34 +14,18 @@ from typing import Any
 
 import azure.durable_functions as df
 import pytest
-from opentelemetry.sdk._logs import LoggerProvider
-from opentelemetry.sdk._logs.export import InMemoryLogRecordExporter, SimpleLogRecordProcessor
+from opentelemetry.sdk._logs.export import InMemoryLogRecordExporter
 from sync_support import SyncEnv
+from telemetry_support import custom_events
 
 from activities.drill import MeasureRequest, rehearse_rto
 from kvdr.drill import LAST_REPORT_KEY, PROBE_RUN_TAG, PROBE_SECRET_NAME, report_key
 from kvdr.links import TOPOLOGY_SECRET_NAME
 from kvdr.runtime import Runtime
-from kvdr.telemetry import CUSTOM_EVENT_NAME_ATTRIBUTE
 from kvdr.vaults import VaultSession
 
 VALUE = "drill-test-Zq8#unmistakable-value-4471"
 FAST_BACKOFF = (0.02, 0.05)
-
-
-@pytest.fixture(scope="module")
-def events() -> InMemoryLogRecordExporter:
-    """Every log record sent to the process's OpenTelemetry logger provider (installed here
-    when none is: the provider ``configure_azure_monitor`` would install in Azure)."""
-    from opentelemetry._logs import get_logger_provider, set_logger_provider
-
-    provider = get_logger_provider()
-    if not isinstance(provider, LoggerProvider):
-        provider = LoggerProvider()
-        set_logger_provider(provider)
-    exporter = InMemoryLogRecordExporter()
-    provider.add_log_record_processor(SimpleLogRecordProcessor(exporter))
-    return exporter
 
 
 @pytest.fixture
@@ -64,10 +48,7 @@ def run_drill(env: SyncEnv, **body: Any) -> tuple[dict[str, Any], Any]:
 
 
 def drill_events(exporter: InMemoryLogRecordExporter, run_id: str) -> list[dict[str, Any]]:
-    return [dict(r.log_record.attributes) for r in exporter.get_finished_logs()
-            if r.log_record.attributes
-            and r.log_record.attributes.get(CUSTOM_EVENT_NAME_ATTRIBUTE) == "kvdr.drill.completed"
-            and r.log_record.attributes.get("run_id") == run_id]
+    return custom_events(exporter, "kvdr.drill.completed", run_id)
 
 
 def checks(report: dict[str, Any]) -> dict[str, dict[str, Any]]:
