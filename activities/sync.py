@@ -5,6 +5,10 @@ Plans never cross the orchestration boundary: the planner's executable items are
 state store as batches (``plans/{run_id}/{target}/batch-{n:05d}.json``) and the orchestrator
 only learns how many there are. Each activity opens its own vault sessions (sharing the
 process's pacers), so the calls it reports are exactly the calls it made.
+
+Fencing (decision 1): a batch reads the target vault's topology record once, before any write;
+when its epoch is above the epoch the batch was planned at, a failover or failback happened in
+between and the batch writes nothing (every item fails with ``topology.fenced``).
 """
 
 from __future__ import annotations
@@ -20,9 +24,10 @@ from typing import Any
 from activities import bp
 from kvdr.errors import KvdrError
 from kvdr.inventory import Inventory, ItemKind, format_time, parse_time
-from kvdr.plan import EXECUTABLE, PlanAction, PlanItem, Reason, SyncPlan, plan_sync
+from kvdr.plan import EXECUTABLE, PlanAction, PlanItem, Reason, SyncMode, SyncPlan, plan_sync
 from kvdr.report import MAX_LISTED, BatchResult, ItemNote, ItemOutcome, SyncReport
 from kvdr.runtime import Runtime, get_runtime
+from kvdr.topology_store import FENCED_CODE, fenced_message, newer_record
 
 logger = logging.getLogger(__name__)
 
@@ -172,15 +177,18 @@ class PairPlanRequest:
     dry_run: bool
     epoch: int
     started_at: str
+    mode: SyncMode = SyncMode.SYNC
 
     def to_dict(self) -> dict[str, Any]:
         return {"run_id": self.run_id, "source": self.source, "target": self.target,
-                "dry_run": self.dry_run, "epoch": self.epoch, "started_at": self.started_at}
+                "dry_run": self.dry_run, "epoch": self.epoch, "started_at": self.started_at,
+                "mode": str(self.mode)}
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> PairPlanRequest:
         return cls(data["run_id"], data["source"], data["target"], bool(data["dry_run"]),
-                   int(data["epoch"]), data["started_at"])
+                   int(data["epoch"]), data["started_at"],
+                   SyncMode(data.get("mode", SyncMode.SYNC)))
 
 
 @dataclass(frozen=True)
@@ -236,13 +244,15 @@ def _first_seen(runtime: Runtime, target: str) -> dict[str, datetime]:
 
 
 def make_plan(runtime: Runtime, source_inv: Inventory, target_inv: Inventory, *, source: str,
-              target: str, epoch: int, now: datetime) -> SyncPlan:
+              target: str, epoch: int, now: datetime,
+              mode: SyncMode = SyncMode.SYNC) -> SyncPlan:
     config = runtime.config
     return plan_sync(source_inv, target_inv, source_region=source, target_region=target,
                      policies=config.policies,
                      same_subscription=config.same_subscription(source, target),
                      same_geography=config.same_geography(source, target),
-                     now=now, first_seen_missing=_first_seen(runtime, target), epoch=epoch)
+                     now=now, first_seen_missing=_first_seen(runtime, target), epoch=epoch,
+                     mode=mode)
 
 
 def plan_pair(runtime: Runtime, request: PairPlanRequest) -> PairPlanSummary:
@@ -260,7 +270,8 @@ def plan_pair(runtime: Runtime, request: PairPlanRequest) -> PairPlanSummary:
                                                request.target: tgt.calls}).to_dict())
         calls = {request.source: src.calls, request.target: tgt.calls}
     plan = make_plan(runtime, source_inv, target_inv, source=request.source,
-                     target=request.target, epoch=request.epoch, now=datetime.now(UTC))
+                     target=request.target, epoch=request.epoch, now=datetime.now(UTC),
+                     mode=request.mode)
     size = runtime.config.pacing.batch_size
     batches = plan.batches(size)
     if not request.dry_run:
@@ -269,14 +280,15 @@ def plan_pair(runtime: Runtime, request: PairPlanRequest) -> PairPlanSummary:
         for n, batch in enumerate(batches):
             runtime.state.put_json(batch_key(request.run_id, request.target, n),
                                    [item.to_dict() for item in batch])
-        runtime.state.put_json(missing_since_key(request.target),
-                               {k: format_time(v) for k, v in plan.missing_since.items()})
+        if request.mode != SyncMode.RECONCILE:  # reconcile tracks no deletions: keep them
+            runtime.state.put_json(missing_since_key(request.target),
+                                   {k: format_time(v) for k, v in plan.missing_since.items()})
     report = SyncReport.start(plan, dry_run=request.dry_run, started_at=started_at)
     report = report.add_calls(calls)
     drift = sum(1 for item in plan.items if item.drift)
-    logger.info("full sync %s: plan %s -> %s: %d items, %d executable in %d batches, %d drift",
-                request.run_id, request.source, request.target, len(plan.items),
-                len(plan.executable), len(batches), drift)
+    logger.info("full sync %s (%s): plan %s -> %s: %d items, %d executable in %d batches, "
+                "%d drift", request.run_id, request.mode, request.source, request.target,
+                len(plan.items), len(plan.executable), len(batches), drift)
     return PairPlanSummary(True, request.source, request.target, batches=len(batches),
                            items_total=len(plan.executable), batch_size=size,
                            target_items=plan.target_item_count, drift=drift,
@@ -293,18 +305,23 @@ def sync_plan_pair(request: dict[str, Any]) -> dict[str, Any]:
 
 @dataclass(frozen=True)
 class BatchRequest:
+    """One stored batch to execute. ``epoch`` is the topology epoch the plan was made at (the
+    fence: a target holding a higher one refuses the batch)."""
+
     run_id: str
     source: str
     target: str
     batch: int
+    epoch: int
 
     def to_dict(self) -> dict[str, Any]:
         return {"run_id": self.run_id, "source": self.source, "target": self.target,
-                "batch": self.batch}
+                "batch": self.batch, "epoch": self.epoch}
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> BatchRequest:
-        return cls(data["run_id"], data["source"], data["target"], int(data["batch"]))
+        return cls(data["run_id"], data["source"], data["target"], int(data["batch"]),
+                   int(data["epoch"]))
 
 
 def load_batch(runtime: Runtime, request: BatchRequest) -> list[PlanItem] | None:
@@ -322,6 +339,10 @@ def execute_batch(runtime: Runtime, request: BatchRequest) -> BatchResult:
     """Execute one stored batch. ``execute_items`` checks before it acts, so a retried or
     re-delivered batch writes nothing new. A vault error that stops the whole batch comes back
     as a failure of every item (with its code), not as an exception."""
+    return _execute(runtime, request)[1]
+
+
+def _execute(runtime: Runtime, request: BatchRequest) -> tuple[list[PlanItem], BatchResult]:
     from kvdr.replicate import execute_items
 
     items = load_batch(runtime, request)
@@ -331,13 +352,25 @@ def execute_batch(runtime: Runtime, request: BatchRequest) -> BatchResult:
                         code="sync.batch_missing")
     with _sessions(runtime, request.source, request.target) as (src, tgt):
         try:
-            result = execute_items(src, tgt, items, policies=runtime.config.policies,
-                                   fingerprint_key=runtime.fingerprint_key)
+            result = _fenced(tgt, request, items) or execute_items(
+                src, tgt, items, policies=runtime.config.policies,
+                fingerprint_key=runtime.fingerprint_key)
         except KvdrError as exc:
             result = _all_failed(items, exc.code, exc.message)
         calls = {request.source: src.calls, request.target: tgt.calls}
     _record_skips(runtime, request, items, result)
-    return BatchResult(result.outcomes, calls)
+    return items, BatchResult(result.outcomes, calls)
+
+
+def _fenced(target: Any, request: BatchRequest, items: Sequence[PlanItem]) -> BatchResult | None:
+    """One read of the target's topology record: every item failed (nothing written) when a
+    failover/failback raised the epoch after the plan was made; None when the batch may run."""
+    newer = newer_record(target, request.epoch)
+    if newer is None:
+        return None
+    logger.warning("full sync %s: batch %d to %s fenced: epoch %d there, planned at %d",
+                   request.run_id, request.batch, request.target, newer.epoch, request.epoch)
+    return _all_failed(items, FENCED_CODE, fenced_message(request.target, newer, request.epoch))
 
 
 def _record_skips(runtime: Runtime, request: BatchRequest, items: Sequence[PlanItem],
@@ -363,10 +396,22 @@ def skipped_notes(result: BatchResult) -> list[dict[str, Any]]:
             for o in result.outcomes if o.ok and o.action == PlanAction.SKIP][:MAX_LISTED]
 
 
+def overwritten_notes(items: Sequence[PlanItem], result: BatchResult) -> list[dict[str, Any]]:
+    """Drift the batch wrote over (planned as a drift overwrite, and the target now holds the
+    source's version; a retried batch finds it done and still lists it)."""
+    drift = {(i.kind, i.name.lower()): i for i in items
+             if i.drift and i.action == PlanAction.UPDATE_VALUE}
+    notes = [ItemNote(o.kind, o.name, drift[(o.kind, o.name.lower())].reason or "drift "
+                      "overwritten").to_dict() for o in result.outcomes
+             if o.ok and o.action != PlanAction.SKIP and (o.kind, o.name.lower()) in drift]
+    return notes[:MAX_LISTED]
+
+
 @bp.activity_trigger(input_name="request")
 def sync_execute_batch(request: dict[str, Any]) -> dict[str, Any]:
-    result = execute_batch(get_runtime(), BatchRequest.from_dict(request))
-    return {**result.to_dict(), "skipped": skipped_notes(result)}
+    items, result = _execute(get_runtime(), BatchRequest.from_dict(request))
+    return {**result.to_dict(), "skipped": skipped_notes(result),
+            "overwritten": overwritten_notes(items, result)}
 
 
 def fail_batch(runtime: Runtime, request: BatchRequest, message: str) -> BatchResult:
@@ -392,16 +437,18 @@ class VerifyRequest:
     batches: int
     epoch: int
     target_items: int = 0
+    mode: SyncMode = SyncMode.SYNC
 
     def to_dict(self) -> dict[str, Any]:
         return {"run_id": self.run_id, "source": self.source, "target": self.target,
                 "batches": self.batches, "epoch": self.epoch,
-                "target_items": self.target_items}
+                "target_items": self.target_items, "mode": str(self.mode)}
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> VerifyRequest:
         return cls(data["run_id"], data["source"], data["target"], int(data["batches"]),
-                   int(data["epoch"]), int(data.get("target_items", 0)))
+                   int(data["epoch"]), int(data.get("target_items", 0)),
+                   SyncMode(data.get("mode", SyncMode.SYNC)))
 
 
 @dataclass(frozen=True)
@@ -448,7 +495,8 @@ def _unverified(runtime: Runtime, request: VerifyRequest, planned: Sequence[Plan
     target_inv = Inventory(request.target, tuple(p for p in target_now.items if p.key in keys),
                            deleted=target_now.deleted)
     plan = make_plan(runtime, source_inv, target_inv, source=request.source,
-                     target=request.target, epoch=request.epoch, now=datetime.now(UTC))
+                     target=request.target, epoch=request.epoch, now=datetime.now(UTC),
+                     mode=request.mode)
     for item in plan.items:
         if item.action not in EXECUTABLE or item.action == PlanAction.DELETE_CANDIDATE:
             continue
@@ -463,7 +511,7 @@ def verify_pair(runtime: Runtime, request: VerifyRequest) -> VerifyResult:
     planned: list[PlanItem] = []
     for n in range(request.batches):
         planned += [i for i in load_batch(runtime, BatchRequest(
-            request.run_id, request.source, request.target, n)) or []
+            request.run_id, request.source, request.target, n, request.epoch)) or []
             if i.action in EXECUTABLE]
     if not planned:
         return VerifyResult(True)

@@ -13,6 +13,7 @@ Codes in use:
 | ``config.unknown`` | a setting/key kvdr does not know (typo safety) |
 | ``topology.missing`` | no vault holds a readable topology record |
 | ``topology.invalid`` | a topology record cannot be parsed or a transition is not allowed |
+| ``topology.fenced`` | a target holds a higher epoch than planned (failed over): nothing written |
 | ``vault.not_found`` | 404: the item (or version) does not exist |
 | ``vault.conflict`` | 409 other than a soft-deleted name |
 | ``vault.deleted_but_recoverable`` | 409 ``ObjectIsDeletedButRecoverable`` (soft-deleted name) |

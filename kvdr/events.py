@@ -21,10 +21,14 @@ event) and CloudEvents 1.0, and recognise the subscription validation handshake.
 | a certificate's backing key/secret | ignored ``backing-object`` (copied with its certificate) |
 | event version is not the item's latest | ignored ``stale`` (the latest has its own event) |
 | the latest version carries a confirmed kvdr link | ignored ``self-written`` |
+| fence: the target's record is newer, the source no longer primary | ignored ``non-primary`` |
 | ``sync_item``: every target unchanged | ignored ``duplicate`` (no write) |
 | ``sync_item``: some target created/updated | ``replicated`` |
 | ``sync_item``: skipped / conflict only | ignored ``not-copied`` |
 | ``sync_item``: a target failed, or a vault call raised | ``failed``: raises EventFailed |
+
+The fence costs one read of the target's ``kvdr-topology`` record, only for targets about to be
+written to; an event that finds every target in sync reads no record.
 
 A failure raises :class:`EventFailed` so that Event Grid (or the queue) retries the delivery
 and finally dead-letters it; everything else returns normally.
@@ -632,11 +636,17 @@ def _replicate(runtime: Any, event: VaultEvent, region: Region, topology: Topolo
         return _pending(event, ignored, reason=IgnoreReason.SELF_WRITTEN, **where)
 
     from kvdr.replicate import sync_item
+    from kvdr.topology_store import FENCED_CODE
 
     sessions = {name: runtime.session(name) for name in config.region_names}
     outcomes = sync_item(config, sessions, topology, event.kind, event.name,
-                         fingerprint_key=runtime.fingerprint_key, version=event.version or None)
-    targets = {target: (str(o.action) if o.ok else "failed") for target, o in outcomes.items()}
+                         fingerprint_key=runtime.fingerprint_key, version=event.version or None,
+                         fence=_fence(runtime, topology, region.name))
+    targets = {target: ("fenced" if o.code == FENCED_CODE else str(o.action) if o.ok
+                        else "failed") for target, o in outcomes.items()}
+    if "fenced" in targets.values():  # a failover happened: the new primary's events rule
+        return _pending(event, ignored, reason=IgnoreReason.NON_PRIMARY, targets=targets,
+                        **where)
     if any(not o.ok for o in outcomes.values()):
         first = next(o for o in outcomes.values() if not o.ok)
         error = {"code": first.code or "event.failed", "message": first.message or "failed"}
@@ -647,6 +657,27 @@ def _replicate(runtime: Any, event: VaultEvent, region: Region, topology: Topolo
     if actions <= {"unchanged"}:
         return _pending(event, ignored, reason=IgnoreReason.DUPLICATE, targets=targets, **where)
     return _pending(event, ignored, reason=IgnoreReason.NOT_COPIED, targets=targets, **where)
+
+
+def _fence(runtime: Any, topology: TopologyRecord, source: str
+           ) -> Callable[[Any], str | None]:
+    """Decision 1 on the event path: before writing to a target, read its record (once). A
+    higher epoch than the cached topology's means a failover happened since it was read:
+    re-read the topology and refuse unless ``source`` is still the primary."""
+    from kvdr.topology import choose_current
+    from kvdr.topology_store import newer_record
+
+    def refuse(target: Any) -> str | None:
+        newer = newer_record(target, topology.epoch)
+        if newer is None:
+            return None
+        current = choose_current([TOPOLOGY.get(runtime, fresh=True), newer])
+        if current.primary == source:
+            return None
+        return (f"{target.region} holds topology epoch {newer.epoch}: {current.primary} is "
+                f"primary, not {source}; nothing written")
+
+    return refuse
 
 
 def latest_state(session: Any, kind: ItemKind, name: str, version: str

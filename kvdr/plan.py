@@ -27,6 +27,21 @@ subscription and geography and the key policy allows it; a target key with the s
 Items only in the target: target_only, or delete_candidate when deletions are mirrored, the
 item is a kvdr copy (or conflicts=primary-wins), the source inventory is complete and the grace
 period since first seen missing has passed.
+
+Modes (:class:`SyncMode`, used by failover and failback; the mode overrides the conflict policy
+here and nowhere else, see :func:`_drift_overwritten`):
+
+* ``sync``: the table above.
+* ``reconcile``: the source is about to become primary, the target is the current primary. Only
+  items whose source latest is original to the source are planned (no link, a stale link, or a
+  link whose origin is the source); copies from elsewhere are left out (nothing new in them),
+  and so are target-only items (nothing is deleted). T missing -> create; T a kvdr copy of an
+  older source version -> update_value; T linked to S -> unchanged; anything else (T written
+  independently, or copied from a third region) -> conflict, never written whatever
+  ``policies.conflicts`` says.
+* ``drain``: the source is the current primary, the target about to become primary. As
+  ``sync``, but drift is always overwritten (primary wins): the target gets the source's
+  version as a new version, so its own stays in its version history.
 """
 
 from __future__ import annotations
@@ -51,6 +66,12 @@ from kvdr.inventory import (
     to_utc,
 )
 from kvdr.links import LinkState, LinkTag, is_reserved_name
+
+
+class SyncMode(StrEnum):
+    SYNC = "sync"            # primary -> secondary, as configured
+    RECONCILE = "reconcile"  # region about to become primary -> current primary: its originals
+    DRAIN = "drain"          # current primary -> region about to become primary: primary wins
 
 
 class PlanAction(StrEnum):
@@ -104,6 +125,16 @@ class Reason:
     TARGET_ONLY_IGNORED = "not in source; deletions are not mirrored (policies.deletions)"
     TARGET_ONLY_NOT_OURS = "not in source and not written by kvdr; never deleted by mirroring"
     TARGET_ONLY_INCOMPLETE = "not in source, but the source inventory is incomplete"
+    DRIFT_DRAINED = ("target had a version kvdr did not write: the primary's version was "
+                     "written over it as a new version (drain: primary wins); the target's "
+                     "version stays in its version history")
+    RECONCILE_CONFLICT = ("changed in both regions: the current primary holds a version that "
+                          "was not copied from here; nothing was written, choose a version by "
+                          "hand")
+    RECONCILE_DISABLED = ("source version is disabled: its value cannot be read, so reconcile "
+                          "leaves the current primary as it is")
+    RECONCILE_NO_ROOM = ("no room for the link tag: reconcile cannot tell which region changed "
+                         "it; nothing was written, compare by hand")
 
 
 @dataclass(frozen=True)
@@ -225,17 +256,19 @@ class _Context:
     same_geography: bool
     epoch: int
     target_deleted: frozenset[str]
+    mode: SyncMode = SyncMode.SYNC
 
 
 def plan_sync(source: Inventory, target: Inventory, *, source_region: str, target_region: str,
               policies: Policies, same_subscription: bool, same_geography: bool,
               now: datetime, first_seen_missing: Mapping[str, datetime] | None = None,
-              epoch: int = 0) -> SyncPlan:
-    """Plan one direction of a full sync. Deterministic: items are ordered by kind, then name.
-    The deletion breaker of ``policies`` is applied before the plan is returned."""
+              epoch: int = 0, mode: SyncMode = SyncMode.SYNC) -> SyncPlan:
+    """Plan one direction of a full sync in ``mode``. Deterministic: items are ordered by kind,
+    then name. The deletion breaker of ``policies`` is applied before the plan is returned."""
     now = to_utc(now)  # type: ignore[assignment]
+    mode = SyncMode(mode)
     ctx = _Context(source_region, target_region, policies, same_subscription, same_geography,
-                   epoch, target.deleted)
+                   epoch, target.deleted, mode)
     src = {p.key: p for p in source.items if not is_reserved_name(p.name)}
     tgt = {p.key: p for p in target.items if not is_reserved_name(p.name)}
     first_seen = {k: to_utc(v) for k, v in (first_seen_missing or {}).items()}
@@ -248,6 +281,11 @@ def plan_sync(source: Inventory, target: Inventory, *, source_region: str, targe
 
     for key in sorted(src.keys() | tgt.keys(), key=order):
         s, t = src.get(key), tgt.get(key)
+        if mode == SyncMode.RECONCILE:
+            if s is not None and _original_to(s, source_region):
+                items.append(_plan_key(s, t, ctx) if s.kind == ItemKind.KEY
+                             else _plan_reconcile(s, t, ctx))
+            continue  # copies from elsewhere hold nothing new; nothing is ever deleted
         if s is not None:
             items.append(_plan_key(s, t, ctx) if s.kind == ItemKind.KEY
                          else _plan_content(s, t, ctx))
@@ -335,8 +373,9 @@ def _metadata(p: ItemProps) -> tuple[Any, ...]:
     return (p.content_type, p.enabled, p.not_before, p.expires, tuple(p.tags.items()))
 
 
-def _in_sync_or_attributes(s: ItemProps, t: ItemProps) -> PlanItem:
-    if _metadata(s) == _metadata(t):
+def _in_sync_or_attributes(s: ItemProps, t: ItemProps, ctx: _Context) -> PlanItem:
+    # reconcile leaves the current primary's metadata alone: the drain that follows aligns it
+    if ctx.mode == SyncMode.RECONCILE or _metadata(s) == _metadata(t):
         return _item(s, PlanAction.UNCHANGED, t=t)
     return _item(s, PlanAction.UPDATE_ATTRIBUTES, t=t, link=_kept_link(s, t))
 
@@ -353,7 +392,7 @@ def _plan_content(s: ItemProps, t: ItemProps | None, ctx: _Context) -> PlanItem:
         return _item(s, PlanAction.CONFLICT, Reason.TARGET_IS_BACKING, t=t)
 
     if _same_content(s, t, ctx):
-        return _in_sync_or_attributes(s, t)
+        return _in_sync_or_attributes(s, t, ctx)
 
     t_state = t.link_state
     if not s.enabled:
@@ -378,10 +417,57 @@ def _plan_content(s: ItemProps, t: ItemProps | None, ctx: _Context) -> PlanItem:
         # a kvdr copy of another version (or a link-less certificate copy): refresh it
         reason = None if s.has_room_for_link else Reason.NO_ROOM
         return _item(s, PlanAction.UPDATE_VALUE, reason, t=t, link=_link_for_copy(s, ctx))
-    if ctx.policies.conflicts == ConflictPolicy.PRIMARY_WINS:
-        return _item(s, PlanAction.UPDATE_VALUE, Reason.DRIFT_OVERWRITTEN, t=t,
-                     link=_link_for_copy(s, ctx), drift=True)
+    overwrite = _drift_overwritten(ctx)
+    if overwrite is not None:
+        return _item(s, PlanAction.UPDATE_VALUE, overwrite, t=t, link=_link_for_copy(s, ctx),
+                     drift=True)
     return _item(s, PlanAction.CONFLICT, Reason.DRIFT, t=t, drift=True)
+
+
+def _drift_overwritten(ctx: _Context) -> str | None:
+    """The one place where the mode overrides ``policies.conflicts``: the reason drift is
+    overwritten with, or None when it is reported as a conflict."""
+    if ctx.mode == SyncMode.DRAIN:
+        return Reason.DRIFT_DRAINED
+    if ctx.mode == SyncMode.SYNC and ctx.policies.conflicts == ConflictPolicy.PRIMARY_WINS:
+        return Reason.DRIFT_OVERWRITTEN
+    return None  # reconcile never writes over the current primary
+
+
+def _original_to(p: ItemProps, region: str) -> bool:
+    """Whether this version was written in ``region`` itself, not copied there by kvdr: no link,
+    a stale link (tags copied onto a new version), or a link whose origin is ``region``."""
+    if p.link is None or p.link_state == LinkState.STALE:
+        return True
+    return p.link.origin_region == region
+
+
+def _plan_reconcile(s: ItemProps, t: ItemProps | None, ctx: _Context) -> PlanItem:
+    """Secrets and certificates in reconcile mode (``s`` is original to the source): copy what
+    only the source wrote; anything the target changed since is a conflict, never written."""
+    if s.kind == ItemKind.SECRET and s.managed:
+        return _item(s, PlanAction.SKIP, Reason.BACKING_SECRET, t=t)
+    if s.kind == ItemKind.CERTIFICATE and s.exportable is False:
+        return _item(s, PlanAction.SKIP, Reason.NON_EXPORTABLE, t=t)
+    if t is None:
+        return _plan_create(s, ctx)
+    if t.kind == ItemKind.SECRET and t.managed:
+        return _item(s, PlanAction.CONFLICT, Reason.TARGET_IS_BACKING, t=t)
+    if _same_content(s, t, ctx):
+        return _in_sync_or_attributes(s, t, ctx)
+    copied_from_source = (t.link is not None and t.link.origin_region == ctx.source_region
+                          and t.link_state in (LinkState.CONFIRMED, LinkState.PENDING))
+    if not copied_from_source:
+        no_room = t.link is None and not (s.has_room_for_link and t.has_room_for_link)
+        reason = Reason.RECONCILE_NO_ROOM if no_room else Reason.RECONCILE_CONFLICT
+        return _item(s, PlanAction.CONFLICT, reason, t=t)
+    if not s.enabled:
+        return _item(s, PlanAction.SKIP, Reason.RECONCILE_DISABLED, t=t)
+    if t.link_state == LinkState.PENDING and t.link is not None \
+            and t.link.origin == _origin(s, ctx.source_region):
+        return _item(s, PlanAction.VERIFY_FINGERPRINT, Reason.UNCONFIRMED_LINK, t=t,
+                     link=_link_for_copy(s, ctx))
+    return _item(s, PlanAction.UPDATE_VALUE, t=t, link=_link_for_copy(s, ctx))
 
 
 def _same_content(s: ItemProps, t: ItemProps, ctx: _Context) -> bool:
@@ -418,7 +504,7 @@ def _plan_key(s: ItemProps, t: ItemProps | None, ctx: _Context) -> PlanItem:
         return _item(s, PlanAction.CREATE, Reason.KEY_RESTORE, link=_link_for_copy(s, ctx))
     same_version = (s.version or "").lower() == (t.version or "").lower() and bool(s.version)
     if same_version or _same_content(s, t, ctx):
-        return _in_sync_or_attributes(s, t)
+        return _in_sync_or_attributes(s, t, ctx)
     return _item(s, PlanAction.SKIP, Reason.KEY_EXISTS, t=t)
 
 

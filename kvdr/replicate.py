@@ -34,6 +34,7 @@ from kvdr.links import LinkState, LinkTag, has_room_for_link, tags_with_link
 from kvdr.plan import EXECUTABLE, PlanAction, PlanItem, Reason, plan_sync
 from kvdr.report import BatchResult, ItemOutcome
 from kvdr.topology import TopologyRecord
+from kvdr.topology_store import FENCED_CODE
 from kvdr.vaults import (
     VaultSession,
     props_from_certificate,
@@ -575,13 +576,21 @@ def _recheck_same_second(item: PlanItem, target: ItemProps | None, version: str 
         planned.origin_region, planned.origin_version, link.epoch))
 
 
+Fence = Callable[[VaultSession], str | None]
+
+
 def sync_item(config: Config, sessions: Mapping[str, VaultSession], topology: TopologyRecord,
               kind: ItemKind, name: str, *, fingerprint_key: bytes,
-              version: str | None = None) -> dict[str, ItemOutcome]:
+              version: str | None = None, fence: Fence | None = None
+              ) -> dict[str, ItemOutcome]:
     """Replicate one item's latest state from the primary to every other region: read its
     properties everywhere, plan on one-item inventories, execute. ``{target region: outcome}``;
     an unreachable vault fails its own outcome(s), never the others. ``version`` is the real
-    version id an event named (it tells apart versions created in the same second)."""
+    version id an event named (it tells apart versions created in the same second).
+
+    ``fence`` is asked once per target, only when something is about to be written there; a
+    sentence back means "do not write" and the outcome is a ``skip`` with code
+    ``topology.fenced`` (a failover happened since ``topology`` was read)."""
     kind = ItemKind(kind)
     primary = topology.primary
     source = sessions[primary]
@@ -614,7 +623,26 @@ def sync_item(config: Config, sessions: Mapping[str, VaultSession], topology: To
                                            message="absent from both vaults")
             continue
         items = [_recheck_same_second(i, t_props, version) for i in plan.items]
+        try:
+            refused = _fence_refuses(fence, target, items)
+        except KvdrError as exc:  # the record could not be read: never write blind
+            outcomes[region] = ItemOutcome(kind, name, PlanAction.SKIP, False, exc.code,
+                                           exc.message)
+            continue
+        if refused is not None:
+            outcomes[region] = ItemOutcome(kind, name, PlanAction.SKIP, True, FENCED_CODE,
+                                           refused)
+            continue
         result = execute_items(source, target, items, policies=config.policies,
                                fingerprint_key=fingerprint_key)
         outcomes[region] = result.outcomes[0]
     return outcomes
+
+
+def _fence_refuses(fence: Fence | None, target: VaultSession, items: Sequence[PlanItem]
+                   ) -> str | None:
+    """Ask the fence only before a write: an event that finds the target in sync costs no
+    topology read."""
+    if fence is None or not any(i.action in EXECUTABLE for i in items):
+        return None
+    return fence(target)

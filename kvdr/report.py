@@ -3,7 +3,10 @@
 It is the output of the full-sync orchestration and is kept as the last sync status. A report
 starts from the plan (``SyncReport.start``), absorbs each batch activity's ``BatchResult`` and
 is finished with the end time; reports of sub-orchestrations (groups of batches, or the targets
-of one sync) combine with ``merge``. Item lists are capped so the report stays far below the
+of one sync) combine with ``merge``. ``conflicts`` lists what was planned and not written
+(drift, and reconcile's changed-in-both-regions items); ``overwritten`` lists drift that was
+written over (a drain, or ``policies.conflicts`` primary-wins) — the target's own version stays
+in its version history. Item lists are capped so the report stays far below the
 Durable payload and custom-status limits; the counts are always complete.
 """
 
@@ -18,7 +21,7 @@ from typing import Any
 from kvdr.inventory import ItemKind, format_time, parse_time
 from kvdr.plan import EXECUTABLE, PlanAction, SyncPlan
 
-MAX_LISTED = 200  # entries kept per list (skipped, conflicts, failures)
+MAX_LISTED = 200  # entries kept per list (skipped, conflicts, overwritten, failures)
 
 
 class SyncStatus(StrEnum):
@@ -121,6 +124,7 @@ class SyncReport:
     omitted: int = 0  # list entries left out by the cap
     calls: Mapping[str, int] = field(default_factory=dict)  # vault region -> calls
     blocked_reasons: tuple[str, ...] = ()
+    overwritten: tuple[ItemNote, ...] = ()  # drift written over (never silently)
 
     @classmethod
     def start(cls, plan: SyncPlan, *, dry_run: bool, started_at: datetime) -> SyncReport:
@@ -176,6 +180,7 @@ class SyncReport:
         omitted = self.omitted + other.omitted
         skipped, omitted = _capped((*self.skipped, *other.skipped), omitted)
         conflicts, omitted = _capped((*self.conflicts, *other.conflicts), omitted)
+        overwritten, omitted = _capped((*self.overwritten, *other.overwritten), omitted)
         failures, omitted = _capped((*self.failures, *other.failures), omitted)
         ends = [t for t in (self.finished_at, other.finished_at) if t is not None]
         return SyncReport(
@@ -186,7 +191,13 @@ class SyncReport:
             finished_at=max(ends) if ends else None,
             counts=_add_counts(self.counts, other.counts), skipped=skipped,
             conflicts=conflicts, failures=failures, omitted=omitted, calls=calls,
-            blocked_reasons=(*self.blocked_reasons, *other.blocked_reasons))
+            blocked_reasons=(*self.blocked_reasons, *other.blocked_reasons),
+            overwritten=overwritten)
+
+    def add_overwritten(self, notes: Iterable[ItemNote]) -> SyncReport:
+        """List drift the batches wrote over (they know which items actually were)."""
+        listed, omitted = _capped((*self.overwritten, *notes), self.omitted)
+        return replace(self, overwritten=listed, omitted=omitted)
 
     def finish(self, finished_at: datetime) -> SyncReport:
         return replace(self, finished_at=finished_at)
@@ -226,6 +237,7 @@ class SyncReport:
             "counts": {a: dict(k) for a, k in self.counts.items()},
             "skipped": [n.to_dict() for n in self.skipped],
             "conflicts": [n.to_dict() for n in self.conflicts],
+            "overwritten": [n.to_dict() for n in self.overwritten],
             "failures": [n.to_dict() for n in self.failures],
             "omitted": self.omitted, "calls": dict(self.calls),
             "blocked_reasons": list(self.blocked_reasons),
@@ -245,7 +257,8 @@ class SyncReport:
             conflicts=tuple(ItemNote.from_dict(n) for n in data.get("conflicts", ())),
             failures=tuple(ItemNote.from_dict(n) for n in data.get("failures", ())),
             omitted=data.get("omitted", 0), calls=dict(data.get("calls", {})),
-            blocked_reasons=tuple(data.get("blocked_reasons", ())))
+            blocked_reasons=tuple(data.get("blocked_reasons", ())),
+            overwritten=tuple(ItemNote.from_dict(n) for n in data.get("overwritten", ())))
 
     def render_text(self) -> str:
         """A plain-text summary for the CLI."""
@@ -266,7 +279,7 @@ class SyncReport:
         if self.calls:
             lines.append("  calls: " + ", ".join(f"{v}={n}" for v, n in sorted(self.calls.items())))
         for title, notes in (("failures", self.failures), ("conflicts", self.conflicts),
-                             ("skipped", self.skipped)):
+                             ("overwritten", self.overwritten), ("skipped", self.skipped)):
             if notes:
                 lines.append(f"  {title}:")
                 lines += [f"    {n.kind} {n.name}: {n.reason}" + (f" [{n.code}]" if n.code

@@ -24,13 +24,14 @@ from kvdr.topology import (
 )
 from kvdr.vaults import VaultSession
 
-__all__ = ["RECORD_TAG", "TOPOLOGY_SECRET_CONTENT_TYPE", "current_topology", "read_topology",
-           "write_topology"]
+__all__ = ["FENCED_CODE", "RECORD_TAG", "TOPOLOGY_SECRET_CONTENT_TYPE", "current_topology",
+           "fenced_message", "newer_record", "read_topology", "write_topology"]
 
 log = logging.getLogger(__name__)
 
 TOPOLOGY_SECRET_CONTENT_TYPE = TOPOLOGY_CONTENT_TYPE
 RECORD_TAG = ("kvdr-record", "topology")
+FENCED_CODE = "topology.fenced"
 
 
 def read_topology(session: VaultSession) -> TopologyRecord | None:
@@ -41,6 +42,21 @@ def read_topology(session: VaultSession) -> TopologyRecord | None:
     if secret is None or secret.value is None:
         return None
     return TopologyRecord.from_json(secret.value)
+
+
+def newer_record(session: VaultSession, epoch: int) -> TopologyRecord | None:
+    """The fence (decision 1), one read: this vault's record when its epoch is above ``epoch``
+    — a failover or failback happened after the caller read the topology, so the caller must
+    not write here — else None (also when the vault holds no record)."""
+    record = read_topology(session)
+    return record if record is not None and record.epoch > epoch else None
+
+
+def fenced_message(region: str, record: TopologyRecord, epoch: int) -> str:
+    return (f"fenced: {region} holds topology epoch {record.epoch} (primary {record.primary}), "
+            f"newer than epoch {epoch} this work was planned at; a failover or failback "
+            "happened since, so nothing was written — run the sync again from the current "
+            "primary")
 
 
 def write_topology(session: VaultSession, record: TopologyRecord) -> None:

@@ -5,7 +5,9 @@ merge -> save -> the report.
 batches through ``full_sync_batches`` sub-orchestrations of at most ``GROUP_SIZE`` batches with
 at most ``pacing.max_parallel`` activities in flight, verifies, and returns its report. It
 ``continue_as_new``\\ s after ``MAX_GROUPS_PER_EXECUTION`` groups, so no history grows with the
-size of the vault (decision 6). Deterministic: no I/O, time from
+size of the vault (decision 6). Failover and failback call ``full_sync_pair`` directly with
+``mode`` ``reconcile`` or ``drain`` (see :class:`kvdr.plan.SyncMode`); every batch is fenced
+by the epoch the pair was planned at. Deterministic: no I/O, time from
 ``context.current_utc_datetime``, instance ids derived from the parent's.
 """
 
@@ -27,7 +29,7 @@ from activities.sync import (
     VerifyResult,
 )
 from kvdr.inventory import ItemKind, format_time, parse_time
-from kvdr.plan import PlanAction
+from kvdr.plan import PlanAction, SyncMode
 from kvdr.progress import Phase, SyncProgress
 from kvdr.report import MAX_LISTED, BatchResult, ItemNote, ItemOutcome, SyncReport
 from orchestrators import bp
@@ -66,6 +68,9 @@ class FullSyncInput:
 
 @dataclass(frozen=True)
 class PairInput:
+    """One source -> target pair. ``epoch`` is the topology epoch the work is fenced by (links
+    carry it; a target holding a higher one refuses every batch); ``mode`` what to copy."""
+
     run_id: str
     source: str
     target: str
@@ -78,13 +83,14 @@ class PairInput:
     report: Mapping[str, Any] | None = None
     next_batch: int = 0
     items_done: int = 0
+    mode: SyncMode = SyncMode.SYNC
 
     def to_dict(self) -> dict[str, Any]:
         return {"run_id": self.run_id, "source": self.source, "target": self.target,
                 "dry_run": self.dry_run, "epoch": self.epoch, "started_at": self.started_at,
                 "max_parallel": self.max_parallel, "summary": self.summary,
                 "report": self.report, "next_batch": self.next_batch,
-                "items_done": self.items_done}
+                "items_done": self.items_done, "mode": str(self.mode)}
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> PairInput:
@@ -92,7 +98,7 @@ class PairInput:
                    int(data["epoch"]), data["started_at"],
                    int(data.get("max_parallel", MAX_PARALLEL_DEFAULT)), data.get("summary"),
                    data.get("report"), int(data.get("next_batch", 0)),
-                   int(data.get("items_done", 0)))
+                   int(data.get("items_done", 0)), SyncMode(data.get("mode", SyncMode.SYNC)))
 
 
 @dataclass(frozen=True)
@@ -128,17 +134,19 @@ class GroupInput:
     count: int
     max_parallel: int
     progress: Mapping[str, Any]  # the pair's progress when the group starts
+    epoch: int  # the fence: the epoch the pair was planned at
 
     def to_dict(self) -> dict[str, Any]:
         return {"run_id": self.run_id, "source": self.source, "target": self.target,
                 "started_at": self.started_at, "first": self.first, "count": self.count,
-                "max_parallel": self.max_parallel, "progress": dict(self.progress)}
+                "max_parallel": self.max_parallel, "progress": dict(self.progress),
+                "epoch": self.epoch}
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> GroupInput:
         return cls(data["run_id"], data["source"], data["target"], data["started_at"],
                    int(data["first"]), int(data["count"]), int(data["max_parallel"]),
-                   data["progress"])
+                   data["progress"], int(data["epoch"]))
 
 
 @dataclass(frozen=True)
@@ -225,7 +233,7 @@ def full_sync_pair(context: df.DurableOrchestrationContext):
         summary = PairPlanSummary.from_dict((yield context.call_activity_with_retry(
             "sync_plan_pair", RETRY, PairPlanRequest(
                 pair.run_id, pair.source, pair.target, pair.dry_run, pair.epoch,
-                pair.started_at).to_dict())))
+                pair.started_at, pair.mode).to_dict())))
         report = SyncReport.from_dict(summary.report) if summary.report else SyncReport(
             pair.source, (pair.target,), started, pair.dry_run)  # type: ignore[arg-type]
         if not summary.ok:
@@ -245,9 +253,8 @@ def full_sync_pair(context: df.DurableOrchestrationContext):
     next_batch, items_done, groups = pair.next_batch, pair.items_done, 0
     while next_batch < summary.batches:
         if groups >= MAX_GROUPS_PER_EXECUTION:
-            carried = PairInput(pair.run_id, pair.source, pair.target, pair.dry_run, pair.epoch,
-                                pair.started_at, pair.max_parallel, summary.to_dict(),
-                                report.to_dict(), next_batch, items_done)
+            carried = replace(pair, summary=summary.to_dict(), report=report.to_dict(),
+                              next_batch=next_batch, items_done=items_done)
             context.continue_as_new(carried.to_dict())
             return None
         count = min(GROUP_SIZE, summary.batches - next_batch)
@@ -255,7 +262,7 @@ def full_sync_pair(context: df.DurableOrchestrationContext):
         group = GroupResult.from_dict((yield context.call_sub_orchestrator(
             "full_sync_batches",
             GroupInput(pair.run_id, pair.source, pair.target, pair.started_at, next_batch,
-                       count, pair.max_parallel, progress.to_dict()).to_dict(),
+                       count, pair.max_parallel, progress.to_dict(), pair.epoch).to_dict(),
             instance_id=f"{context.instance_id}:g{next_batch:06d}")))
         report = report.merge(SyncReport.from_dict(group.report))
         next_batch += count
@@ -272,7 +279,7 @@ def full_sync_pair(context: df.DurableOrchestrationContext):
         verified = VerifyResult.from_dict((yield context.call_activity_with_retry(
             "sync_verify_pair", RETRY, VerifyRequest(
                 pair.run_id, pair.source, pair.target, summary.batches, pair.epoch,
-                summary.target_items).to_dict())))
+                summary.target_items, pair.mode).to_dict())))
         report = report.add_calls(verified.calls)
         report, unverified = _absorb_verification(report, verified)
     context.set_custom_status(SyncProgress(Phase.DONE, pair.target, next_batch, summary.batches,
@@ -314,7 +321,8 @@ def full_sync_batches(context: df.DurableOrchestrationContext):
     in_flight: list[tuple[Any, int]] = []
     while next_batch < end or in_flight:
         while next_batch < end and len(in_flight) < max(1, group.max_parallel):
-            request = BatchRequest(group.run_id, group.source, group.target, next_batch)
+            request = BatchRequest(group.run_id, group.source, group.target, next_batch,
+                                   group.epoch)
             in_flight.append((context.call_activity_with_retry(
                 "sync_execute_batch", RETRY, request.to_dict()), next_batch))
             next_batch += 1
@@ -324,12 +332,15 @@ def full_sync_batches(context: df.DurableOrchestrationContext):
         if getattr(winner, "state", None) is not None and winner.state.name == "FAILED":
             # the activity failed for good (after retries): every item of the batch failed
             failed = yield context.call_activity_with_retry("sync_fail_batch", RETRY, {
-                **BatchRequest(group.run_id, group.source, group.target, n).to_dict(),
+                **BatchRequest(group.run_id, group.source, group.target, n,
+                               group.epoch).to_dict(),
                 "message": _first_line(winner.result)})
             result = BatchResult.from_dict(failed)
         else:
             result = BatchResult.from_dict(winner.result)
             report = _add_skipped(report, winner.result.get("skipped", ()))
+            report = report.add_overwritten(
+                ItemNote.from_dict(n) for n in winner.result.get("overwritten", ()))
         report = report.add_batch(result)
         items_done += len(result.outcomes)
         progress = progress.advanced(batches=1, items=len(result.outcomes))

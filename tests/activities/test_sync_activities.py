@@ -31,8 +31,8 @@ def test_running_a_batch_twice_creates_no_extra_version(sync_env: SyncEnv) -> No
     assert summary.batches == 1 and summary.items_total == 3
     sync_env.emu.reset_stats("west")  # planning bootstrapped the topology record
 
-    first = execute_batch(sync_env.runtime, BatchRequest("run-1", "east", "west", 0))
-    again = execute_batch(sync_env.runtime, BatchRequest("run-1", "east", "west", 0))
+    first = execute_batch(sync_env.runtime, BatchRequest("run-1", "east", "west", 0, epoch=1))
+    again = execute_batch(sync_env.runtime, BatchRequest("run-1", "east", "west", 0, epoch=1))
 
     assert all(o.ok for o in (*first.outcomes, *again.outcomes))
     west = sync_env.emu.secret_client("west")

@@ -16,7 +16,14 @@ from kvdr.config import (
 )
 from kvdr.inventory import Inventory, ItemKind, ItemProps
 from kvdr.links import LinkTag
-from kvdr.plan import PlanAction, Reason, SyncPlan, apply_deletion_breaker, plan_sync
+from kvdr.plan import (
+    PlanAction,
+    Reason,
+    SyncMode,
+    SyncPlan,
+    apply_deletion_breaker,
+    plan_sync,
+)
 
 NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 SECRET, CERT, KEY = ItemKind.SECRET, ItemKind.CERTIFICATE, ItemKind.KEY
@@ -30,13 +37,13 @@ def copy_of(version: str, copy_version: str | None, region: str = "eastus") -> L
 
 def plan(source_items=(), target_items=(), *, policies: Policies | None = None,
          same_subscription=True, same_geography=True, first_seen=None, deleted=(),
-         source_complete=True) -> SyncPlan:
+         source_complete=True, mode: SyncMode = SyncMode.SYNC) -> SyncPlan:
     return plan_sync(
         Inventory.of("eastus", source_items, complete=source_complete),
         Inventory.of("westus", target_items, deleted=frozenset(deleted)),
         source_region="eastus", target_region="westus", policies=policies or Policies(),
         same_subscription=same_subscription, same_geography=same_geography, now=NOW,
-        first_seen_missing=first_seen, epoch=4)
+        first_seen_missing=first_seen, epoch=4, mode=mode)
 
 
 def only(result: SyncPlan):
@@ -452,3 +459,105 @@ def test_plan_carries_no_values():
             for v in node:
                 yield from keys(v)
     assert not {"value", "secret_value", "cer", "pfx"} & set(keys(mixed_plan().to_dict()))
+
+
+# --- modes: reconcile (eastus about to become primary -> westus, the current primary) ----------
+
+RECONCILE = SyncMode.RECONCILE
+PRIMARY_WINS = Policies(conflicts=ConflictPolicy.PRIMARY_WINS)
+
+
+def from_west(version: str, copy_version: str | None) -> LinkTag:
+    return LinkTag("westus", version, 2, copy_version)
+
+
+def test_sync_modes_are_named_for_the_runbook_steps():
+    assert [str(m) for m in SyncMode] == ["sync", "reconcile", "drain"]
+
+
+def test_reconcile_creates_what_only_the_source_wrote_with_a_link_at_the_given_epoch():
+    item = only(plan([ItemProps(SECRET, "new", "v1")], mode=RECONCILE))
+    assert item.action == PlanAction.CREATE
+    assert item.link == LinkTag("eastus", "v1", 4, None)
+
+
+@pytest.mark.parametrize("link", [from_west("w1", "v5"), from_west("w1", None),
+                                  LinkTag("centralus", "c1", 1, "v5")])
+def test_reconcile_leaves_out_source_items_that_are_kvdr_copies_from_elsewhere(link):
+    s = ItemProps(SECRET, "copied", "v5", link=link)
+    t = ItemProps(SECRET, "copied", "w9")  # even when the target changed since
+    assert plan([s], [t], mode=RECONCILE).items == ()
+    assert plan([s], mode=RECONCILE).items == ()
+
+
+def test_reconcile_treats_a_stale_link_or_its_own_origin_as_original_to_the_source():
+    stale = ItemProps(SECRET, "rotated", "v7", link=from_west("w1", "v6"))  # tags copied
+    own = ItemProps(SECRET, "back", "v8", link=LinkTag("eastus", "v2", 1, "v8"))
+    assert [i.action for i in plan([stale, own], mode=RECONCILE).items] == [
+        PlanAction.CREATE, PlanAction.CREATE]
+
+
+def test_reconcile_updates_a_target_copy_of_an_older_source_version():
+    t = ItemProps(SECRET, "db", "w2", link=copy_of("v2", "w2"))
+    item = only(plan([ItemProps(SECRET, "db", "v3")], [t], mode=RECONCILE))
+    assert (item.action, item.target_version) == (PlanAction.UPDATE_VALUE, "w2")
+    assert item.link == LinkTag("eastus", "v3", 4, None)
+
+
+def test_reconcile_leaves_a_target_linked_to_the_source_latest_unchanged_even_if_metadata_differ():
+    s = ItemProps(SECRET, "db", "v2", tags={"team": "a"})
+    t = ItemProps(SECRET, "db", "w2", tags={"team": "b"}, link=copy_of("v2", "w2"))
+    assert only(plan([s], [t], mode=RECONCILE)).action == PlanAction.UNCHANGED
+
+
+@pytest.mark.parametrize("policies", [Policies(), PRIMARY_WINS])
+@pytest.mark.parametrize("t", [
+    ItemProps(SECRET, "db", "w9"),                                  # written in the target
+    ItemProps(SECRET, "db", "w9", link=copy_of("v1", "w2")),        # rotated keeping the tags
+    ItemProps(SECRET, "db", "w9", link=LinkTag("centralus", "c1", 1, "w9"))])  # a third region
+def test_reconcile_reports_a_target_changed_since_as_a_conflict_whatever_the_policy(t, policies):
+    item = only(plan([ItemProps(SECRET, "db", "v3")], [t], policies=policies, mode=RECONCILE))
+    assert (item.action, item.reason) == (PlanAction.CONFLICT, Reason.RECONCILE_CONFLICT)
+    assert item.action not in {PlanAction.UPDATE_VALUE, PlanAction.VERIFY_FINGERPRINT}
+
+
+def test_reconcile_cannot_tell_link_less_items_apart_and_reports_them():
+    s = ItemProps(SECRET, "full", "v3", tags=full_tags())
+    t = ItemProps(SECRET, "full", "w2", tags=full_tags())
+    item = only(plan([s], [t], mode=RECONCILE))
+    assert (item.action, item.reason) == (PlanAction.CONFLICT, Reason.RECONCILE_NO_ROOM)
+
+
+def test_reconcile_never_writes_a_disabled_source_version_over_the_current_primary():
+    t = ItemProps(SECRET, "db", "w2", link=copy_of("v2", "w2"))
+    item = only(plan([ItemProps(SECRET, "db", "v3", enabled=False)], [t], mode=RECONCILE))
+    assert (item.action, item.reason) == (PlanAction.SKIP, Reason.RECONCILE_DISABLED)
+
+
+def test_reconcile_plans_no_deletions_and_does_not_list_target_only_items():
+    policies = Policies(deletions=DeletionPolicy.MIRROR, conflicts=ConflictPolicy.PRIMARY_WINS,
+                        deletion_grace_period=timedelta(0))
+    result = plan([], [ours("old"), ItemProps(SECRET, "theirs", "w1")], policies=policies,
+                  first_seen={"secret/old": NOW - timedelta(days=30)}, mode=RECONCILE)
+    assert result.items == () and result.missing_since == {}
+
+
+# --- modes: drain (eastus, the current primary -> westus, about to become primary) -------------
+
+
+def test_drain_overwrites_drift_as_a_new_version_whatever_the_policy():
+    item = only(plan([ItemProps(SECRET, "db", "v1")], [ItemProps(SECRET, "db", "w9")],
+                     mode=SyncMode.DRAIN))
+    assert (item.action, item.reason, item.drift) == (
+        PlanAction.UPDATE_VALUE, Reason.DRIFT_DRAINED, True)
+    assert item.link == LinkTag("eastus", "v1", 4, None) and item.target_version == "w9"
+
+
+def test_drain_otherwise_plans_as_sync_does():
+    source = [ItemProps(SECRET, "new", "v1"), ItemProps(SECRET, "same", "v1"),
+              ItemProps(SECRET, "dis", "v1", enabled=False)]
+    target = [ItemProps(SECRET, "same", "w1", link=copy_of("v1", "w1")),
+              ItemProps(SECRET, "theirs", "w1")]
+    policies = Policies(deletions=DeletionPolicy.MIRROR, deletion_grace_period=timedelta(0))
+    assert plan(source, target, policies=policies, mode=SyncMode.DRAIN) == \
+        plan(source, target, policies=policies)

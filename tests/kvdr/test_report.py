@@ -9,7 +9,14 @@ from kvdr.config import DeletionPolicy, Policies
 from kvdr.inventory import Inventory, ItemKind, ItemProps
 from kvdr.links import LinkTag
 from kvdr.plan import PlanAction, plan_sync
-from kvdr.report import MAX_LISTED, BatchResult, ItemOutcome, SyncReport, SyncStatus
+from kvdr.report import (
+    MAX_LISTED,
+    BatchResult,
+    ItemNote,
+    ItemOutcome,
+    SyncReport,
+    SyncStatus,
+)
 
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 S, C, K = ItemKind.SECRET, ItemKind.CERTIFICATE, ItemKind.KEY
@@ -124,3 +131,17 @@ def test_render_text_shows_counts_per_kind_and_reasons():
     assert text.splitlines()[0] == "sync eastus -> westus: succeeded in 2.0s"
     assert "calls: eastus=3" in text
     assert "certificate nx: provision independently: non-exportable" in text
+
+
+def test_overwritten_drift_is_listed_merged_round_tripped_and_rendered():
+    note = ItemNote(S, "drift", "drift overwritten")
+    first = SyncReport.start(sample_plan(), dry_run=False, started_at=T0).add_overwritten([note])
+    second = SyncReport.start(sample_plan(), dry_run=False, started_at=T0).add_overwritten(
+        [ItemNote(S, "other", "drift overwritten")])
+    merged = first.merge(second).finish(T0 + timedelta(seconds=1))
+    assert [n.name for n in merged.overwritten] == ["drift", "other"]
+    data = json.loads(json.dumps(merged.to_dict()))
+    assert data["overwritten"][0] == {"kind": "secret", "name": "drift",
+                                      "reason": "drift overwritten"}
+    assert SyncReport.from_dict(data) == merged
+    assert "  overwritten:\n    secret drift: drift overwritten" in merged.render_text()

@@ -1,0 +1,282 @@
+"""The full-sync pair in its failover modes, and fencing, through the engine and the emulator.
+
+``full_sync_pair`` runs as the failover runbook calls it (a ``PairInput`` with ``mode``);
+vaults are read and written with the SDK clients. ``east`` is the first primary; a "failover"
+is a topology record at the next epoch, written as the runbook writes it.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from sync_support import SyncEnv
+
+from activities.sync import (
+    BatchRequest,
+    PairPlanRequest,
+    execute_batch,
+    plan_pair,
+)
+from emulator.eventgrid import build_event
+from kvdr.events import EventStatus, IgnoreReason, handle_payload, reset_caches
+from kvdr.plan import Reason, SyncMode
+from kvdr.topology import TopologyRecord, next_epoch
+from kvdr.topology_store import FENCED_CODE, current_topology, write_topology
+from kvdr.vaults import VaultSession
+from orchestrators.full_sync import PairInput
+
+BACKDATE_SECONDS = 30  # versions made before a step must not share a creation second with later
+
+
+def run_pair(env: SyncEnv, source: str, target: str, mode: SyncMode, epoch: int
+             ) -> dict[str, Any]:
+    """``full_sync_pair`` as the failover runbook starts it; its PairResult."""
+    run_id = f"{mode}-{uuid.uuid4().hex[:8]}"
+    started = datetime.now(UTC).isoformat().replace("+00:00", "Z")
+    pair = PairInput(run_id, source, target, False, epoch, started, mode=mode)
+    iid = env.engine.start_new("full_sync_pair", pair.to_dict(), instance_id=run_id)
+    return env.engine.result(iid, timeout=120)
+
+
+def session(env: SyncEnv, vault: str) -> VaultSession:
+    return VaultSession(env.config, vault, credential=env.runtime.credential)
+
+
+def topology(env: SyncEnv) -> TopologyRecord:
+    """The record in force, bootstrapping it (epoch 1, east) the way a first sync does."""
+    sessions = {v: session(env, v) for v in env.config.region_names}
+    try:
+        return current_topology(env.config, sessions).current
+    finally:
+        for s in sessions.values():
+            s.close()
+
+
+def fail_over(env: SyncEnv, to: str, vaults: Sequence[str] = ("east", "west")
+              ) -> TopologyRecord:
+    """Raise the epoch by one with ``to`` as primary, in ``vaults`` only (others unreachable)."""
+    record = next_epoch(topology(env), to, changed_at=datetime.now(UTC), changed_by="test",
+                        reason="test failover")
+    for vault in vaults:
+        with session(env, vault) as s:
+            write_topology(s, record)
+    return record
+
+
+def backdate(env: SyncEnv, vault: str, *names: str) -> None:
+    """Move every version of these secrets back in time (version tokens are creation seconds:
+    a later version must not share its second with an earlier one)."""
+    store = env.emu.store(vault)
+    with store.lock:
+        for name in names:
+            for version in store.get("secrets", name).versions.values():
+                for key in ("created", "updated"):
+                    version.attributes[key] -= BACKDATE_SECONDS
+
+
+def next_second() -> None:
+    """Wait for the next wall-clock second: versions written one after the other must not share
+    a creation second (the latest version is found by creation time, which the service gives
+    in whole seconds)."""
+    start = int(time.time())
+    while int(time.time()) == start:
+        time.sleep(0.02)
+
+
+def versions(env: SyncEnv, vault: str, name: str) -> list[str]:
+    with env.emu.secret_client(vault) as client:
+        return sorted(p.version for p in client.list_properties_of_secret_versions(name))
+
+
+def value(env: SyncEnv, vault: str, name: str, version: str | None = None) -> str:
+    with env.emu.secret_client(vault) as client:
+        return client.get_secret(name, version).value
+
+
+def names_in(report: dict[str, Any]) -> set[str]:
+    return {n["name"] for key in ("skipped", "conflicts", "overwritten", "failures")
+            for n in report[key]}
+
+
+def event(env: SyncEnv, name: str, version: str) -> dict[str, Any]:
+    return build_event("east", env.emu.url("east"), "secrets", name, version)
+
+
+# --- reconcile ----------------------------------------------------------------------------------
+
+
+def test_reconcile_copies_source_originals_ignores_copies_and_reports_conflicts_unwritten(
+        sync_env_factory) -> None:
+    # primary-wins is configured: reconcile must still never write over a conflict
+    env = sync_env_factory(sections={"policies": {"conflicts": "primary-wins"}})
+    with env.emu.secret_client("east") as east:
+        for name in ("shared", "both-changed", "east-newer"):
+            east.set_secret(name, f"{name}-1")
+    backdate(env, "east", "shared", "both-changed", "east-newer")
+    assert env.sync()["status"] == "succeeded"  # east -> west at epoch 1
+
+    # east fails; west becomes primary (epoch 2) and writes; a sync copies that to east
+    failover = fail_over(env, "west")
+    with env.emu.secret_client("west") as west:
+        west.set_secret("from-west", "from-west-1")
+    assert env.sync()["counts"]["create"] == {"secret": 1}  # west -> east: from-west
+    with env.emu.secret_client("west") as west:
+        west.set_secret("both-changed", "both-changed-west")
+    # writes that reached east only (before it was cut off, or while it was isolated)
+    with env.emu.secret_client("east") as east:
+        east.set_secret("east-only", "east-only-1")
+        east.set_secret("east-newer", "east-newer-2")
+        east.set_secret("both-changed", "both-changed-east")
+    west_conflict = versions(env, "west", "both-changed")
+    west_copy = versions(env, "west", "from-west")
+
+    # failback: east (about to become primary) -> west (the current primary)
+    result = run_pair(env, "east", "west", SyncMode.RECONCILE, failover.epoch)
+
+    report = result["report"]
+    assert report["status"] == "succeeded", (report["counts"], report["failures"])
+    assert report["counts"] == {"create": {"secret": 1}, "update_value": {"secret": 1},
+                                "conflict": {"secret": 1}, "unchanged": {"secret": 1}}
+    assert report["conflicts"] == [{"kind": "secret", "name": "both-changed",
+                                    "reason": Reason.RECONCILE_CONFLICT}]
+    assert "from-west" not in names_in(report)  # a copy from the target: silently left out
+    assert value(env, "west", "east-only") == "east-only-1"
+    assert value(env, "west", "east-newer") == "east-newer-2"
+    with env.emu.secret_client("west") as west:
+        link = west.get_secret("east-only").properties.tags["kvdr-source"]
+    assert link.startswith("v1:east:") and f":{failover.epoch}:" in link
+    # the conflict and the copy were not touched
+    assert versions(env, "west", "both-changed") == west_conflict
+    assert value(env, "west", "both-changed") == "both-changed-west"
+    assert versions(env, "west", "from-west") == west_copy
+
+
+# --- drain --------------------------------------------------------------------------------------
+
+
+def test_drain_overwrites_a_diverged_target_keeping_its_version_and_lists_it(
+        sync_env: SyncEnv) -> None:
+    with sync_env.emu.secret_client("east") as east:
+        east.set_secret("diverged", "primary-value")
+        east.set_secret("in-sync", "in-sync-value")
+    assert sync_env.sync()["status"] == "succeeded"
+    next_second()
+    with sync_env.emu.secret_client("west") as west:  # written outside kvdr: drift
+        divergent = west.set_secret("diverged", "secondary-value").properties.version
+    next_second()  # and the drain's version comes a second later again
+    epoch = topology(sync_env).epoch
+
+    # planned failover east -> west: drain the current primary into the new one
+    result = run_pair(sync_env, "east", "west", SyncMode.DRAIN, epoch)
+
+    report = result["report"]
+    assert report["status"] == "succeeded", (report["counts"], report["failures"])
+    assert report["counts"] == {"update_value": {"secret": 1}, "unchanged": {"secret": 1}}
+    assert report["overwritten"] == [{"kind": "secret", "name": "diverged",
+                                      "reason": Reason.DRIFT_DRAINED}]
+    assert report["conflicts"] == [] and result["drift"] == 1
+    assert value(sync_env, "west", "diverged") == "primary-value"
+    assert divergent in versions(sync_env, "west", "diverged")  # nothing is lost
+    assert len(versions(sync_env, "west", "diverged")) == 3
+    assert value(sync_env, "west", "diverged", divergent) == "secondary-value"
+    assert "secondary-value" not in str(result) and "primary-value" not in str(result)
+
+
+# --- fencing ------------------------------------------------------------------------------------
+
+
+def test_a_batch_planned_before_a_failover_writes_nothing_and_fails_fenced(
+        sync_env: SyncEnv) -> None:
+    with sync_env.emu.secret_client("east") as east:
+        for i in range(3):
+            east.set_secret(f"fenced-{i}", f"fenced-value-{i}")
+    planned_at = topology(sync_env)
+    summary = plan_pair(sync_env.runtime, PairPlanRequest(
+        "fence-run", "east", "west", False, planned_at.epoch, "2026-01-01T00:00:00Z"))
+    assert summary.ok and summary.batches == 1
+    fail_over(sync_env, "west", vaults=("west",))  # east is cut off: only west learns
+    sync_env.emu.reset_stats("west")
+
+    result = execute_batch(sync_env.runtime, BatchRequest(
+        "fence-run", "east", "west", 0, planned_at.epoch))
+
+    assert [(o.ok, o.code) for o in result.outcomes] == [(False, FENCED_CODE)] * 3
+    assert "a failover or failback happened" in (result.outcomes[0].message or "")
+    assert sync_env.writes("west") == 0
+    assert sync_env.emu.count("west", "GetSecret", 200) == 1  # one record read per batch
+
+
+def test_a_pair_run_at_an_older_epoch_than_the_target_holds_writes_nothing(
+        sync_env: SyncEnv) -> None:
+    with sync_env.emu.secret_client("east") as east:
+        for i in range(3):
+            east.set_secret(f"late-{i}", f"late-value-{i}")
+    stale = topology(sync_env)
+    fail_over(sync_env, "west", vaults=("west",))
+    sync_env.emu.reset_stats("west")
+
+    result = run_pair(sync_env, "east", "west", SyncMode.SYNC, stale.epoch)
+
+    report = result["report"]
+    assert report["status"] == "failed"
+    assert report["counts"] == {"failed": {"secret": 3}}
+    assert {f["code"] for f in report["failures"]} == {FENCED_CODE}
+    assert sync_env.writes("west") == 0
+    with sync_env.emu.secret_client("west") as west:
+        assert not [p for p in west.list_properties_of_secrets() if p.name.startswith("late-")]
+
+
+# --- the event path -----------------------------------------------------------------------------
+
+
+def test_the_event_path_does_not_copy_from_a_region_the_target_says_is_no_longer_primary(
+        sync_env: SyncEnv) -> None:
+    reset_caches()
+    try:
+        topology(sync_env)
+        with sync_env.emu.secret_client("east") as east:
+            first = east.set_secret("before-failover", "before").properties.version
+        [outcome] = handle_payload(sync_env.runtime, [event(sync_env, "before-failover",
+                                                            first)])
+        assert outcome.status == EventStatus.REPLICATED  # the cache now holds east @ epoch 1
+
+        fail_over(sync_env, "west", vaults=("west",))  # east never hears of it
+        with sync_env.emu.secret_client("east") as east:
+            late = east.set_secret("after-failover", "after").properties.version
+        sync_env.emu.reset_stats("west")
+
+        [outcome] = handle_payload(sync_env.runtime, [event(sync_env, "after-failover", late)])
+
+        assert (outcome.status, outcome.reason) == (EventStatus.IGNORED,
+                                                    IgnoreReason.NON_PRIMARY)
+        assert outcome.targets == {"west": "fenced"}
+        assert sync_env.writes("west") == 0
+        with sync_env.emu.secret_client("west") as west:
+            assert not [p for p in west.list_properties_of_secrets()
+                        if p.name == "after-failover"]
+    finally:
+        reset_caches()
+
+
+def test_the_event_path_still_copies_when_the_newer_record_names_the_source_primary(
+        sync_env: SyncEnv) -> None:
+    reset_caches()
+    try:
+        topology(sync_env)
+        with sync_env.emu.secret_client("east") as east:
+            first = east.set_secret("cached", "cached-value").properties.version
+        handle_payload(sync_env.runtime, [event(sync_env, "cached", first)])  # east @ epoch 1
+        fail_over(sync_env, "east", vaults=("west",))  # e.g. failed over and back: epoch 2
+        with sync_env.emu.secret_client("east") as east:
+            later = east.set_secret("after-epoch-2", "later-value").properties.version
+
+        [outcome] = handle_payload(sync_env.runtime, [event(sync_env, "after-epoch-2", later)])
+
+        assert outcome.status == EventStatus.REPLICATED and outcome.targets == {"west": "create"}
+        assert value(sync_env, "west", "after-epoch-2") == "later-value"
+    finally:
+        reset_caches()
