@@ -200,6 +200,8 @@ class FailoverReport:
                                                                    if summary else ""))
             lines += [f"    conflict {n['kind']} {n['name']}: {n['reason']}"
                       for n in step.get("conflicts", ())]
+            lines += [f"    overwritten {n['kind']} {n['name']}: {n['reason']}"
+                      for n in step.get("overwritten", ())]
         if self.unreached:
             lines.append("  not reached: " + ", ".join(f"{r} [{c}]"
                                                        for r, c in self.unreached.items()))

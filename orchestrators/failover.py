@@ -31,6 +31,7 @@ from kvdr.failover import APPROVAL_EVENT, FailoverKind, FailoverPhase, FailoverR
 from kvdr.failover_plan import FailoverPlan, PlanOutcome, Step, plan_failover
 from kvdr.failover_report import Approval, FailoverOutcome, FailoverReport
 from kvdr.inventory import format_time, parse_time
+from kvdr.plan import SyncMode
 from kvdr.topology import TopologyRecord
 from orchestrators import bp
 from orchestrators.full_sync import PairInput, PairResult
@@ -127,11 +128,12 @@ def failover(context: df.DurableOrchestrationContext):
         step_start = context.current_utc_datetime
         sync_run = f"{run_id}.{step}"
         sync_runs.append(sync_run)
+        # fenced at the epoch in force before the switch (a raised record refuses batches)
         pair = PairInput(sync_run, source, target, False, plan.epoch_before,
-                         format_time(step_start) or "", max_parallel=assessed.max_parallel)
+                         format_time(step_start) or "", max_parallel=assessed.max_parallel,
+                         mode=SyncMode(str(step)))
         result = PairResult.from_dict((yield context.call_sub_orchestrator(
-            "full_sync_pair", {**pair.to_dict(), "mode": str(step)},
-            instance_id=f"{context.instance_id}:{step}")))
+            "full_sync_pair", pair.to_dict(), instance_id=f"{context.instance_id}:{step}")))
         report = replace(report, steps={**report.steps, str(step): _step_summary(result)})
         report = report.timed(str(step), _seconds(context, step_start))
         failed = sum(result.report.get("counts", {}).get("failed", {}).values())
@@ -189,8 +191,8 @@ def _planned(report: FailoverReport, plan: FailoverPlan, assessed: AssessResult
 def _step_summary(result: PairResult) -> dict[str, Any]:
     """What the report keeps of a reconcile/drain sync: status, counts, listed conflicts and
     failures (names and reasons only), calls."""
-    keep = ("status", "source_region", "target_regions", "counts", "conflicts", "failures",
-            "omitted", "calls", "duration_seconds")
+    keep = ("status", "source_region", "target_regions", "counts", "conflicts", "overwritten",
+            "failures", "omitted", "calls", "duration_seconds")
     summary = {k: result.report.get(k) for k in keep if k in result.report}
     if result.error:
         summary["error"] = dict(result.error)

@@ -215,3 +215,45 @@ def test_a_finished_failover_emits_its_custom_event_with_timings_and_no_value(
     assert event["outcome"] == "completed" and event["target"] == "west"
     assert event["epoch_after"] == 2 and event["rto_seconds"] == report["rto_seconds"]
     assert SECRET_VALUE not in json.dumps(event, default=str)
+
+
+def _next_second() -> None:
+    """Version tokens are creation seconds: keep hand-written versions apart from copies."""
+    time.sleep(1.05 - (time.time() % 1.0))
+
+
+def test_failback_after_an_outage_loses_nothing_and_reports_the_real_conflict(
+        synced: SyncEnv) -> None:
+    east, west = synced.emu.secret_client("east"), synced.emu.secret_client("west")
+    east.set_secret("contested", "contested-v1")
+    assert synced.sync()["status"] == "succeeded"
+    _next_second()
+    # written on east just before the outage, never replicated (the RPO window)
+    east.set_secret("never-replicated", "east-only-value")
+    east_contested = east.set_secret("contested", "contested-east-v2")
+    synced.emu.down("east")
+    try:
+        assert run(synced, request(FailoverKind.UNPLANNED))["outcome"] == "completed"
+        _next_second()
+        west.set_secret("written-during-outage", "west-outage-value")
+        west.set_secret("contested", "contested-west-v2")
+    finally:
+        synced.emu.up("east")
+    _next_second()
+
+    report = run(synced, request(FailoverKind.FAILBACK, target="east"))
+
+    assert report["outcome"] == "completed", report
+    assert (report["epoch_before"], report["epoch_after"]) == (2, 3)
+    assert records(synced) == {"east": ("east", 3), "west": ("east", 3)}
+    # what only the returning region held reached the survivor before the switch ...
+    assert west.get_secret("never-replicated").value == "east-only-value"
+    # ... and what was written during the outage reached the returning region
+    assert east.get_secret("written-during-outage").value == "west-outage-value"
+    # both sides changed "contested": the primary's version wins, the other stays in history
+    assert east.get_secret("contested").value == "contested-west-v2"
+    kept = east.get_secret("contested", east_contested.properties.version)
+    assert kept.value == "contested-east-v2"
+    conflicts = [n["name"] for n in report["steps"]["reconcile"]["conflicts"]]
+    overwritten = [n["name"] for n in report["steps"]["drain"]["overwritten"]]
+    assert conflicts == ["contested"] and overwritten == ["contested"]
