@@ -140,6 +140,7 @@ def parse_request(raw: bytes, kind: FailoverKind, regions: Sequence[str], *,
     if unknown:
         raise RequestError(f"unknown field(s) {', '.join(unknown)}; allowed: "
                            f"{', '.join(_FIELDS)}")
+    body = {k: v for k, v in body.items() if v is not None}  # null means "use the default"
     for name, kinds in _FIELDS.items():
         value = body.get(name)
         if value is None:

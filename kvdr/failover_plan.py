@@ -68,7 +68,8 @@ class Assessment:
 class FailoverPlan:
     outcome: PlanOutcome
     kind: FailoverKind
-    source: str | None             # the primary in force (None: no record anywhere)
+    # the primary in force (in a split brain settled on it: the other one; None: no record)
+    source: str | None
     target: str
     epoch_before: int
     epoch_after: int
@@ -127,31 +128,34 @@ def plan_failover(request: FailoverRequest, assessment: Assessment) -> FailoverP
         primaries = sorted({current.primary, *(r.primary for r in view.rivals)})
         reasons.append(f"split brain: two primaries at epoch {epoch} ({', '.join(primaries)}); "
                        f"this runbook settles it on {request.target} at epoch {epoch + 1}")
-    source_down = current.primary in assessment.unreachable
+    source = current.primary
+    if source == request.target:  # split brain: reconcile/drain with the rival, not itself
+        source = view.rivals[-1].primary
+    source_down = source in assessment.unreachable
     if request.kind is FailoverKind.UNPLANNED:
         steps: tuple[Step, ...] = (Step.SWITCH, Step.VERIFY)
         if assessment.lag_seconds is not None:
             reasons.append(f"changes of the last ~{assessment.lag_seconds:.0f} s on "
-                           f"{current.primary} may not have reached {request.target} "
+                           f"{source} may not have reached {request.target} "
                            f"({assessment.lag_basis}); a failback reconciles them")
         if source_down:
-            reasons.append(f"{current.primary} is unreachable: it keeps its old record until a "
+            reasons.append(f"{source} is unreachable: it keeps its old record until a "
                            "failback (its writes are drift, reconciled then)")
     else:
         if source_down:
-            return _plan(request, PlanOutcome.BLOCKED, current.primary, epoch, view.split_brain, (
-                f"the primary {current.primary} cannot be reached "
-                f"[{assessment.unreachable[current.primary]}]: a {request.kind} needs it to "
+            return _plan(request, PlanOutcome.BLOCKED, source, epoch, view.split_brain, (
+                f"the primary {source} cannot be reached "
+                f"[{assessment.unreachable[source]}]: a {request.kind} needs it to "
                 "reconcile and drain; use an unplanned failover (mode \"unplanned\") to accept "
                 "the loss of what it has not replicated yet",))
         steps = (Step.RECONCILE, Step.DRAIN, Step.SWITCH, Step.VERIFY)
     fence = tuple(r for r in assessment.records
                   if r != request.target and r not in assessment.unreachable)
     for region in assessment.records:
-        if region in assessment.unreachable and region != current.primary:
+        if region in assessment.unreachable and region != source:
             reasons.append(f"{region} is unreachable: it gets the new record at the next "
                            "failover/failback or verify")
-    return FailoverPlan(PlanOutcome.READY, request.kind, current.primary, request.target,
+    return FailoverPlan(PlanOutcome.READY, request.kind, source, request.target,
                         epoch, epoch + 1, steps, fence, tuple(reasons), view.split_brain)
 
 

@@ -2,53 +2,24 @@
 
 from __future__ import annotations
 
-import json
 import sys
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).parent.parent / "orchestrators"))
-from sync_support import US_PAIR, SyncEnv, start_env
+sys.path.insert(0, str(Path(__file__).parent))
+from runbook_support import call as _call
+from runbook_support import hosted_app
+from sync_support import SyncEnv
 
 from engine.host import LocalHost
 
 
 @pytest.fixture
 def hosted(tmp_path: Path) -> Iterator[tuple[SyncEnv, LocalHost]]:
-    gen = start_env(tmp_path, US_PAIR)
-    env = next(gen)
-    env.engine.stop()  # the host runs its own engine on another directory
-    from azure.durable_functions.models.utils import http_utils
-
-    import function_app
-
-    # the Durable client keeps one aiohttp session per process, bound to the event loop of
-    # the host that created it; each LocalHost runs a new loop
-    http_utils._client_session = None
-
-    with LocalHost(function_app.app, state_dir=tmp_path / "host", port=0) as host:
-        yield env, host
-    gen.close()
-
-
-def _call(host: LocalHost, method: str, path: str, body: Any = None, raw: bytes | None = None
-          ) -> tuple[int, Any]:
-    data = raw if raw is not None else (json.dumps(body).encode() if body is not None else None)
-    request = urllib.request.Request(host.base_url + path, data=data, method=method,
-                                     headers={"Content-Type": "application/json"})
-    try:
-        with urllib.request.urlopen(request, timeout=30) as response:
-            text = response.read()
-            return response.status, json.loads(text) if text else None
-    except urllib.error.HTTPError as exc:
-        text = exc.read()
-        return exc.code, json.loads(text) if text else None
+    yield from hosted_app(tmp_path)
 
 
 @pytest.mark.parametrize("raw", [
