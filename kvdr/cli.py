@@ -19,6 +19,18 @@ def _sync(argv: Sequence[str]) -> int:
     return sync_main(argv)
 
 
+def _failover(argv: Sequence[str]) -> int:
+    from kvdr.commands.failover import main as failover_main
+
+    return failover_main(argv)
+
+
+def _failback(argv: Sequence[str]) -> int:
+    from kvdr.commands.failover import failback_main
+
+    return failback_main(argv)
+
+
 def _status(argv: Sequence[str]) -> int:
     from kvdr.commands.status import main as status_main
 
@@ -30,6 +42,9 @@ _COMMANDS = {
              _host),
     "sync": ("run the full sync on the local engine and print its report", _sync),
     "status": ("replication status per vault pair", _status),
+    "failover": ("make another region primary on the local engine (planned, or --unplanned "
+                 "when the primary is down)", _failover),
+    "failback": ("make the former primary primary again on the local engine", _failback),
 }
 
 

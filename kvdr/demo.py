@@ -99,7 +99,8 @@ def seed(emu: Any, n_secrets: int) -> dict[str, str]:
 
 
 def run_sync(host: Any, label: str) -> dict[str, Any]:
-    from kvdr.commands.sync import ProgressDisplay, follow, render_record
+    from kvdr.commands.local import ProgressDisplay, follow
+    from kvdr.commands.sync import render_record
 
     status, body = http("POST", f"{host.base_url}/api/runbooks/full-sync")
     if status != 202:

@@ -13,16 +13,20 @@ from __future__ import annotations
 
 import argparse
 import json
-import logging
 import sys
-import time
 import uuid
 from collections.abc import Sequence
-from typing import Any, TextIO
+from typing import Any
 
 from kvdr.commands import EXIT_FAILED, EXIT_OK, add_common, config_error
+from kvdr.commands.local import (
+    ProgressDisplay,
+    follow,
+    local_engine,
+    open_runtime,
+    setup_logging,
+)
 from kvdr.errors import ConfigError
-from kvdr.progress import combine, render_line
 
 FULL_SYNC_INSTANCE = "full-sync"  # the same singleton id the function app uses
 
@@ -46,59 +50,6 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-class ProgressDisplay:
-    """One updating line on a terminal; otherwise a line whenever progress changes, at most
-    every ``interval`` seconds."""
-
-    def __init__(self, stream: TextIO, *, interval: float = 2.0, enabled: bool = True) -> None:
-        self.stream = stream
-        self.tty = stream.isatty()
-        self.interval = interval
-        self.enabled = enabled
-        self._last_line = ""
-        self._last_time = 0.0
-        self._width = 0
-
-    def show(self, line: str) -> None:
-        if not self.enabled or line == self._last_line:
-            return
-        now = time.monotonic()
-        if self.tty:
-            self.stream.write("\r" + line.ljust(self._width))
-            self._width = len(line)
-        elif now - self._last_time >= self.interval or not self._last_line:
-            self.stream.write(line + "\n")
-            self._last_time = now
-        else:
-            return
-        self._last_line = line
-        self.stream.flush()
-
-    def close(self) -> None:
-        if self.enabled and self.tty and self._last_line:
-            self.stream.write("\n")
-            self.stream.flush()
-
-
-def follow(engine: Any, instance_id: str, display: ProgressDisplay, *,
-           poll: float = 0.25) -> Any:
-    """Wait for the run, showing its progress; returns its final status."""
-    from engine import RuntimeStatus
-
-    while True:
-        status = engine.get_status(instance_id)
-        if status is not None and status.runtime_status.is_terminal:
-            return status
-        phase = (status.custom_status or {}).get("phase") if status is not None else None
-        children = engine.list_instances([RuntimeStatus.RUNNING, RuntimeStatus.PENDING,
-                                          RuntimeStatus.COMPLETED],
-                                         prefix=f"{instance_id}:")
-        recent = [c for c in children if status is None
-                  or c.created_time >= status.created_time]
-        display.show(render_line(phase, combine(c.custom_status for c in recent)))
-        time.sleep(poll)
-
-
 def render_record(record: dict[str, Any]) -> str:
     from kvdr.report import SyncReport
 
@@ -117,30 +68,23 @@ def render_record(record: dict[str, Any]) -> str:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    logging.basicConfig(level=logging.WARNING, stream=sys.stderr,
-                        format="%(levelname)s %(name)s: %(message)s")
-    from kvdr.runtime import configure, local_runtime
-
+    setup_logging()
     try:
-        runtime = local_runtime(args.config, args.state_dir)
+        runtime = open_runtime(args)
     except ConfigError as exc:
         return config_error(exc)
     if args.targets:
         unknown = [t for t in args.targets if t not in runtime.config.region_names]
         if unknown:
+            runtime.close()
             return config_error(ConfigError(
                 "--target", f"unknown region(s) {', '.join(unknown)}; configured: "
                 f"{', '.join(runtime.config.region_names)}"))
-    configure(runtime)
-    import function_app
-    from engine import Engine
     from orchestrators.full_sync import FullSyncInput
 
     display = ProgressDisplay(sys.stderr, enabled=not args.quiet)
     try:
-        with Engine(function_app.app, args.state_dir / "engine",
-                    max_activity_concurrency=max(8, runtime.config.pacing.max_parallel * 2)
-                    ) as engine:
+        with local_engine(runtime, args) as engine:
             existing = engine.get_status(FULL_SYNC_INSTANCE)
             if (not args.dry_run and existing is not None
                     and not existing.runtime_status.is_terminal):
@@ -163,9 +107,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("kvdr: interrupted; the sync resumes from its checkpoint on the next `kvdr sync` "
               f"with --state-dir {args.state_dir}", file=sys.stderr)
         return 130
-    finally:
-        configure(None)
-        runtime.close()
     if status.output is None or not isinstance(status.output, dict):
         print(f"kvdr: the full sync ended {status.runtime_status}: {status.output}",
               file=sys.stderr)

@@ -4,38 +4,23 @@ started by the test."""
 from __future__ import annotations
 
 import json
-import os
-import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from emulator.server import VaultSpec
-from emulator.testing import Emulator
-from kvdr.emulated import emulator_document, to_toml
+sys.path.insert(0, str(Path(__file__).parent))
+from cli_support import run_kvdr as _kvdr
+from cli_support import two_regions
+from cli_support import write_toml as _toml
 
-ROOT = Path(__file__).resolve().parents[3]
+from emulator.testing import Emulator
 
 
 @pytest.fixture
 def emulator() -> Iterator[Emulator]:
-    with Emulator([VaultSpec("east", geography="us"), VaultSpec("west", geography="us")]) as emu:
-        yield emu
-
-
-def _toml(emu: Emulator, path: Path) -> Path:
-    path.write_text(to_toml(emulator_document(
-        {name: emu.url(name) for name in ("east", "west")}, emu.ca_cert)))
-    return path
-
-
-def _kvdr(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("KVDR_")}
-    env["PYTHONPATH"] = str(ROOT)
-    return subprocess.run([sys.executable, "-m", "kvdr.cli", *args], cwd=cwd, env=env,
-                          capture_output=True, text=True, timeout=180)
+    yield from two_regions()
 
 
 @pytest.mark.slow
