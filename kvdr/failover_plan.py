@@ -146,8 +146,8 @@ def plan_failover(request: FailoverRequest, assessment: Assessment) -> FailoverP
             return _plan(request, PlanOutcome.BLOCKED, source, epoch, view.split_brain, (
                 f"the primary {source} cannot be reached "
                 f"[{assessment.unreachable[source]}]: a {request.kind} needs it to "
-                "reconcile and drain; use an unplanned failover (mode \"unplanned\") to accept "
-                "the loss of what it has not replicated yet",))
+                "reconcile and drain; use an unplanned failover (HTTP `\"mode\": \"unplanned\"`, "
+                "CLI `--unplanned`) to accept the loss of what it has not replicated yet",))
         steps = (Step.RECONCILE, Step.DRAIN, Step.SWITCH, Step.VERIFY)
     fence = tuple(r for r in assessment.records
                   if r != request.target and r not in assessment.unreachable)

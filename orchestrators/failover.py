@@ -177,7 +177,10 @@ def _planned(report: FailoverReport, plan: FailoverPlan, assessed: AssessResult
              ) -> FailoverReport:
     """The report after (re)planning: plan, epochs, reachability and the RPO exposure."""
     assessment = assessed.assessment
-    if plan.kind is FailoverKind.UNPLANNED:
+    rpo: float | None
+    if plan.outcome is not PlanOutcome.READY:
+        rpo, basis = None, ""  # nothing will switch: no loss window to speak of
+    elif plan.kind is FailoverKind.UNPLANNED:
         rpo, basis = assessment.lag_seconds, assessment.lag_basis or "unknown"
     else:
         rpo, basis = 0.0, "drained before the switch"
