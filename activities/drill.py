@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack, contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -40,6 +40,7 @@ from kvdr.drill import (
     rto_check,
 )
 from kvdr.errors import KvdrError, TopologyError, VaultError
+from kvdr.inventory import Inventory, ItemKind
 from kvdr.runtime import Runtime, get_runtime
 
 logger = logging.getLogger(__name__)
@@ -166,6 +167,23 @@ class MeasureRequest:
         return cls(data["run_id"], data["primary"], data["target"], int(data["epoch"]))
 
 
+def _with_exportability(session: Any, source: Inventory, target: Inventory) -> Inventory:
+    """List results do not say whether a certificate's key is exportable; a non-exportable
+    one is never copied (provision independently), so without this it would count as a
+    pending change forever and the measured RPO would only grow. One policy read per
+    certificate the target lacks — names and flags, no value."""
+    missing = [p for p in source.of_kind(ItemKind.CERTIFICATE)
+               if p.exportable is None and target.get(p.kind, p.name) is None]
+    if not missing:
+        return source
+    resolved = {}
+    for props in missing:
+        policy = session.call(f"read certificate policy '{props.name}'",
+                              session.certificates.get_certificate_policy, props.name)
+        resolved[props.key] = replace(props, exportable=policy.exportable)
+    return replace(source, items=tuple(resolved.get(p.key, p) for p in source.items))
+
+
 def measure_rpo(runtime: Runtime, request: MeasureRequest, *,
                 now: Callable[[], datetime] = lambda: datetime.now(UTC)) -> Measurement:
     """A read-only plan primary -> secondary (list calls only; nothing is stored): the pending
@@ -177,6 +195,7 @@ def measure_rpo(runtime: Runtime, request: MeasureRequest, *,
             with ThreadPoolExecutor(2, thread_name_prefix="drill-inventory") as pool:
                 listed = [pool.submit(sessions[r].inventory) for r in (source, target)]
                 source_inv, target_inv = (f.result() for f in listed)
+            source_inv = _with_exportability(sessions[source], source_inv, target_inv)
         except KvdrError as exc:
             return Measurement(error_check(CheckName.RPO, target, exc.to_dict(),
                                            objective=objective), _calls(sessions))

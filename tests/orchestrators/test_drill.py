@@ -116,6 +116,31 @@ def test_a_drill_on_an_in_sync_pair_passes_and_changes_nothing_but_the_probe(
     assert probe.value not in json.dumps(report) + json.dumps(event)
 
 
+def test_a_non_exportable_certificate_is_not_a_pending_change(sync_env: SyncEnv,
+                                                              events) -> None:
+    """Lists cannot tell exportability; such a certificate is never copied, so counting it as
+    pending would make the measured RPO grow until every drill fails."""
+    from azure.keyvault.certificates import CertificatePolicy
+
+    env = sync_env
+    policy = CertificatePolicy(issuer_name="Self", subject="CN=hsm-bound.contoso.test",
+                               exportable=False, key_type="RSA", key_size=2048,
+                               validity_in_months=12)
+    env.emu.certificate_client("east").begin_create_certificate("hsm-bound", policy).result()
+    env.sync()
+    store = env.emu.store("east")
+    with store.locked():  # made long ago: as pending it would exceed the objective
+        attributes = store.get("certificates", "hsm-bound").get().attributes
+        attributes["created"] -= 7200
+        attributes["updated"] -= 7200
+
+    report, _ = run_drill(env)
+
+    rpo = checks(report)["rpo:west"]
+    assert report["result"] == "passed", report["failed_checks"]
+    assert rpo["counts"]["pending"] == 0 and rpo["counts"]["not_replicated"] >= 1
+
+
 def test_pending_changes_older_than_the_rpo_objective_fail_the_drill(sync_env: SyncEnv,
                                                                      events) -> None:
     env = sync_env
