@@ -4,8 +4,13 @@ Two emulated regional vaults (realistic throttling), the function app on the loc
 engine, Event Grid deliveries from the emulator into the app's webhook. It seeds the primary,
 runs the initial full sync through the app's HTTP starter with progress, shows live writes
 replicating through the event path, shows that a second full sync writes nothing, prints the
-replication status, checks that no seeded value reached the engine's checkpoints or kvdr's
-state, and stops everything it started.
+replication status, runs the DR drill, takes the primary's vault down so that an Azure Monitor
+alert starts a failover that an operator approves, keeps writing to the new primary, fails
+back once the old region returns (nothing lost), checks that no seeded value reached the
+engine's checkpoints or kvdr's state, and stops everything it started.
+
+The app plays the westus region's copy (``topology.local_region = westus``): it is the one
+Azure Monitor tells when eastus's vault fails.
 """
 
 from __future__ import annotations
@@ -40,7 +45,9 @@ def toml_for(emu: Any) -> str:
     from kvdr.emulated import emulator_document, to_toml
 
     return to_toml(emulator_document({r: emu.url(v) for r, v in VAULTS.items()}, emu.ca_cert,
-                                     vault_names=VAULTS, resource_group="rg-demo"))
+                                     vault_names=VAULTS, resource_group="rg-demo",
+                                     topology={"initial_primary": "eastus",
+                                               "local_region": "westus"}))
 
 
 def writes(emu: Any, vault: str, ops_counted: Sequence[str] = WRITE_OPS) -> int:
@@ -117,6 +124,40 @@ def run_sync(host: Any, label: str) -> dict[str, Any]:
     return record
 
 
+def follow_runbook(host: Any, instance_id: str, *, until_phase: str | None = None) -> Any:
+    """Follow a runbook's phases until it ends (or reaches ``until_phase``)."""
+    from kvdr.commands.local import ProgressDisplay, follow, phase_of
+
+    def line(status: Any, _children: Any) -> str:
+        return f"   {instance_id}: {phase_of(status) or 'starting'}"
+
+    display = ProgressDisplay(sys.stdout, interval=1.0)
+    try:
+        return follow(host.engine, instance_id, display, line=line,
+                      until=(lambda st: phase_of(st) == until_phase) if until_phase else None)
+    finally:
+        display.close()
+
+
+def indented(text: str) -> str:
+    return "\n".join("   " + line for line in text.splitlines())
+
+
+def availability_alert(resource_id: str) -> dict[str, Any]:
+    """What Azure Monitor's action group posts when the vault's availability alert fires
+    (common alert schema; infra/bicep/modules/alerts.bicep deploys the rule)."""
+    from datetime import UTC, datetime
+
+    fired = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return {"schemaId": "azureMonitorCommonAlertSchema", "data": {"essentials": {
+        "alertId": f"/subscriptions/00000000-0000-0000-0000-000000000000/providers/"
+                   f"Microsoft.AlertsManagement/alerts/{secrets.token_hex(16)}",
+        "alertRule": "kvdr-vault-availability-kv-east", "severity": "Sev1",
+        "signalType": "Metric", "monitorCondition": "Fired", "monitoringService": "Platform",
+        "alertTargetIDs": [resource_id.lower()], "firedDateTime": fired,
+        "essentialsVersion": "1.0", "alertContextVersion": "1.0"}, "alertContext": {}}}
+
+
 def live_writes(emu: Any, count: int) -> list[float]:
     """Write new versions on the primary; time until each copy is stored in the secondary."""
     arrived: dict[tuple[str, str], float] = {}
@@ -174,7 +215,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     from engine.host import LocalHost
     from kvdr.commands.host import export_schedules
     from kvdr.config import load_toml
+    from kvdr.drill import DrillReport
     from kvdr.events import reset_caches
+    from kvdr.failover_report import FailoverReport
     from kvdr.runtime import configure, local_runtime
     from kvdr.status import build_status
 
@@ -238,14 +281,69 @@ def main(argv: Sequence[str] | None = None) -> int:
                 code, body = http("GET", f"{host.base_url}/api/status")
                 say(f"   HTTP {code}: primary {body.get('primary')}, epoch {body.get('epoch')}, "
                     f"{len(body.get('pairs', []))} vault pair(s); as text:")
-                say("\n".join("   " + line
-                              for line in build_status(runtime).render_text().splitlines()))
+                say(indented(build_status(runtime).render_text()))
+
+                step(8, "The monthly DR drill (POST /api/runbooks/drill): measures RPO and RTO, "
+                        "changes nothing")
+                code, body = http("POST", f"{host.base_url}/api/runbooks/drill")
+                say(f"   HTTP {code}: instance {body.get('id')}")
+                drill = follow_runbook(host, body["id"])
+                say(indented(DrillReport.from_dict(drill.output).render_text()))
+
+                step(9, "eastus's vault goes down; Azure Monitor's alert reaches westus's app")
+                emu.down("kv-east")
+                east_id = runtime.config.region("eastus").resource_id
+                code, body = http("POST", f"{host.base_url}/api/alerts",
+                                  availability_alert(east_id))
+                say(f"   POST /api/alerts -> HTTP {code}: {body.get('outcome')}, instance "
+                    f"{body.get('instance_id')} (approval required: "
+                    f"{body.get('approval_required')})")
+                failover_id = body["instance_id"]
+                waiting = follow_runbook(host, failover_id, until_phase="awaiting_approval")
+                plan = (waiting.custom_status or {}).get("plan", {})
+                say(f"   plan: {plan.get('kind')} {plan.get('source')} -> {plan.get('target')}, "
+                    f"epoch {plan.get('epoch_before')} -> {plan.get('epoch_after')}, steps "
+                    f"{', '.join(plan.get('steps', []))}")
+                for reason in plan.get("reasons", []):
+                    say(f"   note: {reason}")
+                code, _ = http("POST", f"{host.base_url}/api/runbooks/{failover_id}/approve",
+                               {"approved": True, "by": "oncall@contoso.example",
+                                "comment": "eastus vault unavailable, confirmed"})
+                say(f"   the on-call engineer approves: POST /api/runbooks/{failover_id}/approve "
+                    f"-> HTTP {code}")
+                done = follow_runbook(host, failover_id)
+                say(indented(FailoverReport.from_dict(done.output).render_text()))
+
+                step(10, "Applications keep writing — now to westus, the primary")
+                with emu.secret_client("kv-west") as west:
+                    for i in range(3):
+                        name = f"outage-write-{i}"
+                        value = f"outage-{secrets.token_hex(8)}"
+                        values[name] = value
+                        west.set_secret(name, value)
+                        say(f"   {name} written on westus")
+
+                step(11, "eastus is back: fail back (POST /api/runbooks/failback) — reconcile, "
+                         "drain, switch, verify")
+                emu.up("kv-east")
+                code, body = http("POST", f"{host.base_url}/api/runbooks/failback",
+                                  {"target": "eastus", "reason": "eastus recovered",
+                                   "requested_by": "oncall@contoso.example"})
+                say(f"   HTTP {code}: instance {body.get('id')}")
+                back = follow_runbook(host, body["id"])
+                say(indented(FailoverReport.from_dict(back.output).render_text()))
+                with emu.secret_client("kv-east") as east:
+                    arrived = sum(1 for i in range(3)
+                                  if east.get_secret(f"outage-write-{i}").value
+                                  == values[f"outage-write-{i}"])
+                say(f"   outage writes now on eastus: {arrived} of 3")
+                say(indented(build_status(runtime).render_text()))
         finally:
             configure(previous)
             runtime.close()
             reset_caches()
 
-        step(8, "No secret value in the engine's checkpoints or kvdr's state")
+        step(12, "No secret value in the engine's checkpoints or kvdr's state")
         count = leaked([work / "engine", work / "state"], values)
         say(f"   seeded values found in {work / 'engine'} and {work / 'state'}: {count}")
 
