@@ -16,6 +16,7 @@ from __future__ import annotations
 import logging
 import math
 from collections.abc import Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
@@ -24,7 +25,19 @@ from typing import Any
 from activities import bp
 from kvdr.errors import KvdrError
 from kvdr.inventory import Inventory, ItemKind, format_time, parse_time
-from kvdr.plan import EXECUTABLE, PlanAction, PlanItem, Reason, SyncMode, SyncPlan, plan_sync
+from kvdr.plan import (
+    EXECUTABLE,
+    HistoryMatch,
+    PlanAction,
+    PlanItem,
+    Reason,
+    SyncMode,
+    SyncPlan,
+    history_candidates,
+    match_history,
+    plan_sync,
+    resolve_history,
+)
 from kvdr.report import MAX_LISTED, BatchResult, ItemNote, ItemOutcome, SyncReport
 from kvdr.runtime import Runtime, get_runtime
 from kvdr.topology_store import FENCED_CODE, fenced_message, newer_record
@@ -230,8 +243,6 @@ class PairPlanSummary:
 
 def _inventories(source: Any, target: Any) -> tuple[Inventory, Inventory]:
     """Both inventories, concurrently (each is list calls only, per kind concurrently)."""
-    from concurrent.futures import ThreadPoolExecutor
-
     with ThreadPoolExecutor(2, thread_name_prefix="inventory") as pool:
         src = pool.submit(source.inventory)
         tgt = pool.submit(target.inventory)
@@ -255,9 +266,59 @@ def make_plan(runtime: Runtime, source_inv: Inventory, target_inv: Inventory, *,
                      mode=mode)
 
 
+HISTORY_WORKERS = 8  # version listings in flight per pair (each paced like every call)
+
+
+def check_reconcile_history(source: Any, target: Any, plan: SyncPlan) -> SyncPlan:
+    """Reconcile only, right after planning: each conflict the target's version history may
+    explain (:func:`kvdr.plan.history_candidates`) costs one version listing of the target
+    (properties only, no value); when the copies found there name the origin's version id, one
+    of the source too (the real ids behind the source's version token). A candidate whose
+    target held a kvdr copy of the source's latest and moved on becomes a skip; one whose
+    history cannot be read stays a conflict, saying so (:func:`kvdr.plan.resolve_history`)."""
+    candidates = history_candidates(plan)
+    if not candidates:
+        return plan
+
+    def check(item: PlanItem) -> HistoryMatch:
+        s = item.source
+        assert s is not None
+        try:
+            history = target.version_history(item.kind, item.name)
+            if history is None:
+                return HistoryMatch.NOT_COPIED  # gone since the inventory: the next run re-plans
+            versions = [p for _, p in history]
+            match = match_history(s, versions, source_region=plan.source_region)
+            if match == HistoryMatch.NEEDS_SOURCE_IDS:
+                token = (s.version or "").lower()
+                ids = [vid for vid, p in source.version_history(item.kind, item.name) or []
+                       if vid and (p.version or "").lower() == token]
+                match = match_history(s, versions, source_region=plan.source_region,
+                                      source_ids=ids)
+            return match
+        except KvdrError as exc:
+            logger.warning("reconcile %s -> %s: %s %s: version history not read: [%s]",
+                           plan.source_region, plan.target_region, item.kind, item.name,
+                           exc.code)
+            return HistoryMatch.UNREAD
+
+    workers = min(HISTORY_WORKERS, len(candidates))
+    with ThreadPoolExecutor(workers, thread_name_prefix="kvdr-history") as pool:
+        outcomes = dict(zip((i.key for i in candidates), pool.map(check, candidates),
+                            strict=True))
+    settled = list(outcomes.values())
+    logger.info("reconcile %s -> %s: %d conflicts checked against the target's version "
+                "history: %d replaced copies (skipped), %d unread",
+                plan.source_region, plan.target_region, len(candidates),
+                settled.count(HistoryMatch.REPLACED), settled.count(HistoryMatch.UNREAD))
+    return resolve_history(plan, outcomes)
+
+
 def plan_pair(runtime: Runtime, request: PairPlanRequest) -> PairPlanSummary:
-    """Inventory both vaults, plan, store the executable batches (unless a dry run) and the
-    planner's ``missing_since``; return counts and the start report."""
+    """Inventory both vaults, plan (in reconcile mode, then settle the conflicts against the
+    target's version history: :func:`check_reconcile_history`), store the executable batches
+    (unless a dry run) and the planner's ``missing_since``; return counts and the start
+    report, whose calls include every call made here."""
     started_at = parse_time(request.started_at) or datetime.now(UTC)
     with _sessions(runtime, request.source, request.target) as (src, tgt):
         try:
@@ -268,10 +329,12 @@ def plan_pair(runtime: Runtime, request: PairPlanRequest) -> PairPlanSummary:
                                                      started_at, request.dry_run)
                                    .add_calls({request.source: src.calls,
                                                request.target: tgt.calls}).to_dict())
+        plan = make_plan(runtime, source_inv, target_inv, source=request.source,
+                         target=request.target, epoch=request.epoch, now=datetime.now(UTC),
+                         mode=request.mode)
+        if request.mode == SyncMode.RECONCILE:
+            plan = check_reconcile_history(src, tgt, plan)
         calls = {request.source: src.calls, request.target: tgt.calls}
-    plan = make_plan(runtime, source_inv, target_inv, source=request.source,
-                     target=request.target, epoch=request.epoch, now=datetime.now(UTC),
-                     mode=request.mode)
     size = runtime.config.pacing.batch_size
     batches = plan.batches(size)
     if not request.dry_run:

@@ -38,7 +38,10 @@ here and nowhere else, see :func:`_drift_overwritten`):
   and so are target-only items (nothing is deleted). T missing -> create; T a kvdr copy of an
   older source version -> update_value; T linked to S -> unchanged; anything else (T written
   independently, or copied from a third region) -> conflict, never written whatever
-  ``policies.conflicts`` says.
+  ``policies.conflicts`` says. The plan activity then reads the target's version history of
+  each such conflict (I/O, so not here): when an older target version is a confirmed kvdr copy
+  of the source's latest, the target only moved on from it and the item becomes a skip
+  (:func:`history_candidates`, :func:`match_history`, :func:`resolve_history`).
 * ``drain``: the source is the current primary, the target about to become primary. As
   ``sync``, but drift is always overwritten (primary wins): the target gets the source's
   version as a new version, so its own stays in its version history.
@@ -47,7 +50,7 @@ here and nowhere else, see :func:`_drift_overwritten`):
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from enum import StrEnum
@@ -135,6 +138,11 @@ class Reason:
                           "leaves the current primary as it is")
     RECONCILE_NO_ROOM = ("no room for the link tag: reconcile cannot tell which region changed "
                          "it; nothing was written, compare by hand")
+    RECONCILE_REPLACED = ("the current primary replaced its copy of this version: nothing to "
+                          "reconcile")
+    RECONCILE_HISTORY_UNREAD = ("changed in the current primary, whose version history could "
+                                "not be read to tell whether it held a copy of this version: "
+                                "nothing was written, compare by hand")
 
 
 @dataclass(frozen=True)
@@ -329,6 +337,93 @@ def apply_deletion_breaker(plan: SyncPlan, max_items: int, max_percent: float) -
     items = tuple(replace(i, action=PlanAction.BLOCKED, reason=reason)
                   if i.action == PlanAction.DELETE_CANDIDATE else i for i in plan.items)
     return replace(plan, items=items, blocked_reason=reason)
+
+
+# --- reconcile: what the target's version history tells (read by the plan activity) -----------
+
+
+HISTORY_CHECKED: frozenset[str] = frozenset({Reason.RECONCILE_CONFLICT,
+                                             Reason.RECONCILE_NO_ROOM})
+
+
+class HistoryMatch(StrEnum):
+    REPLACED = "replaced"      # an older target version is a kvdr copy of the source's latest
+    NOT_COPIED = "not_copied"  # none is: a real conflict
+    NEEDS_SOURCE_IDS = "needs_source_ids"  # copies name the origin's version id: list the
+    #                                        source's versions and ask again with source_ids
+    UNREAD = "unread"          # the activity could not list the target's versions
+
+
+def history_candidates(plan: SyncPlan) -> tuple[PlanItem, ...]:
+    """The reconcile conflicts that the target's version history may explain: secrets and
+    certificates planned as :attr:`Reason.RECONCILE_CONFLICT` or :attr:`Reason.RECONCILE_NO_ROOM`
+    whose source latest has room for the link (a copy of one without room carries no link, so
+    no history could show it). Other conflicts (a backing secret in the way) are not."""
+    return tuple(i for i in plan.items
+                 if i.action == PlanAction.CONFLICT and i.reason in HISTORY_CHECKED
+                 and i.kind != ItemKind.KEY and i.source is not None
+                 and bool(i.source.version) and i.source.has_room_for_link)
+
+
+def match_history(s: ItemProps, history: Iterable[ItemProps], *, source_region: str,
+                  source_ids: Iterable[str] | None = None) -> HistoryMatch:
+    """Whether one of the target's versions (``history``: their list properties, the latest
+    included) is a kvdr copy of ``s``, the source's latest: a *confirmed* link (a link that a
+    rotation copied onto a later version is stale and proves nothing) naming the origin of
+    ``s`` (``s`` itself, or the origin its confirmed link names) by version token.
+
+    Tokens are creation seconds: a token may also be another version created in the same
+    second. What settles it: for certificates with known thumbprints, equal thumbprints; else
+    the copy's origin id, compared with ``s``'s confirmed link's origin id or, for an original,
+    with ``source_ids`` — the real ids of *every* source version carrying ``s``'s token (the
+    listing cannot tell which of them is the latest, so each must have been copied). When
+    those are needed and not given, :attr:`HistoryMatch.NEEDS_SOURCE_IDS`. A copy whose link
+    has no origin id (an older link), or an origin whose id is unknown, matches by token: the
+    limit full sync always has."""
+    origin = _origin(s, source_region)
+    if origin[0] != source_region or not origin[1]:
+        return HistoryMatch.NOT_COPIED
+    thumbprint = (s.thumbprint or "").lower() if s.kind == ItemKind.CERTIFICATE else ""
+    copied_ids: set[str] = set()
+    for v in history:
+        link = v.link
+        if link is None or v.link_state != LinkState.CONFIRMED or link.origin != origin:
+            continue
+        if thumbprint and v.thumbprint:
+            if v.thumbprint.lower() == thumbprint:
+                return HistoryMatch.REPLACED
+            continue  # the same token, other content
+        if link.origin_id is None:
+            return HistoryMatch.REPLACED
+        copied_ids.add(link.origin_id.lower())
+    if not copied_ids:
+        return HistoryMatch.NOT_COPIED
+    if s.link is not None and s.link_state == LinkState.CONFIRMED:
+        if s.link.origin_id is None:
+            return HistoryMatch.REPLACED
+        wanted = {s.link.origin_id.lower()}
+    elif source_ids is None:
+        return HistoryMatch.NEEDS_SOURCE_IDS
+    else:
+        wanted = {i.lower() for i in source_ids}
+    return HistoryMatch.REPLACED if wanted and wanted <= copied_ids else HistoryMatch.NOT_COPIED
+
+
+def resolve_history(plan: SyncPlan, outcomes: Mapping[str, HistoryMatch]) -> SyncPlan:
+    """The plan with the history candidates settled (``outcomes`` by item key): REPLACED -> skip
+    (:attr:`Reason.RECONCILE_REPLACED`: nothing is missing from the target, it moved on);
+    UNREAD -> still a conflict, :attr:`Reason.RECONCILE_HISTORY_UNREAD`; otherwise as planned."""
+    candidates = {i.key for i in history_candidates(plan)}
+
+    def settled(item: PlanItem) -> PlanItem:
+        outcome = outcomes.get(item.key) if item.key in candidates else None
+        if outcome == HistoryMatch.REPLACED:
+            return replace(item, action=PlanAction.SKIP, reason=Reason.RECONCILE_REPLACED)
+        if outcome == HistoryMatch.UNREAD:
+            return replace(item, reason=Reason.RECONCILE_HISTORY_UNREAD)
+        return item
+
+    return replace(plan, items=tuple(settled(i) for i in plan.items))
 
 
 # --- decisions ----------------------------------------------------------------------------------

@@ -427,6 +427,24 @@ class VaultSession:
         return max(versions, key=lambda p: (to_utc(p.created_on) or _EPOCH,
                                             to_utc(p.updated_on) or _EPOCH))
 
+    def version_history(self, kind: ItemKind, name: str
+                        ) -> list[tuple[str | None, ItemProps]] | None:
+        """Every version of an item as ``(service version id, properties)``, from its version
+        list (25 a page; no value is read); None when the item does not exist."""
+        kind = ItemKind(kind)
+        lister: Callable[..., Iterable[Any]]
+        convert: Callable[[Any], ItemProps]
+        if kind == ItemKind.SECRET:
+            lister, convert = self.secrets.list_properties_of_secret_versions, props_from_secret
+        elif kind == ItemKind.CERTIFICATE:
+            lister = self.certificates.list_properties_of_certificate_versions
+            convert = props_from_certificate
+        else:
+            lister, convert = self.keys.list_properties_of_key_versions, props_from_key
+        found = self.call_or_none(f"list versions of {kind} '{name}'",
+                                  lambda: list(lister(name, max_page_size=PAGE_SIZE)))
+        return None if found is None else [(p.version, convert(p)) for p in found]
+
     def is_deleted(self, kind: ItemKind, name: str) -> bool:
         """Whether ``name`` is held soft-deleted (and so blocks re-creation)."""
         kind = ItemKind(kind)

@@ -17,12 +17,16 @@ from kvdr.config import (
 from kvdr.inventory import Inventory, ItemKind, ItemProps
 from kvdr.links import LinkTag
 from kvdr.plan import (
+    HistoryMatch,
     PlanAction,
     Reason,
     SyncMode,
     SyncPlan,
     apply_deletion_breaker,
+    history_candidates,
+    match_history,
     plan_sync,
+    resolve_history,
 )
 
 NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
@@ -540,6 +544,101 @@ def test_reconcile_plans_no_deletions_and_does_not_list_target_only_items():
     result = plan([], [ours("old"), ItemProps(SECRET, "theirs", "w1")], policies=policies,
                   first_seen={"secret/old": NOW - timedelta(days=30)}, mode=RECONCILE)
     assert result.items == () and result.missing_since == {}
+
+
+# --- reconcile: the target's version history (pure helpers; the activity lists the versions) --
+
+ID_A, ID_B = "a" * 32, "b" * 32
+
+
+def copy_with_id(version: str, copy_version: str, origin_id: str | None = ID_A,
+                 region: str = "eastus") -> LinkTag:
+    return LinkTag(region, version, 1, copy_version, origin_id=origin_id)
+
+
+def test_history_candidates_are_the_reconcile_conflicts_a_copy_could_explain():
+    changed = ItemProps(SECRET, "changed", "w9")
+    no_room_t = ItemProps(SECRET, "no-room", "w9", tags=full_tags())
+    no_room_s = ItemProps(SECRET, "full", "w9", tags=full_tags())
+    backing = ItemProps(SECRET, "backing", "w9", managed=True)
+    result = plan([ItemProps(SECRET, "changed", "v3"), ItemProps(SECRET, "no-room", "v3"),
+                   ItemProps(SECRET, "full", "v3", tags=full_tags()),
+                   ItemProps(SECRET, "backing", "v3")],
+                  [changed, no_room_t, no_room_s, backing], mode=RECONCILE)
+    assert {i.action for i in result.items} == {PlanAction.CONFLICT}
+    # a source without room never had a linked copy; a backing secret is no change at all
+    assert [i.name for i in history_candidates(result)] == ["changed", "no-room"]
+    assert history_candidates(plan([ItemProps(SECRET, "db", "v1")], [changed])) == ()
+
+
+def test_a_confirmed_copy_of_the_source_latest_in_the_target_history_means_it_moved_on():
+    s = ItemProps(SECRET, "db", "v3")
+    copy = ItemProps(SECRET, "db", "w2", link=copy_of("v3", "w2"))  # token-only (older) link
+    rotated = ItemProps(SECRET, "db", "w9", link=copy_of("v3", "w2"))  # tags kept: stale
+    assert match_history(s, [copy, rotated], source_region="eastus") == HistoryMatch.REPLACED
+
+
+@pytest.mark.parametrize("history", [
+    [ItemProps(SECRET, "db", "w9", link=copy_of("v3", "w2"))],         # only a stale link
+    [ItemProps(SECRET, "db", "w2", link=copy_of("v3", None))],         # pending: unproven
+    [ItemProps(SECRET, "db", "w2", link=copy_of("v2", "w2"))],         # an older version
+    [ItemProps(SECRET, "db", "w2", link=copy_of("v3", "w2", "westus"))],  # another origin
+    [ItemProps(SECRET, "db", "w2")], []])
+def test_no_confirmed_copy_of_the_source_latest_is_a_real_conflict(history):
+    assert match_history(ItemProps(SECRET, "db", "v3"), history,
+                         source_region="eastus") == HistoryMatch.NOT_COPIED
+
+
+def test_a_copy_naming_an_origin_id_is_checked_against_every_source_version_of_that_second():
+    s = ItemProps(SECRET, "db", "v3")
+    history = [ItemProps(SECRET, "db", "w2", link=copy_with_id("v3", "w2", ID_A)),
+               ItemProps(SECRET, "db", "w9")]
+
+    def match(ids):
+        return match_history(s, history, source_region="eastus", source_ids=ids)
+
+    assert match(None) == HistoryMatch.NEEDS_SOURCE_IDS
+    assert match([ID_A.upper()]) == HistoryMatch.REPLACED
+    assert match([ID_B]) == HistoryMatch.NOT_COPIED  # same second, another version
+    assert match([ID_A, ID_B]) == HistoryMatch.NOT_COPIED  # which is latest? B was not copied
+    assert match([]) == HistoryMatch.NOT_COPIED
+    both = [*history, ItemProps(SECRET, "db", "w5", link=copy_with_id("v3", "w5", ID_B))]
+    assert match_history(s, both, source_region="eastus",
+                         source_ids=[ID_A, ID_B]) == HistoryMatch.REPLACED
+
+
+def test_a_source_that_is_itself_a_copy_of_its_own_origin_is_matched_by_its_links_origin_id():
+    s = ItemProps(SECRET, "db", "v8", link=copy_with_id("v2", "v8", ID_A))
+    copied = [ItemProps(SECRET, "db", "w2", link=copy_with_id("v2", "w2", ID_A))]
+    other = [ItemProps(SECRET, "db", "w2", link=copy_with_id("v2", "w2", ID_B))]
+    assert match_history(s, copied, source_region="eastus") == HistoryMatch.REPLACED
+    assert match_history(s, other, source_region="eastus") == HistoryMatch.NOT_COPIED
+
+
+def test_certificates_are_matched_by_thumbprint_when_both_are_known():
+    s = ItemProps(CERT, "tls", "v3", thumbprint="AA11")
+    same = ItemProps(CERT, "tls", "w2", thumbprint="aa11", link=copy_with_id("v3", "w2"))
+    other = ItemProps(CERT, "tls", "w2", thumbprint="bb22", link=copy_with_id("v3", "w2"))
+    assert match_history(s, [same], source_region="eastus") == HistoryMatch.REPLACED
+    assert match_history(s, [other], source_region="eastus") == HistoryMatch.NOT_COPIED
+
+
+def test_resolving_the_history_skips_replaced_copies_and_keeps_real_conflicts():
+    source = [ItemProps(SECRET, n, "v3") for n in ("moved-on", "both", "unread", "new")]
+    target = [ItemProps(SECRET, n, "w9") for n in ("moved-on", "both", "unread")]
+    before = plan(source, target, mode=RECONCILE)
+    after = resolve_history(before, {"secret/moved-on": HistoryMatch.REPLACED,
+                                     "secret/both": HistoryMatch.NOT_COPIED,
+                                     "secret/unread": HistoryMatch.UNREAD,
+                                     "secret/new": HistoryMatch.REPLACED})  # not a candidate
+    got = {i.name: (i.action, i.reason, i.target_version) for i in after.items}
+    assert got == {
+        "moved-on": (PlanAction.SKIP, Reason.RECONCILE_REPLACED, "w9"),
+        "both": (PlanAction.CONFLICT, Reason.RECONCILE_CONFLICT, "w9"),
+        "unread": (PlanAction.CONFLICT, Reason.RECONCILE_HISTORY_UNREAD, "w9"),
+        "new": (PlanAction.CREATE, None, None)}
+    assert after.executable == before.executable
+    assert resolve_history(before, {}) == before
 
 
 # --- modes: drain (eastus, the current primary -> westus, about to become primary) -------------

@@ -155,6 +155,94 @@ def test_reconcile_copies_source_originals_ignores_copies_and_reports_conflicts_
     assert versions(env, "west", "from-west") == west_copy
 
 
+def same_second(env: SyncEnv, vault: str, name: str, version: str, as_version: str) -> None:
+    """Give ``version`` the creation (and update) second of ``as_version``: two versions whose
+    version tokens cannot tell them apart."""
+    store = env.emu.store(vault)
+    with store.lock:
+        versions_ = store.get("secrets", name).versions
+        for key in ("created", "updated"):
+            versions_[version].attributes[key] = versions_[as_version].attributes[key]
+
+
+def test_reconcile_skips_an_item_only_the_current_primary_changed_and_writes_nothing(
+        sync_env: SyncEnv) -> None:
+    with sync_env.emu.secret_client("east") as east:
+        for name in ("rotated-keeping-tags", "rotated-fresh"):
+            east.set_secret(name, f"{name}-1", tags={"team": "payments"})
+    backdate(sync_env, "east", "rotated-keeping-tags", "rotated-fresh")
+    assert sync_env.sync()["status"] == "succeeded"  # west holds kvdr copies of east's v1
+    failover = fail_over(sync_env, "west")
+    next_second()  # the applications' versions come after the copies
+    with sync_env.emu.secret_client("west") as west:  # east is down; the applications rotate
+        tags = west.get_secret("rotated-keeping-tags").properties.tags
+        assert tags["kvdr-source"].startswith("v1:east:")
+        west.set_secret("rotated-keeping-tags", "west-2", tags=tags)  # a stale link now
+        west.set_secret("rotated-fresh", "west-2")
+    before = {n: versions(sync_env, "west", n) for n in ("rotated-keeping-tags", "rotated-fresh")}
+    sync_env.emu.reset_stats("east")
+    sync_env.emu.reset_stats("west")
+
+    # failback: east is back, with nothing new; reconcile it into west
+    result = run_pair(sync_env, "east", "west", SyncMode.RECONCILE, failover.epoch)
+    listings = {v: sync_env.emu.count(v, "GetSecretVersions", 200) for v in ("east", "west")}
+
+    report = result["report"]
+    assert report["status"] == "succeeded", (report["counts"], report["failures"])
+    assert report["counts"] == {"skip": {"secret": 2}}
+    assert report["conflicts"] == []
+    assert report["skipped"] == [
+        {"kind": "secret", "name": n, "reason": Reason.RECONCILE_REPLACED}
+        for n in ("rotated-fresh", "rotated-keeping-tags")]
+    assert sync_env.writes("west") == 0
+    assert {n: versions(sync_env, "west", n) for n in before} == before
+    assert value(sync_env, "west", "rotated-fresh") == "west-2"
+    # one version listing of the target per conflict candidate; the copies name east's
+    # version id, so one of the source too (its ids behind the version token)
+    assert listings == {"west": 2, "east": 2}
+    assert report["calls"]["west"] >= 2 and report["calls"]["east"] >= 2
+
+
+def test_reconcile_still_reports_a_conflict_when_both_regions_changed_and_writes_nothing(
+        sync_env: SyncEnv) -> None:
+    with sync_env.emu.secret_client("east") as east:
+        for name in ("both-changed", "same-second"):
+            east.set_secret(name, f"{name}-1")
+    backdate(sync_env, "east", "both-changed", "same-second")
+    assert sync_env.sync()["status"] == "succeeded"
+    failover = fail_over(sync_env, "west")
+    next_second()
+    with sync_env.emu.secret_client("west") as west:
+        for name in ("both-changed", "same-second"):
+            west.set_secret(name, f"{name}-west")
+    with sync_env.emu.secret_client("east") as east:  # written in east, never copied to west
+        east.set_secret("both-changed", "both-changed-east")
+        first = east.get_secret("same-second").properties.version
+        later = east.set_secret("same-second", "same-second-east").properties.version
+    # east's new version shares the creation second (so the version token) of the one west
+    # copied: only the copy's origin id tells them apart
+    same_second(sync_env, "east", "same-second", later, first)
+    before = {n: versions(sync_env, "west", n) for n in ("both-changed", "same-second")}
+    sync_env.emu.reset_stats("east")
+    sync_env.emu.reset_stats("west")
+
+    result = run_pair(sync_env, "east", "west", SyncMode.RECONCILE, failover.epoch)
+    listings = {v: sync_env.emu.count(v, "GetSecretVersions", 200) for v in ("east", "west")}
+
+    report = result["report"]
+    assert report["status"] == "succeeded", (report["counts"], report["failures"])
+    assert report["counts"] == {"conflict": {"secret": 2}}
+    assert report["conflicts"] == [
+        {"kind": "secret", "name": n, "reason": Reason.RECONCILE_CONFLICT}
+        for n in ("both-changed", "same-second")]
+    assert sync_env.writes("west") == 0
+    assert {n: versions(sync_env, "west", n) for n in before} == before
+    assert value(sync_env, "west", "same-second") == "same-second-west"
+    # one listing of west per conflict; only the same-second item's copy matched by token,
+    # so east's version ids were listed for it alone
+    assert listings == {"west": 2, "east": 1}
+
+
 # --- drain --------------------------------------------------------------------------------------
 
 
