@@ -31,6 +31,12 @@ def _failback(argv: Sequence[str]) -> int:
     return failback_main(argv)
 
 
+def _drill(argv: Sequence[str]) -> int:
+    from kvdr.commands.drill import main as drill_main
+
+    return drill_main(argv)
+
+
 def _status(argv: Sequence[str]) -> int:
     from kvdr.commands.status import main as status_main
 
@@ -45,6 +51,8 @@ _COMMANDS = {
     "failover": ("make another region primary on the local engine (planned, or --unplanned "
                  "when the primary is down)", _failover),
     "failback": ("make the former primary primary again on the local engine", _failback),
+    "drill": ("run the non-disruptive DR drill on the local engine and print its report",
+              _drill),
 }
 
 
