@@ -172,7 +172,12 @@ def switch(runtime: Runtime, request: SwitchRequest) -> SwitchResult:
 
         try:
             held = read_topology(sessions[target])
-            if held is not None and held != record and held.epoch > request.epoch_before:
+            if (held is not None and held.epoch == record.epoch
+                    and held.primary == record.primary):
+                # a concurrent runbook (the metric and the health alert of one outage) made
+                # the same switch: adopt its record, so no two records share an epoch
+                record = held
+            elif held is not None and held.epoch > request.epoch_before:
                 raise TopologyError(
                     f"{target} already holds epoch {held.epoch} (primary {held.primary}, "
                     f"runbook {held.runbook_id or '?'}): another runbook changed the topology "
