@@ -27,13 +27,14 @@ from kvdr.errors import KvdrError
 from kvdr.inventory import Inventory, ItemKind, format_time, parse_time
 from kvdr.plan import (
     EXECUTABLE,
+    HistoryCheck,
     HistoryMatch,
     PlanAction,
     PlanItem,
     Reason,
     SyncMode,
     SyncPlan,
-    history_candidates,
+    history_checks,
     match_history,
     plan_sync,
     resolve_history,
@@ -269,54 +270,61 @@ def make_plan(runtime: Runtime, source_inv: Inventory, target_inv: Inventory, *,
 HISTORY_WORKERS = 8  # version listings in flight per pair (each paced like every call)
 
 
-def check_reconcile_history(source: Any, target: Any, plan: SyncPlan) -> SyncPlan:
-    """Reconcile only, right after planning: each conflict the target's version history may
-    explain (:func:`kvdr.plan.history_candidates`) costs one version listing of the target
-    (properties only, no value); when the copies found there name the origin's version id, one
-    of the source too (the real ids behind the source's version token). A candidate whose
-    target held a kvdr copy of the source's latest and moved on becomes a skip; one whose
-    history cannot be read stays a conflict, saying so (:func:`kvdr.plan.resolve_history`)."""
-    candidates = history_candidates(plan)
-    if not candidates:
-        return plan
+def check_history(source: Any, target: Any, plan: SyncPlan, target_inv: Inventory
+                  ) -> SyncPlan:
+    """Reconcile and drain, right after planning: settle what the other region's version
+    history can tell (:func:`kvdr.plan.history_checks`). Each check costs one version listing
+    of the region holding the history (properties only, no value) and, when the copies found
+    there name the origin's version id, one of the other region too (the real ids behind the
+    subject's version token); all are counted in the sessions' calls.
 
-    def check(item: PlanItem) -> HistoryMatch:
-        s = item.source
-        assert s is not None
+    * Reconcile: a conflict whose target (the current primary) held a kvdr copy of the source's
+      latest and moved on becomes a skip; one whose history cannot be read stays a conflict,
+      saying so.
+    * Drain: an overwrite of drift whose source (the current primary) held a kvdr copy of the
+      target's latest and moved on is still written, but as no drift (it is not listed as
+      overwritten); one whose history cannot be read stays drift overwritten.
+
+    (:func:`kvdr.plan.resolve_history`.)"""
+    checks = history_checks(plan, target_inv)
+    if not checks:
+        return plan
+    sessions = {plan.source_region: source, plan.target_region: target}
+
+    def check(c: HistoryCheck) -> HistoryMatch:
+        kind, name = c.item.kind, c.item.name
         try:
-            history = target.version_history(item.kind, item.name)
+            history = sessions[c.holder].version_history(kind, name)
             if history is None:
                 return HistoryMatch.NOT_COPIED  # gone since the inventory: the next run re-plans
             versions = [p for _, p in history]
-            match = match_history(s, versions, source_region=plan.source_region)
+            match = match_history(c.subject, versions, source_region=c.origin)
             if match == HistoryMatch.NEEDS_SOURCE_IDS:
-                token = (s.version or "").lower()
-                ids = [vid for vid, p in source.version_history(item.kind, item.name) or []
+                token = (c.subject.version or "").lower()
+                ids = [vid for vid, p in sessions[c.origin].version_history(kind, name) or []
                        if vid and (p.version or "").lower() == token]
-                match = match_history(s, versions, source_region=plan.source_region,
+                match = match_history(c.subject, versions, source_region=c.origin,
                                       source_ids=ids)
             return match
         except KvdrError as exc:
-            logger.warning("reconcile %s -> %s: %s %s: version history not read: [%s]",
-                           plan.source_region, plan.target_region, item.kind, item.name,
-                           exc.code)
+            logger.warning("%s -> %s: %s %s: version history not read: [%s]",
+                           plan.source_region, plan.target_region, kind, name, exc.code)
             return HistoryMatch.UNREAD
 
-    workers = min(HISTORY_WORKERS, len(candidates))
+    workers = min(HISTORY_WORKERS, len(checks))
     with ThreadPoolExecutor(workers, thread_name_prefix="kvdr-history") as pool:
-        outcomes = dict(zip((i.key for i in candidates), pool.map(check, candidates),
-                            strict=True))
+        outcomes = dict(zip((c.key for c in checks), pool.map(check, checks), strict=True))
     settled = list(outcomes.values())
-    logger.info("reconcile %s -> %s: %d conflicts checked against the target's version "
-                "history: %d replaced copies (skipped), %d unread",
-                plan.source_region, plan.target_region, len(candidates),
+    logger.info("%s -> %s: %d planned items checked against the version history of the "
+                "current primary: %d copies it replaced since, %d unread",
+                plan.source_region, plan.target_region, len(checks),
                 settled.count(HistoryMatch.REPLACED), settled.count(HistoryMatch.UNREAD))
     return resolve_history(plan, outcomes)
 
 
 def plan_pair(runtime: Runtime, request: PairPlanRequest) -> PairPlanSummary:
-    """Inventory both vaults, plan (in reconcile mode, then settle the conflicts against the
-    target's version history: :func:`check_reconcile_history`), store the executable batches
+    """Inventory both vaults, plan (in reconcile and drain modes, then settle what the current
+    primary's version history tells: :func:`check_history`), store the executable batches
     (unless a dry run) and the planner's ``missing_since``; return counts and the start
     report, whose calls include every call made here."""
     started_at = parse_time(request.started_at) or datetime.now(UTC)
@@ -332,8 +340,8 @@ def plan_pair(runtime: Runtime, request: PairPlanRequest) -> PairPlanSummary:
         plan = make_plan(runtime, source_inv, target_inv, source=request.source,
                          target=request.target, epoch=request.epoch, now=datetime.now(UTC),
                          mode=request.mode)
-        if request.mode == SyncMode.RECONCILE:
-            plan = check_reconcile_history(src, tgt, plan)
+        if request.mode in (SyncMode.RECONCILE, SyncMode.DRAIN):
+            plan = check_history(src, tgt, plan, target_inv)
         calls = {request.source: src.calls, request.target: tgt.calls}
     size = runtime.config.pacing.batch_size
     batches = plan.batches(size)

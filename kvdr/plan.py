@@ -41,10 +41,18 @@ here and nowhere else, see :func:`_drift_overwritten`):
   ``policies.conflicts`` says. The plan activity then reads the target's version history of
   each such conflict (I/O, so not here): when an older target version is a confirmed kvdr copy
   of the source's latest, the target only moved on from it and the item becomes a skip
-  (:func:`history_candidates`, :func:`match_history`, :func:`resolve_history`).
+  (:func:`history_checks`, :func:`match_history`, :func:`resolve_history`).
 * ``drain``: the source is the current primary, the target about to become primary. As
   ``sync``, but drift is always overwritten (primary wins): the target gets the source's
-  version as a new version, so its own stays in its version history.
+  version as a new version, so its own stays in its version history. The plan activity then
+  reads the *source's* version history of each such overwrite (roles swapped): when an older
+  source version is a confirmed kvdr copy of the target's latest, that version had reached the
+  primary, which only moved on from it; the item is still written, but it is no drift
+  (:attr:`Reason.DRAIN_SUPERSEDED`, ``drift`` False: the report does not list it as
+  overwritten).
+
+Both history checks share :func:`history_checks`, :func:`match_history` and
+:func:`resolve_history`; the version listings are I/O, so they happen in the plan activity.
 """
 
 from __future__ import annotations
@@ -143,6 +151,8 @@ class Reason:
     RECONCILE_HISTORY_UNREAD = ("changed in the current primary, whose version history could "
                                 "not be read to tell whether it held a copy of this version: "
                                 "nothing was written, compare by hand")
+    DRAIN_SUPERSEDED = ("the target's version had reached the primary, which has replaced it "
+                        "since: updated (no drift)")
 
 
 @dataclass(frozen=True)
@@ -339,7 +349,8 @@ def apply_deletion_breaker(plan: SyncPlan, max_items: int, max_percent: float) -
     return replace(plan, items=items, blocked_reason=reason)
 
 
-# --- reconcile: what the target's version history tells (read by the plan activity) -----------
+# --- reconcile and drain: what the other region's version history tells (read by the plan
+# activity) -----------------------------------------------------------------------------------
 
 
 HISTORY_CHECKED: frozenset[str] = frozenset({Reason.RECONCILE_CONFLICT,
@@ -347,39 +358,89 @@ HISTORY_CHECKED: frozenset[str] = frozenset({Reason.RECONCILE_CONFLICT,
 
 
 class HistoryMatch(StrEnum):
-    REPLACED = "replaced"      # an older target version is a kvdr copy of the source's latest
-    NOT_COPIED = "not_copied"  # none is: a real conflict
+    REPLACED = "replaced"      # an older version of the holder is a kvdr copy of the subject
+    NOT_COPIED = "not_copied"  # none is: a real conflict (reconcile) or real drift (drain)
     NEEDS_SOURCE_IDS = "needs_source_ids"  # copies name the origin's version id: list the
-    #                                        source's versions and ask again with source_ids
-    UNREAD = "unread"          # the activity could not list the target's versions
+    #                                        origin's versions and ask again with source_ids
+    UNREAD = "unread"          # the activity could not list the holder's versions
 
 
-def history_candidates(plan: SyncPlan) -> tuple[PlanItem, ...]:
-    """The reconcile conflicts that the target's version history may explain: secrets and
-    certificates planned as :attr:`Reason.RECONCILE_CONFLICT` or :attr:`Reason.RECONCILE_NO_ROOM`
-    whose source latest has room for the link (a copy of one without room carries no link, so
-    no history could show it). Other conflicts (a backing secret in the way) are not."""
-    return tuple(i for i in plan.items
-                 if i.action == PlanAction.CONFLICT and i.reason in HISTORY_CHECKED
-                 and i.kind != ItemKind.KEY and i.source is not None
-                 and bool(i.source.version) and i.source.has_room_for_link)
+@dataclass(frozen=True)
+class HistoryCheck:
+    """One question for the plan activity: does ``holder``'s version history hold a confirmed
+    kvdr copy of ``subject``, the latest version of ``item`` in the region ``origin``? (Ask
+    :func:`match_history` with ``source_region=origin``; the ids it may need are ``origin``'s.)
+
+    Reconcile: the subject is the source's latest, the holder the target (the current primary).
+    Drain: the subject is the target's latest, the holder the source (the current primary)."""
+
+    item: PlanItem
+    subject: ItemProps
+    origin: str
+    holder: str
+
+    @property
+    def key(self) -> str:
+        return self.item.key
+
+
+def _reconcile_checked(item: PlanItem) -> bool:
+    """A reconcile conflict the target's version history may explain."""
+    return (item.action == PlanAction.CONFLICT and item.reason in HISTORY_CHECKED
+            and item.kind != ItemKind.KEY and item.source is not None
+            and bool(item.source.version) and item.source.has_room_for_link)
+
+
+def _drain_checked(item: PlanItem) -> bool:
+    """Drift a drain overwrites (keys are never overwritten) that the source's version history
+    may show was no divergence."""
+    return (item.action == PlanAction.UPDATE_VALUE and item.drift
+            and item.reason == Reason.DRIFT_DRAINED and item.kind != ItemKind.KEY
+            and bool(item.target_version))
+
+
+def history_checks(plan: SyncPlan, target: Inventory | None = None
+                   ) -> tuple[HistoryCheck, ...]:
+    """The plan items another region's version history may settle, each with its question.
+
+    * Reconcile conflicts (:attr:`Reason.RECONCILE_CONFLICT`, :attr:`Reason.RECONCILE_NO_ROOM`;
+      secrets and certificates) whose source latest has room for the link (a copy of one
+      without room carries no link, so no history could show it): is the source's latest in
+      the target's history? Other conflicts (a backing secret in the way) are not checked.
+    * Drain overwrites of drift (:attr:`Reason.DRIFT_DRAINED`; secrets and certificates): is the
+      target's latest — found in ``target``, the inventory the plan was made from, and with
+      room for the link — in the source's history? Without ``target``, none.
+    """
+    latest = target.by_key() if target is not None else {}
+    checks: list[HistoryCheck] = []
+    for item in plan.items:
+        if _reconcile_checked(item):
+            assert item.source is not None
+            checks.append(HistoryCheck(item, item.source, plan.source_region,
+                                       plan.target_region))
+        elif _drain_checked(item):
+            t = latest.get(item.key)
+            if t is not None and t.version == item.target_version and t.has_room_for_link:
+                checks.append(HistoryCheck(item, t, plan.target_region, plan.source_region))
+    return tuple(checks)
 
 
 def match_history(s: ItemProps, history: Iterable[ItemProps], *, source_region: str,
                   source_ids: Iterable[str] | None = None) -> HistoryMatch:
-    """Whether one of the target's versions (``history``: their list properties, the latest
-    included) is a kvdr copy of ``s``, the source's latest: a *confirmed* link (a link that a
+    """Whether one of the holder's versions (``history``: their list properties, the latest
+    included) is a kvdr copy of ``s``, the latest version in ``source_region`` (the subject of
+    a :class:`HistoryCheck`; in a drain, the target's latest): a *confirmed* link (a link that a
     rotation copied onto a later version is stale and proves nothing) naming the origin of
     ``s`` (``s`` itself, or the origin its confirmed link names) by version token.
 
     Tokens are creation seconds: a token may also be another version created in the same
     second. What settles it: for certificates with known thumbprints, equal thumbprints; else
     the copy's origin id, compared with ``s``'s confirmed link's origin id or, for an original,
-    with ``source_ids`` — the real ids of *every* source version carrying ``s``'s token (the
-    listing cannot tell which of them is the latest, so each must have been copied). When
-    those are needed and not given, :attr:`HistoryMatch.NEEDS_SOURCE_IDS`. A copy whose link
-    has no origin id (an older link), or an origin whose id is unknown, matches by token: the
-    limit full sync always has."""
+    with ``source_ids`` — the real ids of *every* version in ``source_region`` carrying ``s``'s
+    token (the listing cannot tell which of them is the latest, so each must have been copied).
+    When those are needed and not given, :attr:`HistoryMatch.NEEDS_SOURCE_IDS`. A copy whose
+    link has no origin id (an older link), or an origin whose id is unknown, matches by token:
+    the limit full sync always has."""
     origin = _origin(s, source_region)
     if origin[0] != source_region or not origin[1]:
         return HistoryMatch.NOT_COPIED
@@ -410,17 +471,26 @@ def match_history(s: ItemProps, history: Iterable[ItemProps], *, source_region: 
 
 
 def resolve_history(plan: SyncPlan, outcomes: Mapping[str, HistoryMatch]) -> SyncPlan:
-    """The plan with the history candidates settled (``outcomes`` by item key): REPLACED -> skip
-    (:attr:`Reason.RECONCILE_REPLACED`: nothing is missing from the target, it moved on);
-    UNREAD -> still a conflict, :attr:`Reason.RECONCILE_HISTORY_UNREAD`; otherwise as planned."""
-    candidates = {i.key for i in history_candidates(plan)}
+    """The plan with the history checks settled (``outcomes`` by item key; an outcome for an
+    item no check is about is ignored).
+
+    Reconcile conflicts: REPLACED -> skip (:attr:`Reason.RECONCILE_REPLACED`: nothing is
+    missing from the target, it moved on); UNREAD -> still a conflict,
+    :attr:`Reason.RECONCILE_HISTORY_UNREAD`; otherwise as planned.
+
+    Drain overwrites: REPLACED -> still written (primary wins), but no drift
+    (:attr:`Reason.DRAIN_SUPERSEDED`, ``drift`` False); otherwise (UNREAD included) drift
+    overwritten, as planned."""
 
     def settled(item: PlanItem) -> PlanItem:
-        outcome = outcomes.get(item.key) if item.key in candidates else None
-        if outcome == HistoryMatch.REPLACED:
-            return replace(item, action=PlanAction.SKIP, reason=Reason.RECONCILE_REPLACED)
-        if outcome == HistoryMatch.UNREAD:
-            return replace(item, reason=Reason.RECONCILE_HISTORY_UNREAD)
+        outcome = outcomes.get(item.key)
+        if _reconcile_checked(item):
+            if outcome == HistoryMatch.REPLACED:
+                return replace(item, action=PlanAction.SKIP, reason=Reason.RECONCILE_REPLACED)
+            if outcome == HistoryMatch.UNREAD:
+                return replace(item, reason=Reason.RECONCILE_HISTORY_UNREAD)
+        elif _drain_checked(item) and outcome == HistoryMatch.REPLACED:
+            return replace(item, reason=Reason.DRAIN_SUPERSEDED, drift=False)
         return item
 
     return replace(plan, items=tuple(settled(i) for i in plan.items))

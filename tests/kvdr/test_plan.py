@@ -23,7 +23,7 @@ from kvdr.plan import (
     SyncMode,
     SyncPlan,
     apply_deletion_breaker,
-    history_candidates,
+    history_checks,
     match_history,
     plan_sync,
     resolve_history,
@@ -556,7 +556,7 @@ def copy_with_id(version: str, copy_version: str, origin_id: str | None = ID_A,
     return LinkTag(region, version, 1, copy_version, origin_id=origin_id)
 
 
-def test_history_candidates_are_the_reconcile_conflicts_a_copy_could_explain():
+def test_history_checks_are_the_reconcile_conflicts_a_copy_could_explain():
     changed = ItemProps(SECRET, "changed", "w9")
     no_room_t = ItemProps(SECRET, "no-room", "w9", tags=full_tags())
     no_room_s = ItemProps(SECRET, "full", "w9", tags=full_tags())
@@ -567,8 +567,12 @@ def test_history_candidates_are_the_reconcile_conflicts_a_copy_could_explain():
                   [changed, no_room_t, no_room_s, backing], mode=RECONCILE)
     assert {i.action for i in result.items} == {PlanAction.CONFLICT}
     # a source without room never had a linked copy; a backing secret is no change at all
-    assert [i.name for i in history_candidates(result)] == ["changed", "no-room"]
-    assert history_candidates(plan([ItemProps(SECRET, "db", "v1")], [changed])) == ()
+    checks = history_checks(result)
+    assert [c.item.name for c in checks] == ["changed", "no-room"]
+    # is the source's latest in the target's (the current primary's) history?
+    assert [(c.subject, c.origin, c.holder) for c in checks] == [
+        (c.item.source, "eastus", "westus") for c in checks]
+    assert history_checks(plan([ItemProps(SECRET, "db", "v1")], [changed])) == ()
 
 
 def test_a_confirmed_copy_of_the_source_latest_in_the_target_history_means_it_moved_on():
@@ -660,3 +664,75 @@ def test_drain_otherwise_plans_as_sync_does():
     policies = Policies(deletions=DeletionPolicy.MIRROR, deletion_grace_period=timedelta(0))
     assert plan(source, target, policies=policies, mode=SyncMode.DRAIN) == \
         plan(source, target, policies=policies)
+
+
+# --- drain: the source's (the current primary's) version history ---------------------------
+# eastus is the current primary, westus about to become primary: roles swapped against
+# reconcile, the subject is westus's latest and the history is eastus's
+
+
+def drain_plan(source_items, target_items) -> tuple[SyncPlan, Inventory]:
+    target = Inventory.of("westus", target_items)
+    result = plan_sync(Inventory.of("eastus", source_items), target, source_region="eastus",
+                       target_region="westus", policies=Policies(), same_subscription=True,
+                       same_geography=True, now=NOW, epoch=4, mode=SyncMode.DRAIN)
+    return result, target
+
+
+def test_history_checks_ask_the_primary_for_the_drained_targets_latest():
+    rotated_t = ItemProps(SECRET, "rotated", "w1")  # westus's own version, no link
+    full_t = ItemProps(SECRET, "full", "w1", tags=full_tags(),
+                       link=copy_of("v0", "w0"))  # a stale link: drift, not "no room"
+    cert_t = ItemProps(CERT, "tls", "w1", thumbprint="bb22")
+    result, target = drain_plan(
+        [ItemProps(SECRET, "rotated", "v2"), ItemProps(SECRET, "disabled", "v2", enabled=False),
+         ItemProps(SECRET, "copy", "v2"), ItemProps(SECRET, "full", "v2"),
+         ItemProps(CERT, "tls", "v2", thumbprint="AA11"), ItemProps(KEY, "signing", "v2")],
+        [rotated_t, ItemProps(SECRET, "disabled", "w1"),
+         ItemProps(SECRET, "copy", "w1", link=copy_of("v1", "w1")), full_t, cert_t,
+         ItemProps(KEY, "signing", "w1")])
+    drift = {i.name for i in result.items if i.drift and i.action == PlanAction.UPDATE_VALUE}
+    assert drift == {"rotated", "full", "tls"}
+    checks = history_checks(result, target)
+    # drift without room for a link could never have been copied with one; a disabled source
+    # over drift stays a conflict (nothing is written); a copy is no drift; keys never change
+    assert [(c.item.name, c.subject, c.origin, c.holder) for c in checks] == [
+        ("rotated", rotated_t, "westus", "eastus"), ("tls", cert_t, "westus", "eastus")]
+    assert history_checks(result) == ()  # the target's latest is needed
+    # in sync mode, primary-wins overwrites are not checked
+    synced = plan([ItemProps(SECRET, "rotated", "v2")], [rotated_t], policies=PRIMARY_WINS)
+    assert only(synced).drift and history_checks(synced, target) == ()
+
+
+def test_a_drained_targets_version_the_primary_held_a_copy_of_is_matched_in_its_history():
+    t = ItemProps(SECRET, "db", "w1")  # westus's latest, written there
+    primary = [ItemProps(SECRET, "db", "v1", link=copy_with_id("w1", "v1", ID_A, "westus")),
+               ItemProps(SECRET, "db", "v2")]  # the copy, then the primary's rotation
+    assert match_history(t, primary, source_region="westus") == HistoryMatch.NEEDS_SOURCE_IDS
+    assert match_history(t, primary, source_region="westus",
+                         source_ids=[ID_A]) == HistoryMatch.REPLACED
+    # a westus version of the same second that never reached the primary
+    assert match_history(t, primary, source_region="westus",
+                         source_ids=[ID_A, ID_B]) == HistoryMatch.NOT_COPIED
+    assert match_history(t, primary[1:], source_region="westus") == HistoryMatch.NOT_COPIED
+
+
+def test_resolving_the_drain_history_keeps_writing_but_drops_drift_the_primary_had():
+    names = ("superseded", "diverged", "unread")
+    result, _ = drain_plan([ItemProps(SECRET, n, "v2") for n in names],
+                           [ItemProps(SECRET, n, "w1") for n in names])
+    after = resolve_history(result, {"secret/superseded": HistoryMatch.REPLACED,
+                                     "secret/diverged": HistoryMatch.NOT_COPIED,
+                                     "secret/unread": HistoryMatch.UNREAD})
+    got = {i.name: (i.action, i.reason, i.drift) for i in after.items}
+    assert got == {
+        "superseded": (PlanAction.UPDATE_VALUE, Reason.DRAIN_SUPERSEDED, False),
+        "diverged": (PlanAction.UPDATE_VALUE, Reason.DRIFT_DRAINED, True),
+        "unread": (PlanAction.UPDATE_VALUE, Reason.DRIFT_DRAINED, True)}
+    # the same writes, with the same links, at the same target versions
+    assert [(i.key, i.link, i.target_version) for i in after.executable] == \
+        [(i.key, i.link, i.target_version) for i in result.executable]
+    # only a drain overwrite is settled so
+    synced = plan([ItemProps(SECRET, "db", "v2")], [ItemProps(SECRET, "db", "w1")],
+                  policies=PRIMARY_WINS)
+    assert resolve_history(synced, {"secret/db": HistoryMatch.REPLACED}) == synced

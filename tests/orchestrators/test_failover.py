@@ -237,6 +237,7 @@ def test_failback_after_an_outage_loses_nothing_and_reports_the_real_conflict(
         _next_second()
         west.set_secret("written-during-outage", "west-outage-value")
         west.set_secret("contested", "contested-west-v2")
+        west.set_secret("app-db-password", "rotated-during-outage")  # only west changed it
     finally:
         synced.emu.up("east")
     _next_second()
@@ -250,10 +251,12 @@ def test_failback_after_an_outage_loses_nothing_and_reports_the_real_conflict(
     assert west.get_secret("never-replicated").value == "east-only-value"
     # ... and what was written during the outage reached the returning region
     assert east.get_secret("written-during-outage").value == "west-outage-value"
+    assert east.get_secret("app-db-password").value == "rotated-during-outage"
     # both sides changed "contested": the primary's version wins, the other stays in history
     assert east.get_secret("contested").value == "contested-west-v2"
     kept = east.get_secret("contested", east_contested.properties.version)
     assert kept.value == "contested-east-v2"
     conflicts = [n["name"] for n in report["steps"]["reconcile"]["conflicts"]]
     overwritten = [n["name"] for n in report["steps"]["drain"]["overwritten"]]
+    # a rotation made only on the survivor is no conflict: east's version reached west before
     assert conflicts == ["contested"] and overwritten == ["contested"]

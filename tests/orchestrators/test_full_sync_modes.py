@@ -274,6 +274,56 @@ def test_drain_overwrites_a_diverged_target_keeping_its_version_and_lists_it(
     assert "secondary-value" not in str(result) and "primary-value" not in str(result)
 
 
+def test_drain_writes_over_a_version_the_primary_already_had_without_calling_it_overwritten(
+        sync_env: SyncEnv) -> None:
+    with sync_env.emu.secret_client("east") as east:
+        for name in ("rotated-on-survivor", "both-changed"):
+            east.set_secret(name, f"{name}-1")
+    backdate(sync_env, "east", "rotated-on-survivor", "both-changed")
+    assert sync_env.sync()["status"] == "succeeded"  # west holds kvdr copies of east's v1
+    failover = fail_over(sync_env, "west")
+    next_second()  # the applications' versions come after the copies
+    with sync_env.emu.secret_client("west") as west:  # east is down; the applications rotate
+        for name in ("rotated-on-survivor", "both-changed"):
+            west.set_secret(name, f"{name}-west")
+    with sync_env.emu.secret_client("east") as east:  # written in east, never copied to west
+        diverged = east.set_secret("both-changed", "both-changed-east").properties.version
+    east_v1 = versions(sync_env, "east", "rotated-on-survivor")
+    sync_env.emu.reset_stats("east")
+    sync_env.emu.reset_stats("west")
+
+    # the drain's plan (a dry run: nothing written) reads the current primary's history ...
+    planned = plan_pair(sync_env.runtime, PairPlanRequest(
+        "drain-plan", "west", "east", True, failover.epoch, "2026-01-01T00:00:00Z",
+        mode=SyncMode.DRAIN))
+    listings = {v: sync_env.emu.count(v, "GetSecretVersions", 200) for v in ("east", "west")}
+    requests = {v: sum(sum(by_status.values()) for by_status
+                       in sync_env.emu.stats(v)["operations"].values()) for v in ("east", "west")}
+    assert planned.ok and planned.drift == 1
+    # one version listing of the primary per drift overwrite; the copy of east's v1 names
+    # east's version id, so east's ids behind that token were listed too (for that item only)
+    assert listings == {"west": 2, "east": 1}
+    assert planned.report is not None and planned.report["calls"] == requests
+    assert [n["name"] for n in planned.report["conflicts"]] == ["both-changed"]  # dry run
+    next_second()  # and the drain's versions come a second later than east's own
+
+    # failback: drain the current primary (west) into the returning region (east)
+    result = run_pair(sync_env, "west", "east", SyncMode.DRAIN, failover.epoch)
+
+    report = result["report"]
+    assert report["status"] == "succeeded", (report["counts"], report["failures"])
+    assert report["counts"] == {"update_value": {"secret": 2}}
+    # both are written (primary wins) ...
+    assert value(sync_env, "east", "rotated-on-survivor") == "rotated-on-survivor-west"
+    assert value(sync_env, "east", "both-changed") == "both-changed-west"
+    # ... but only the version that never reached west is reported as overwritten
+    assert report["overwritten"] == [{"kind": "secret", "name": "both-changed",
+                                      "reason": Reason.DRIFT_DRAINED}]
+    assert report["conflicts"] == [] and result["drift"] == 1
+    assert value(sync_env, "east", "both-changed", diverged) == "both-changed-east"
+    assert set(east_v1) < set(versions(sync_env, "east", "rotated-on-survivor"))
+
+
 # --- fencing ------------------------------------------------------------------------------------
 
 
