@@ -260,3 +260,43 @@ def test_failback_after_an_outage_loses_nothing_and_reports_the_real_conflict(
     overwritten = [n["name"] for n in report["steps"]["drain"]["overwritten"]]
     # a rotation made only on the survivor is no conflict: east's version reached west before
     assert conflicts == ["contested"] and overwritten == ["contested"]
+
+
+def test_two_runbooks_making_the_same_switch_leave_one_record_per_epoch(
+        synced: SyncEnv) -> None:
+    """The metric alert and the Resource Health alert of one outage can start two failovers
+    that assess before either switches; the second adopts the first's record."""
+    from datetime import UTC, datetime
+
+    from activities.failover import SwitchRequest, switch
+    from kvdr.topology import TopologyRecord
+
+    def record(runbook: str) -> dict[str, Any]:
+        return TopologyRecord("west", 2, datetime.now(UTC), "alert", "outage",
+                              runbook).to_dict()
+
+    first = switch(synced.runtime, SwitchRequest("first", record("first"), 1, ("east",)))
+    second = switch(synced.runtime, SwitchRequest("second", record("second"), 1, ("east",)))
+    assert first.ok and second.ok
+    for region in ("east", "west"):
+        held = read_topology(synced.runtime.session(region))
+        assert (held.primary, held.epoch, held.runbook_id) == ("west", 2, "first")
+
+
+def test_a_switch_refuses_when_another_runbook_chose_a_different_primary(
+        sync_env_factory) -> None:
+    from datetime import UTC, datetime
+
+    from sync_support import WITH_EUROPE
+
+    from activities.failover import SwitchRequest, switch
+    from kvdr.topology import TopologyRecord
+
+    env = sync_env_factory(WITH_EUROPE)
+    env.sync()
+    to_europe = TopologyRecord("europe", 2, datetime.now(UTC), "op", "a", "r1").to_dict()
+    to_west = TopologyRecord("west", 2, datetime.now(UTC), "op", "b", "r2").to_dict()
+    assert switch(env.runtime, SwitchRequest("r1", to_europe, 1, ("east", "west"))).ok
+    refused = switch(env.runtime, SwitchRequest("r2", to_west, 1, ("east", "europe")))
+    assert not refused.ok and refused.error["code"] == "topology.changed"
+    assert read_topology(env.runtime.session("west")).primary == "europe"
