@@ -17,13 +17,12 @@ Kinds:
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
-from kvdr.errors import KvdrError
+from kvdr.request_body import RequestError, json_object
 
 __all__ = ["APPROVAL_EVENT", "DEFAULT_APPROVAL_TIMEOUT_SECONDS", "FailoverKind",
            "FailoverPhase", "FailoverRequest", "RequestError", "parse_request"]
@@ -33,12 +32,6 @@ APPROVAL_EVENT = "approval"  # the external event the approval gate waits for
 DEFAULT_APPROVAL_TIMEOUT_SECONDS = 3600
 MAX_APPROVAL_TIMEOUT_SECONDS = 7 * 24 * 3600
 MAX_REASON_CHARS = 500
-
-
-class RequestError(KvdrError):
-    """A runbook request kvdr cannot act on exactly as written (HTTP 400)."""
-
-    default_code = "runbook.bad_request"
 
 
 class FailoverKind(StrEnum):
@@ -126,21 +119,10 @@ def parse_request(raw: bytes, kind: FailoverKind, regions: Sequence[str], *,
 
     ``target`` and ``reason`` are required: a topology change must say where and why.
     """
-    if not raw or not raw.strip():
-        raise RequestError(f'send a JSON body: {{"target": "<region>", "reason": "<why>"}} '
-                           f"(regions: {', '.join(regions)})")
-    try:
-        body = json.loads(raw)
-    except (ValueError, UnicodeDecodeError):
-        raise RequestError('the body is not JSON; send {"target": "<region>", '
-                           '"reason": "<why>"}') from None
-    if not isinstance(body, dict):
-        raise RequestError("the body must be a JSON object")
-    unknown = sorted(set(body) - set(_FIELDS))
-    if unknown:
-        raise RequestError(f"unknown field(s) {', '.join(unknown)}; allowed: "
-                           f"{', '.join(_FIELDS)}")
-    body = {k: v for k, v in body.items() if v is not None}  # null means "use the default"
+    body = json_object(raw, _FIELDS, required=True,
+                       example='{"target": "<region>", "reason": "<why>"} (regions: '
+                               f'{", ".join(regions)})')
+    assert body is not None
     for name, kinds in _FIELDS.items():
         value = body.get(name)
         if value is None:

@@ -10,7 +10,6 @@ primary's region starts the drill, as with the full sync timer. Follow a drill a
 
 from __future__ import annotations
 
-import json
 import logging
 import uuid
 from datetime import UTC, datetime
@@ -19,11 +18,12 @@ import azure.durable_functions as df
 import azure.functions as func
 
 from kvdr.errors import KvdrError
+from kvdr.request_body import RequestError, json_object, region_list
 from kvdr.runtime import Runtime, get_runtime
 from orchestrators.drill import DRILL_ORCHESTRATOR, DrillInput
 from triggers import bp
 from triggers.failover import active_topology_runbook
-from triggers.runbooks import BadRequest, error_response
+from triggers.runbooks import error_response
 from triggers.timers import current_primary
 
 logger = logging.getLogger(__name__)
@@ -31,7 +31,6 @@ logger = logging.getLogger(__name__)
 DRILL_INSTANCE = "drill"
 _ACTIVE = {df.OrchestrationRuntimeStatus.Pending, df.OrchestrationRuntimeStatus.Running,
            df.OrchestrationRuntimeStatus.Suspended}
-_FIELDS = {"targets": list}
 
 
 class DrillConflict(KvdrError):
@@ -47,32 +46,10 @@ class DrillConflict(KvdrError):
 def parse_drill_body(raw: bytes, regions: tuple[str, ...]) -> DrillInput:
     """Validate the optional body ``{"targets": ["<region>", …]}`` (the secondaries to
     rehearse; default: every secondary)."""
-    if not raw or not raw.strip():
+    body = json_object(raw, ("targets",), example='{"targets": ["<region>", …]} or nothing')
+    if not body or "targets" not in body:
         return DrillInput()
-    try:
-        body = json.loads(raw)
-    except (ValueError, UnicodeDecodeError):
-        raise BadRequest('the body is not JSON; send {"targets": ["<region>", …]} or '
-                         "nothing") from None
-    if not isinstance(body, dict):
-        raise BadRequest("the body must be a JSON object")
-    unknown = sorted(set(body) - set(_FIELDS))
-    if unknown:
-        raise BadRequest(f"unknown field(s) {', '.join(unknown)}; allowed: "
-                         f"{', '.join(_FIELDS)}")
-    targets = body.get("targets")
-    if targets is None:
-        return DrillInput()
-    if (not isinstance(targets, list) or not targets
-            or not all(isinstance(t, str) for t in targets)):
-        raise BadRequest("targets must be a non-empty JSON array of region names")
-    unknown_regions = [t for t in targets if t not in regions]
-    if unknown_regions:
-        raise BadRequest(f"unknown target region(s) {', '.join(unknown_regions)}; "
-                         f"configured: {', '.join(regions)}")
-    if len(set(targets)) != len(targets):
-        raise BadRequest("targets lists a region twice")
-    return DrillInput(targets=tuple(targets))
+    return DrillInput(targets=region_list(body["targets"], regions))
 
 
 async def start_drill(client: df.DurableOrchestrationClient, request: DrillInput,
@@ -104,7 +81,7 @@ async def start_drill_runbook(req: func.HttpRequest, client: df.DurableOrchestra
         return error_response(500, exc.code, exc.message)
     try:
         request = parse_drill_body(req.get_body(), config.region_names)
-    except BadRequest as exc:
+    except RequestError as exc:
         return error_response(400, exc.code, exc.message)
     try:
         instance_id = await start_drill(client, request, f"drill-{uuid.uuid4().hex[:12]}")

@@ -8,7 +8,6 @@ At most one topology runbook (failover or failback) runs at a time: a second req
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
 import uuid
 
@@ -25,6 +24,7 @@ from kvdr.failover import (
     RequestError,
     parse_request,
 )
+from kvdr.request_body import json_object
 from kvdr.runtime import get_runtime
 from triggers import bp
 from triggers.runbooks import error_response, json_response
@@ -114,16 +114,9 @@ async def start_failback_runbook(req: func.HttpRequest, client: df.DurableOrches
 
 def parse_approval(raw: bytes) -> dict[str, object]:
     """``{"approved": true|false, "by": "<who>", "comment": "<optional>"}``."""
-    try:
-        body = json.loads(raw) if raw and raw.strip() else None
-    except (ValueError, UnicodeDecodeError):
-        body = None
-    if not isinstance(body, dict):
-        raise RequestError('send {"approved": true|false, "by": "<who>"}')
-    unknown = sorted(set(body) - {"approved", "by", "comment"})
-    if unknown:
-        raise RequestError(f"unknown field(s) {', '.join(unknown)}; allowed: approved, by, "
-                           "comment")
+    body = json_object(raw, ("approved", "by", "comment"), required=True,
+                       example='{"approved": true|false, "by": "<who>"}')
+    assert body is not None
     if not isinstance(body.get("approved"), bool):
         raise RequestError("approved must be true or false")
     by = body.get("by")

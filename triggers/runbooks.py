@@ -18,6 +18,7 @@ import azure.functions as func
 
 from kvdr.errors import KvdrError
 from kvdr.progress import combine
+from kvdr.request_body import RequestError, json_object, region_list
 from kvdr.runtime import get_runtime
 from orchestrators.full_sync import FullSyncInput
 from triggers import bp
@@ -26,7 +27,6 @@ logger = logging.getLogger(__name__)
 
 FULL_SYNC_INSTANCE = "full-sync"
 _ACTIVE = {df.OrchestrationRuntimeStatus.Pending, df.OrchestrationRuntimeStatus.Running}
-_FIELDS = {"dry_run": bool, "targets": list}
 
 
 def error_response(status: int, code: str, message: str, **extra: Any) -> func.HttpResponse:
@@ -39,40 +39,17 @@ def json_response(body: Any, status: int = 200) -> func.HttpResponse:
                              mimetype="application/json")
 
 
-class BadRequest(KvdrError):
-    default_code = "runbook.bad_request"
-
-
 def parse_full_sync_body(raw: bytes, regions: tuple[str, ...]) -> FullSyncInput:
     """Validate the optional body ``{"dry_run": bool, "targets": [region, ...]}``."""
-    if not raw or not raw.strip():
+    body = json_object(raw, ("dry_run", "targets"),
+                       example='{"dry_run": true|false, "targets": ["<region>", …]} or nothing')
+    if body is None:
         return FullSyncInput()
-    try:
-        body = json.loads(raw)
-    except (ValueError, UnicodeDecodeError):
-        raise BadRequest("the body is not JSON; send {\"dry_run\": true|false, "
-                         "\"targets\": [\"<region>\", …]} or nothing") from None
-    if not isinstance(body, dict):
-        raise BadRequest("the body must be a JSON object")
-    unknown = sorted(set(body) - set(_FIELDS))
-    if unknown:
-        raise BadRequest(f"unknown field(s) {', '.join(unknown)}; allowed: "
-                         f"{', '.join(_FIELDS)}")
-    for name, kind in _FIELDS.items():
-        if name in body and not isinstance(body[name], kind):
-            raise BadRequest(f"{name} must be a JSON {'boolean' if kind is bool else 'array'}")
-    targets = body.get("targets")
-    if targets is not None:
-        if not targets or not all(isinstance(t, str) for t in targets):
-            raise BadRequest("targets must be a non-empty array of region names")
-        unknown_regions = [t for t in targets if t not in regions]
-        if unknown_regions:
-            raise BadRequest(f"unknown target region(s) {', '.join(unknown_regions)}; "
-                             f"configured: {', '.join(regions)}")
-        if len(set(targets)) != len(targets):
-            raise BadRequest("targets lists a region twice")
-    return FullSyncInput(dry_run=body.get("dry_run", False),
-                         targets=tuple(targets) if targets is not None else None)
+    dry_run = body.get("dry_run", False)
+    if not isinstance(dry_run, bool):
+        raise RequestError("dry_run must be a JSON boolean")
+    targets = region_list(body["targets"], regions) if "targets" in body else None
+    return FullSyncInput(dry_run=dry_run, targets=targets)
 
 
 @bp.route(route="runbooks/full-sync", methods=["POST"])
@@ -85,7 +62,7 @@ async def start_full_sync(req: func.HttpRequest, client: df.DurableOrchestration
         return error_response(500, exc.code, exc.message)
     try:
         request = parse_full_sync_body(req.get_body(), config.region_names)
-    except BadRequest as exc:
+    except RequestError as exc:
         return error_response(400, exc.code, exc.message)
     if request.dry_run:
         instance_id = f"full-sync-dry-run-{uuid.uuid4().hex[:12]}"
