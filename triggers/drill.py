@@ -23,24 +23,13 @@ from kvdr.runtime import Runtime, get_runtime
 from orchestrators.drill import DRILL_ORCHESTRATOR, DrillInput
 from triggers import bp
 from triggers.failover import active_topology_runbook
-from triggers.runbooks import error_response
+from triggers.runbooks import ACTIVE, RunbookConflict, error_response
 from triggers.timers import current_primary
 
 logger = logging.getLogger(__name__)
 
 DRILL_INSTANCE = "drill"
-_ACTIVE = {df.OrchestrationRuntimeStatus.Pending, df.OrchestrationRuntimeStatus.Running,
-           df.OrchestrationRuntimeStatus.Suspended}
 
-
-class DrillConflict(KvdrError):
-    """A drill cannot start now (HTTP 409)."""
-
-    default_code = "runbook.already_running"
-
-    def __init__(self, message: str, instance_id: str, *, code: str | None = None) -> None:
-        super().__init__(message, code=code)
-        self.instance_id = instance_id
 
 
 def parse_drill_body(raw: bytes, regions: tuple[str, ...]) -> DrillInput:
@@ -54,15 +43,15 @@ def parse_drill_body(raw: bytes, regions: tuple[str, ...]) -> DrillInput:
 
 async def start_drill(client: df.DurableOrchestrationClient, request: DrillInput,
                       run_id: str) -> str:
-    """Start the drill under its singleton id; raises :class:`DrillConflict` while a drill or
+    """Start the drill under its singleton id; raises :class:`RunbookConflict` while a drill or
     a failover/failback runs. Returns the instance id."""
     existing = await client.get_status(DRILL_INSTANCE)
-    if existing and existing.runtime_status in _ACTIVE:
-        raise DrillConflict("a drill is already running; follow it at the status URL or wait "
+    if existing and existing.runtime_status in ACTIVE:
+        raise RunbookConflict("a drill is already running; follow it at the status URL or wait "
                             "for it to finish", DRILL_INSTANCE)
     running = await active_topology_runbook(client)
     if running:
-        raise DrillConflict(f"a failover/failback is running ({running}); drill once it has "
+        raise RunbookConflict(f"a failover/failback is running ({running}); drill once it has "
                             "finished", running, code="runbook.failover_running")
     body = DrillInput(request.targets, run_id).to_dict()
     await client.start_new(DRILL_ORCHESTRATOR, DRILL_INSTANCE, body)
@@ -85,7 +74,7 @@ async def start_drill_runbook(req: func.HttpRequest, client: df.DurableOrchestra
         return error_response(400, exc.code, exc.message)
     try:
         instance_id = await start_drill(client, request, f"drill-{uuid.uuid4().hex[:12]}")
-    except DrillConflict as exc:
+    except RunbookConflict as exc:
         return error_response(409, exc.code, exc.message, instance_id=exc.instance_id)
     return client.create_check_status_response(req, instance_id)
 
@@ -102,7 +91,7 @@ async def maybe_start_drill(runtime: Runtime, client: df.DurableOrchestrationCli
         return None
     try:
         return await start_drill(client, DrillInput(), f"drill-{now:%Y%m%dT%H%M%SZ}")
-    except DrillConflict as exc:
+    except RunbookConflict as exc:
         logger.warning("drill timer: skipped [%s] %s", exc.code, exc.message)
         return None
 

@@ -27,21 +27,12 @@ from kvdr.failover import (
 from kvdr.request_body import json_object
 from kvdr.runtime import get_runtime
 from triggers import bp
-from triggers.runbooks import error_response, json_response
+from triggers.runbooks import ACTIVE, RunbookConflict, error_response, json_response
 
 logger = logging.getLogger(__name__)
 
 FAILOVER_ORCHESTRATOR = "failover"
-_ACTIVE = {df.OrchestrationRuntimeStatus.Pending, df.OrchestrationRuntimeStatus.Running,
-           df.OrchestrationRuntimeStatus.Suspended}
 
-
-class RunbookConflict(KvdrError):
-    default_code = "runbook.already_running"
-
-    def __init__(self, message: str, instance_id: str) -> None:
-        super().__init__(message)
-        self.instance_id = instance_id
 
 
 def failover_instance_id(request: FailoverRequest) -> str:
@@ -55,7 +46,7 @@ def failover_instance_id(request: FailoverRequest) -> str:
 
 async def active_topology_runbook(client: df.DurableOrchestrationClient) -> str | None:
     """The instance id of a failover/failback still running, if any."""
-    for status in await client.get_status_by(runtime_status=list(_ACTIVE)):
+    for status in await client.get_status_by(runtime_status=list(ACTIVE)):
         if status.name == FAILOVER_ORCHESTRATOR and status.instance_id:
             return status.instance_id
     return None
@@ -143,7 +134,7 @@ async def approve_runbook(req: func.HttpRequest, client: df.DurableOrchestration
         return error_response(404, "runbook.not_found", f"no runbook instance {instance_id!r}")
     waiting = (isinstance(status.custom_status, dict)
                and status.custom_status.get("phase") == FailoverPhase.AWAITING_APPROVAL)
-    if status.runtime_status not in _ACTIVE or not waiting:
+    if status.runtime_status not in ACTIVE or not waiting:
         return error_response(409, "runbook.not_awaiting_approval",
                               f"runbook {instance_id!r} is not waiting for an approval",
                               runtime_status=status.runtime_status.value

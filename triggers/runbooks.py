@@ -26,7 +26,19 @@ from triggers import bp
 logger = logging.getLogger(__name__)
 
 FULL_SYNC_INSTANCE = "full-sync"
-_ACTIVE = {df.OrchestrationRuntimeStatus.Pending, df.OrchestrationRuntimeStatus.Running}
+# not finished: a suspended runbook still holds its place (resume or terminate it first)
+ACTIVE = {df.OrchestrationRuntimeStatus.Pending, df.OrchestrationRuntimeStatus.Running,
+          df.OrchestrationRuntimeStatus.Suspended}
+
+
+class RunbookConflict(KvdrError):
+    """A runbook cannot start now because another one holds its place (HTTP 409)."""
+
+    default_code = "runbook.already_running"
+
+    def __init__(self, message: str, instance_id: str, *, code: str | None = None) -> None:
+        super().__init__(message, code=code)
+        self.instance_id = instance_id
 
 
 def error_response(status: int, code: str, message: str, **extra: Any) -> func.HttpResponse:
@@ -69,7 +81,7 @@ async def start_full_sync(req: func.HttpRequest, client: df.DurableOrchestration
     else:
         instance_id = FULL_SYNC_INSTANCE
         existing = await client.get_status(instance_id)
-        if existing and existing.runtime_status in _ACTIVE:
+        if existing and existing.runtime_status in ACTIVE:
             return error_response(409, "runbook.already_running",
                                   "a full sync is already running; follow it at the status "
                                   "URL or wait for it to finish",
@@ -100,8 +112,8 @@ async def get_runbook(req: func.HttpRequest, client: df.DurableOrchestrationClie
                               if status.last_updated_time else None),
         "custom_status": status.custom_status, "output": status.output,
     }
-    if status.runtime_status in _ACTIVE:
-        children = [s for s in await client.get_status_by(runtime_status=list(_ACTIVE))
+    if status.runtime_status in ACTIVE:
+        children = [s for s in await client.get_status_by(runtime_status=list(ACTIVE))
                     if s.instance_id and s.instance_id.startswith(f"{instance_id}:")]
         body["progress"] = {t: p.to_dict() for t, p in
                             combine(s.custom_status for s in children).items() if t}

@@ -17,7 +17,7 @@ from kvdr.errors import KvdrError
 from kvdr.runtime import Runtime, get_runtime
 from orchestrators.full_sync import FullSyncInput
 from triggers import bp
-from triggers.runbooks import _ACTIVE, FULL_SYNC_INSTANCE
+from triggers.runbooks import ACTIVE, FULL_SYNC_INSTANCE
 
 logger = logging.getLogger(__name__)
 
@@ -52,7 +52,7 @@ async def maybe_start(runtime: Runtime, client: df.DurableOrchestrationClient,
                     local, primary)
         return None
     existing = await client.get_status(FULL_SYNC_INSTANCE)
-    if existing and existing.runtime_status in _ACTIVE:
+    if existing and existing.runtime_status in ACTIVE:
         logger.info("full sync timer: the previous full sync is still running; skipped")
         return None
     run_id = f"full-sync-{now:%Y%m%dT%H%M%SZ}"
