@@ -21,7 +21,7 @@ from kvdr.commands.local import (
     ProgressDisplay,
     follow,
     local_engine,
-    open_runtime,
+    open_runtime_for_targets,
     phase_of,
     setup_logging,
 )
@@ -50,16 +50,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     setup_logging()
     try:
-        runtime = open_runtime(args)
+        runtime = open_runtime_for_targets(args)
     except ConfigError as exc:
         return config_error(exc)
-    if args.targets:
-        unknown = [t for t in args.targets if t not in runtime.config.region_names]
-        if unknown:
-            runtime.close()
-            return config_error(ConfigError(
-                "--target", f"unknown region(s) {', '.join(unknown)}; configured: "
-                f"{', '.join(runtime.config.region_names)}"))
     display = ProgressDisplay(sys.stderr, enabled=not args.quiet)
     with local_engine(runtime, args) as engine:
         existing = engine.get_status(DRILL_INSTANCE)

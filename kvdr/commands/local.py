@@ -37,6 +37,21 @@ def open_runtime(args: argparse.Namespace) -> Runtime:
     return local_runtime(args.config, args.state_dir)
 
 
+def open_runtime_for_targets(args: argparse.Namespace) -> Runtime:
+    """:func:`open_runtime`, then every ``--target`` (``args.targets``) must be a configured
+    region; raises ``ConfigError`` naming ``--target`` otherwise."""
+    from kvdr.errors import ConfigError
+
+    runtime = open_runtime(args)
+    regions = runtime.config.region_names
+    unknown = [t for t in (args.targets or ()) if t not in regions]
+    if unknown:
+        runtime.close()
+        raise ConfigError("--target", f"unknown region(s) {', '.join(unknown)}; configured: "
+                                      f"{', '.join(regions)}")
+    return runtime
+
+
 @contextmanager
 def local_engine(runtime: Runtime, args: argparse.Namespace) -> Iterator[Engine]:
     """Install ``runtime`` for this process and run the function app on the embedded engine
