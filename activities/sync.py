@@ -24,20 +24,17 @@ from typing import Any
 
 from activities import bp
 from kvdr.errors import KvdrError
+from kvdr.history import settle_history
 from kvdr.inventory import Inventory, ItemKind, format_time, parse_time
 from kvdr.plan import (
     EXECUTABLE,
-    HistoryCheck,
-    HistoryMatch,
     PlanAction,
     PlanItem,
     Reason,
     SyncMode,
     SyncPlan,
     history_checks,
-    match_history,
     plan_sync,
-    resolve_history,
 )
 from kvdr.report import MAX_LISTED, BatchResult, ItemNote, ItemOutcome, SyncReport
 from kvdr.runtime import Runtime, get_runtime
@@ -267,64 +264,31 @@ def make_plan(runtime: Runtime, source_inv: Inventory, target_inv: Inventory, *,
                      mode=mode)
 
 
-HISTORY_WORKERS = 8  # version listings in flight per pair (each paced like every call)
-
-
 def check_history(source: Any, target: Any, plan: SyncPlan, target_inv: Inventory
                   ) -> SyncPlan:
-    """Reconcile and drain, right after planning: settle what the other region's version
-    history can tell (:func:`kvdr.plan.history_checks`). Each check costs one version listing
-    of the region holding the history (properties only, no value) and, when the copies found
-    there name the origin's version id, one of the other region too (the real ids behind the
-    subject's version token); all are counted in the sessions' calls.
+    """Right after planning, in every mode: settle what the current primary's version history
+    can tell (:func:`kvdr.plan.history_checks`, read by :func:`kvdr.history.settle_history`).
+    Each check costs one version listing of the region holding the history (properties only,
+    no value) and, when the copies found there name the origin's version id, one of the other
+    region too (the real ids behind the subject's version token); all are counted in the
+    sessions' calls. Only candidates are checked, so a run without drift or conflicts lists no
+    versions.
 
     * Reconcile: a conflict whose target (the current primary) held a kvdr copy of the source's
       latest and moved on becomes a skip; one whose history cannot be read stays a conflict,
       saying so.
-    * Drain: an overwrite of drift whose source (the current primary) held a kvdr copy of the
-      target's latest and moved on is still written, but as no drift (it is not listed as
-      overwritten); one whose history cannot be read stays drift overwritten.
+    * Sync and drain: drift (a sync conflict, a primary-wins or drain overwrite) whose source
+      (the current primary) held a kvdr copy of the target's latest and moved on is a plain
+      update of the value, no drift (not a conflict, not listed as overwritten); one whose
+      history cannot be read stays drift, as planned.
 
     (:func:`kvdr.plan.resolve_history`.)"""
-    checks = history_checks(plan, target_inv)
-    if not checks:
-        return plan
-    sessions = {plan.source_region: source, plan.target_region: target}
-
-    def check(c: HistoryCheck) -> HistoryMatch:
-        kind, name = c.item.kind, c.item.name
-        try:
-            history = sessions[c.holder].version_history(kind, name)
-            if history is None:
-                return HistoryMatch.NOT_COPIED  # gone since the inventory: the next run re-plans
-            versions = [p for _, p in history]
-            match = match_history(c.subject, versions, source_region=c.origin)
-            if match == HistoryMatch.NEEDS_SOURCE_IDS:
-                token = (c.subject.version or "").lower()
-                ids = [vid for vid, p in sessions[c.origin].version_history(kind, name) or []
-                       if vid and (p.version or "").lower() == token]
-                match = match_history(c.subject, versions, source_region=c.origin,
-                                      source_ids=ids)
-            return match
-        except KvdrError as exc:
-            logger.warning("%s -> %s: %s %s: version history not read: [%s]",
-                           plan.source_region, plan.target_region, kind, name, exc.code)
-            return HistoryMatch.UNREAD
-
-    workers = min(HISTORY_WORKERS, len(checks))
-    with ThreadPoolExecutor(workers, thread_name_prefix="kvdr-history") as pool:
-        outcomes = dict(zip((c.key for c in checks), pool.map(check, checks), strict=True))
-    settled = list(outcomes.values())
-    logger.info("%s -> %s: %d planned items checked against the version history of the "
-                "current primary: %d copies it replaced since, %d unread",
-                plan.source_region, plan.target_region, len(checks),
-                settled.count(HistoryMatch.REPLACED), settled.count(HistoryMatch.UNREAD))
-    return resolve_history(plan, outcomes)
+    return settle_history(source, target, plan, history_checks(plan, target_inv))
 
 
 def plan_pair(runtime: Runtime, request: PairPlanRequest) -> PairPlanSummary:
-    """Inventory both vaults, plan (in reconcile and drain modes, then settle what the current
-    primary's version history tells: :func:`check_history`), store the executable batches
+    """Inventory both vaults, plan (then settle what the current primary's version history
+    tells of the plan's conflicts and drift: :func:`check_history`), store the executable batches
     (unless a dry run) and the planner's ``missing_since``; return counts and the start
     report, whose calls include every call made here."""
     started_at = parse_time(request.started_at) or datetime.now(UTC)
@@ -340,8 +304,7 @@ def plan_pair(runtime: Runtime, request: PairPlanRequest) -> PairPlanSummary:
         plan = make_plan(runtime, source_inv, target_inv, source=request.source,
                          target=request.target, epoch=request.epoch, now=datetime.now(UTC),
                          mode=request.mode)
-        if request.mode in (SyncMode.RECONCILE, SyncMode.DRAIN):
-            plan = check_history(src, tgt, plan, target_inv)
+        plan = check_history(src, tgt, plan, target_inv)
         calls = {request.source: src.calls, request.target: tgt.calls}
     size = runtime.config.pacing.batch_size
     batches = plan.batches(size)

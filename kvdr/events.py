@@ -30,6 +30,13 @@ event) and CloudEvents 1.0, and recognise the subscription validation handshake.
 The fence costs one read of the target's ``kvdr-topology`` record, only for targets about to be
 written to; an event that finds every target in sync reads no record.
 
+A target whose latest version kvdr did not write is drift, refused (``not-copied``) unless
+``policies.conflicts`` is ``primary-wins`` — but before refusing, ``sync_item`` lists the
+primary's versions of that item (and the target's, when the copy found names an origin id):
+when the primary held a confirmed kvdr copy of the target's version and replaced it since
+(e.g. written in the target while it was primary, drained back at failback, then rotated), it
+is no drift and the event replicates it as a plain update, as full sync does.
+
 A failure raises :class:`EventFailed` so that Event Grid (or the queue) retries the delivery
 and finally dead-letters it; everything else returns normally.
 

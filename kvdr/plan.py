@@ -19,6 +19,7 @@ Decision table (secrets and certificates; S = source latest, T = target latest):
 | T has no link and S or T has no room for one | verify_fingerprint |
 | T is a kvdr copy of another version | update_value |
 | T was written outside kvdr (drift) | conflict, or update_value when conflicts=primary-wins |
+| ... but the source's history holds a confirmed kvdr copy of T | update_value, no drift (below) |
 
 Keys: create (backup/restore) only when the target lacks the name, both vaults share
 subscription and geography and the key policy allows it; a target key with the same version
@@ -31,7 +32,13 @@ period since first seen missing has passed.
 Modes (:class:`SyncMode`, used by failover and failback; the mode overrides the conflict policy
 here and nowhere else, see :func:`_drift_overwritten`):
 
-* ``sync``: the table above.
+* ``sync``: the table above. The plan activity (and the event path, for the conflict it is
+  about to refuse) then reads the *source's* (the primary's) version history of each drift item
+  (a conflict, or a primary-wins overwrite): when an older source version is a confirmed kvdr
+  copy of the target's latest, that version had reached the primary, which only moved on from
+  it (typically: written in the target region while it was primary, drained back by a failback,
+  then rotated in the primary) — no drift: the item becomes a plain ``update_value``
+  (:attr:`Reason.SUPERSEDED`, ``drift`` False, not a conflict, not listed as overwritten).
 * ``reconcile``: the source is about to become primary, the target is the current primary. Only
   items whose source latest is original to the source are planned (no link, a stale link, or a
   link whose origin is the source); copies from elsewhere are left out (nothing new in them),
@@ -45,14 +52,15 @@ here and nowhere else, see :func:`_drift_overwritten`):
 * ``drain``: the source is the current primary, the target about to become primary. As
   ``sync``, but drift is always overwritten (primary wins): the target gets the source's
   version as a new version, so its own stays in its version history. The plan activity then
-  reads the *source's* version history of each such overwrite (roles swapped): when an older
-  source version is a confirmed kvdr copy of the target's latest, that version had reached the
-  primary, which only moved on from it; the item is still written, but it is no drift
-  (:attr:`Reason.DRAIN_SUPERSEDED`, ``drift`` False: the report does not list it as
+  reads the *source's* version history of each such overwrite (roles swapped), as in ``sync``:
+  when an older source version is a confirmed kvdr copy of the target's latest, that version
+  had reached the primary, which only moved on from it; the item is still written, but it is no
+  drift (:attr:`Reason.SUPERSEDED`, ``drift`` False: the report does not list it as
   overwritten).
 
-Both history checks share :func:`history_checks`, :func:`match_history` and
-:func:`resolve_history`; the version listings are I/O, so they happen in the plan activity.
+The history checks share :func:`history_checks`, :func:`match_history` and
+:func:`resolve_history`; the version listings are I/O, so they happen in the plan activity and
+the event path (:mod:`kvdr.history`).
 """
 
 from __future__ import annotations
@@ -151,8 +159,9 @@ class Reason:
     RECONCILE_HISTORY_UNREAD = ("changed in the current primary, whose version history could "
                                 "not be read to tell whether it held a copy of this version: "
                                 "nothing was written, compare by hand")
-    DRAIN_SUPERSEDED = ("the target's version had reached the primary, which has replaced it "
-                        "since: updated (no drift)")
+    SUPERSEDED = ("the target's version had reached the primary, which has replaced it "
+                  "since: updated (no drift)")
+    DRAIN_SUPERSEDED = SUPERSEDED  # its first name, when only the drain checked for it
 
 
 @dataclass(frozen=True)
@@ -349,17 +358,25 @@ def apply_deletion_breaker(plan: SyncPlan, max_items: int, max_percent: float) -
     return replace(plan, items=items, blocked_reason=reason)
 
 
-# --- reconcile and drain: what the other region's version history tells (read by the plan
-# activity) -----------------------------------------------------------------------------------
+# --- what the current primary's version history tells (read by the plan activity and, for a
+# conflict it would refuse, the event path: kvdr.history) ----------------------------------------
 
 
 HISTORY_CHECKED: frozenset[str] = frozenset({Reason.RECONCILE_CONFLICT,
                                              Reason.RECONCILE_NO_ROOM})
 
 
+# drift the source's version history may explain, by planned action: a sync conflict, a sync
+# primary-wins overwrite, a drain overwrite (a disabled source over drift is not: its value
+# could not be copied either way)
+DRIFT_CHECKED: Mapping[PlanAction, frozenset[str]] = {
+    PlanAction.CONFLICT: frozenset({Reason.DRIFT}),
+    PlanAction.UPDATE_VALUE: frozenset({Reason.DRIFT_OVERWRITTEN, Reason.DRIFT_DRAINED})}
+
+
 class HistoryMatch(StrEnum):
     REPLACED = "replaced"      # an older version of the holder is a kvdr copy of the subject
-    NOT_COPIED = "not_copied"  # none is: a real conflict (reconcile) or real drift (drain)
+    NOT_COPIED = "not_copied"  # none is: a real conflict (reconcile) or real drift (sync, drain)
     NEEDS_SOURCE_IDS = "needs_source_ids"  # copies name the origin's version id: list the
     #                                        origin's versions and ask again with source_ids
     UNREAD = "unread"          # the activity could not list the holder's versions
@@ -372,7 +389,8 @@ class HistoryCheck:
     :func:`match_history` with ``source_region=origin``; the ids it may need are ``origin``'s.)
 
     Reconcile: the subject is the source's latest, the holder the target (the current primary).
-    Drain: the subject is the target's latest, the holder the source (the current primary)."""
+    Sync and drain: the subject is the target's latest, the holder the source (the current
+    primary)."""
 
     item: PlanItem
     subject: ItemProps
@@ -391,11 +409,11 @@ def _reconcile_checked(item: PlanItem) -> bool:
             and bool(item.source.version) and item.source.has_room_for_link)
 
 
-def _drain_checked(item: PlanItem) -> bool:
-    """Drift a drain overwrites (keys are never overwritten) that the source's version history
-    may show was no divergence."""
-    return (item.action == PlanAction.UPDATE_VALUE and item.drift
-            and item.reason == Reason.DRIFT_DRAINED and item.kind != ItemKind.KEY
+def _drift_checked(item: PlanItem) -> bool:
+    """Drift (:data:`DRIFT_CHECKED`; secrets and certificates, a key is never drift) that the
+    source's version history may show was no divergence."""
+    return (item.drift and item.reason in DRIFT_CHECKED.get(item.action, frozenset())
+            and item.kind != ItemKind.KEY and item.source is not None
             and bool(item.target_version))
 
 
@@ -407,9 +425,11 @@ def history_checks(plan: SyncPlan, target: Inventory | None = None
       secrets and certificates) whose source latest has room for the link (a copy of one
       without room carries no link, so no history could show it): is the source's latest in
       the target's history? Other conflicts (a backing secret in the way) are not checked.
-    * Drain overwrites of drift (:attr:`Reason.DRIFT_DRAINED`; secrets and certificates): is the
-      target's latest — found in ``target``, the inventory the plan was made from, and with
-      room for the link — in the source's history? Without ``target``, none.
+    * Drift (secrets and certificates): sync conflicts (:attr:`Reason.DRIFT`), sync primary-wins
+      overwrites (:attr:`Reason.DRIFT_OVERWRITTEN`) and drain overwrites
+      (:attr:`Reason.DRIFT_DRAINED`): is the target's latest — found in ``target``, the
+      inventory the plan was made from, and with room for the link — in the source's history?
+      Without ``target``, none.
     """
     latest = target.by_key() if target is not None else {}
     checks: list[HistoryCheck] = []
@@ -418,7 +438,7 @@ def history_checks(plan: SyncPlan, target: Inventory | None = None
             assert item.source is not None
             checks.append(HistoryCheck(item, item.source, plan.source_region,
                                        plan.target_region))
-        elif _drain_checked(item):
+        elif _drift_checked(item):
             t = latest.get(item.key)
             if t is not None and t.version == item.target_version and t.has_room_for_link:
                 checks.append(HistoryCheck(item, t, plan.target_region, plan.source_region))
@@ -429,9 +449,9 @@ def match_history(s: ItemProps, history: Iterable[ItemProps], *, source_region: 
                   source_ids: Iterable[str] | None = None) -> HistoryMatch:
     """Whether one of the holder's versions (``history``: their list properties, the latest
     included) is a kvdr copy of ``s``, the latest version in ``source_region`` (the subject of
-    a :class:`HistoryCheck`; in a drain, the target's latest): a *confirmed* link (a link that a
-    rotation copied onto a later version is stale and proves nothing) naming the origin of
-    ``s`` (``s`` itself, or the origin its confirmed link names) by version token.
+    a :class:`HistoryCheck`; in sync and drain, the target's latest): a *confirmed* link (a
+    link that a rotation copied onto a later version is stale and proves nothing) naming the
+    origin of ``s`` (``s`` itself, or the origin its confirmed link names) by version token.
 
     Tokens are creation seconds: a token may also be another version created in the same
     second. What settles it: for certificates with known thumbprints, equal thumbprints; else
@@ -478,9 +498,11 @@ def resolve_history(plan: SyncPlan, outcomes: Mapping[str, HistoryMatch]) -> Syn
     missing from the target, it moved on); UNREAD -> still a conflict,
     :attr:`Reason.RECONCILE_HISTORY_UNREAD`; otherwise as planned.
 
-    Drain overwrites: REPLACED -> still written (primary wins), but no drift
-    (:attr:`Reason.DRAIN_SUPERSEDED`, ``drift`` False); otherwise (UNREAD included) drift
-    overwritten, as planned."""
+    Drift (sync conflicts, sync primary-wins and drain overwrites): REPLACED -> no drift, a
+    plain update of the value (:attr:`Reason.SUPERSEDED`, ``drift`` False): an overwrite keeps
+    its write, a conflict becomes the ``update_value`` it would have been over a kvdr copy (the
+    link planned from the plan's source region and epoch); otherwise (UNREAD included) as
+    planned: a conflict, or drift overwritten."""
 
     def settled(item: PlanItem) -> PlanItem:
         outcome = outcomes.get(item.key)
@@ -489,8 +511,13 @@ def resolve_history(plan: SyncPlan, outcomes: Mapping[str, HistoryMatch]) -> Syn
                 return replace(item, action=PlanAction.SKIP, reason=Reason.RECONCILE_REPLACED)
             if outcome == HistoryMatch.UNREAD:
                 return replace(item, reason=Reason.RECONCILE_HISTORY_UNREAD)
-        elif _drain_checked(item) and outcome == HistoryMatch.REPLACED:
-            return replace(item, reason=Reason.DRAIN_SUPERSEDED, drift=False)
+        elif _drift_checked(item) and outcome == HistoryMatch.REPLACED:
+            if item.action == PlanAction.CONFLICT:
+                assert item.source is not None
+                return replace(item, action=PlanAction.UPDATE_VALUE, reason=Reason.SUPERSEDED,
+                               drift=False, link=_copy_link(item.source, plan.source_region,
+                                                            plan.epoch))
+            return replace(item, reason=Reason.SUPERSEDED, drift=False)
         return item
 
     return replace(plan, items=tuple(settled(i) for i in plan.items))
@@ -515,11 +542,15 @@ def _origin(p: ItemProps, region: str) -> tuple[str, str]:
 def _link_for_copy(s: ItemProps, ctx: _Context) -> LinkTag | None:
     """The (pending) link to write on a copy of ``s``: its origin and the current epoch. None
     when there is no room for it."""
+    return _copy_link(s, ctx.source_region, ctx.epoch)
+
+
+def _copy_link(s: ItemProps, source_region: str, epoch: int) -> LinkTag | None:
     if not s.has_room_for_link or not s.version:
         return None
     if s.link is not None and s.link_state == LinkState.CONFIRMED:
-        return LinkTag(s.link.origin_region, s.link.origin_version, ctx.epoch)
-    return LinkTag(ctx.source_region, s.version, ctx.epoch)
+        return LinkTag(s.link.origin_region, s.link.origin_version, epoch)
+    return LinkTag(source_region, s.version, epoch)
 
 
 def _kept_link(s: ItemProps, t: ItemProps) -> LinkTag | None:

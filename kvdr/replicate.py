@@ -29,9 +29,18 @@ from azure.keyvault.secrets import KeyVaultSecret, SecretProperties
 from kvdr.config import Config, Policies, SoftDeletedTargetPolicy
 from kvdr.errors import KvdrError, VaultError
 from kvdr.fingerprint import fingerprint, fingerprints_match
+from kvdr.history import settle_history
 from kvdr.inventory import Inventory, ItemKind, ItemProps, item_key
 from kvdr.links import LinkState, LinkTag, has_room_for_link, tags_with_link
-from kvdr.plan import EXECUTABLE, PlanAction, PlanItem, Reason, plan_sync
+from kvdr.plan import (
+    EXECUTABLE,
+    PlanAction,
+    PlanItem,
+    Reason,
+    SyncPlan,
+    history_checks,
+    plan_sync,
+)
 from kvdr.report import BatchResult, ItemOutcome
 from kvdr.topology import TopologyRecord
 from kvdr.topology_store import FENCED_CODE
@@ -576,6 +585,19 @@ def _recheck_same_second(item: PlanItem, target: ItemProps | None, version: str 
         planned.origin_region, planned.origin_version, link.epoch))
 
 
+def _settle_refused_drift(source: VaultSession, target: VaultSession, plan: SyncPlan,
+                          target_inv: Inventory) -> SyncPlan:
+    """A drift conflict the event is about to refuse: as full sync does, ask the primary's
+    version history whether the target's latest had reached it (then it is no drift, and is
+    copied as a plain update; :func:`kvdr.plan.resolve_history`). One version listing of the
+    primary, plus one of the target when the copy found names an origin id — only for such a
+    conflict; an item in sync, a copy to refresh or a primary-wins overwrite (written either
+    way) costs none. A listing that fails leaves the conflict as it was."""
+    checks = [c for c in history_checks(plan, target_inv)
+              if c.item.action == PlanAction.CONFLICT]
+    return settle_history(source, target, plan, checks)
+
+
 Fence = Callable[[VaultSession], str | None]
 
 
@@ -586,7 +608,10 @@ def sync_item(config: Config, sessions: Mapping[str, VaultSession], topology: To
     """Replicate one item's latest state from the primary to every other region: read its
     properties everywhere, plan on one-item inventories, execute. ``{target region: outcome}``;
     an unreachable vault fails its own outcome(s), never the others. ``version`` is the real
-    version id an event named (it tells apart versions created in the same second).
+    version id an event named (it tells apart versions created in the same second). A drift
+    conflict is checked against the primary's version history first
+    (:func:`_settle_refused_drift`): a target version that had reached the primary, which
+    replaced it since, is no drift and is copied over.
 
     ``fence`` is asked once per target, only when something is about to be written there; a
     sentence back means "do not write" and the outcome is a ``skip`` with code
@@ -612,12 +637,13 @@ def sync_item(config: Config, sessions: Mapping[str, VaultSession], topology: To
             outcomes[region] = ItemOutcome(kind, name, PlanAction.SKIP, False, exc.code,
                                            exc.message)
             continue
-        plan = plan_sync(Inventory.of(primary, [s_props] if s_props else []),
-                         Inventory.of(region, [t_props] if t_props else [], deleted=deleted),
+        target_inv = Inventory.of(region, [t_props] if t_props else [], deleted=deleted)
+        plan = plan_sync(Inventory.of(primary, [s_props] if s_props else []), target_inv,
                          source_region=primary, target_region=region, policies=config.policies,
                          same_subscription=config.same_subscription(primary, region),
                          same_geography=config.same_geography(primary, region), now=now,
                          epoch=topology.epoch)
+        plan = _settle_refused_drift(source, target, plan, target_inv)
         if not plan.items:
             outcomes[region] = ItemOutcome(kind, name, PlanAction.UNCHANGED,
                                            message="absent from both vaults")

@@ -699,9 +699,6 @@ def test_history_checks_ask_the_primary_for_the_drained_targets_latest():
     assert [(c.item.name, c.subject, c.origin, c.holder) for c in checks] == [
         ("rotated", rotated_t, "westus", "eastus"), ("tls", cert_t, "westus", "eastus")]
     assert history_checks(result) == ()  # the target's latest is needed
-    # in sync mode, primary-wins overwrites are not checked
-    synced = plan([ItemProps(SECRET, "rotated", "v2")], [rotated_t], policies=PRIMARY_WINS)
-    assert only(synced).drift and history_checks(synced, target) == ()
 
 
 def test_a_drained_targets_version_the_primary_held_a_copy_of_is_matched_in_its_history():
@@ -732,7 +729,91 @@ def test_resolving_the_drain_history_keeps_writing_but_drops_drift_the_primary_h
     # the same writes, with the same links, at the same target versions
     assert [(i.key, i.link, i.target_version) for i in after.executable] == \
         [(i.key, i.link, i.target_version) for i in result.executable]
-    # only a drain overwrite is settled so
-    synced = plan([ItemProps(SECRET, "db", "v2")], [ItemProps(SECRET, "db", "w1")],
-                  policies=PRIMARY_WINS)
-    assert resolve_history(synced, {"secret/db": HistoryMatch.REPLACED}) == synced
+
+
+# --- sync: the source's (the primary's) version history, as in a drain -----------------------
+# e.g. westus wrote db while it was primary, a failback drained it into eastus, eastus rotated
+# it: westus's latest is its own version, no kvdr copy, yet it had reached the primary
+
+
+def sync_plan(source_items, target_items, policies: Policies | None = None
+              ) -> tuple[SyncPlan, Inventory]:
+    target = Inventory.of("westus", target_items)
+    result = plan_sync(Inventory.of("eastus", source_items), target, source_region="eastus",
+                       target_region="westus", policies=policies or Policies(),
+                       same_subscription=True, same_geography=True, now=NOW, epoch=4)
+    return result, target
+
+
+@pytest.mark.parametrize("policies", [Policies(), PRIMARY_WINS], ids=["report", "primary-wins"])
+def test_history_checks_ask_the_primary_for_the_latest_of_every_synced_drift(policies):
+    rotated_t = ItemProps(SECRET, "rotated", "w1")  # westus's own version, no link
+    full_t = ItemProps(SECRET, "full", "w1", tags=full_tags(), link=copy_of("v0", "w0"))
+    cert_t = ItemProps(CERT, "tls", "w1", thumbprint="bb22")
+    result, target = sync_plan(
+        [ItemProps(SECRET, "rotated", "v2"), ItemProps(SECRET, "disabled", "v2", enabled=False),
+         ItemProps(SECRET, "copy", "v2"), ItemProps(SECRET, "full", "v2"),
+         ItemProps(SECRET, "backing", "v2"), ItemProps(CERT, "tls", "v2", thumbprint="AA11"),
+         ItemProps(KEY, "signing", "v2")],
+        [rotated_t, ItemProps(SECRET, "disabled", "w1"),
+         ItemProps(SECRET, "copy", "w1", link=copy_of("v1", "w1")), full_t,
+         ItemProps(SECRET, "backing", "w1", managed=True), cert_t,
+         ItemProps(KEY, "signing", "w1")], policies)
+    assert {i.name for i in result.items if i.drift} == {"rotated", "disabled", "full", "tls"}
+    checks = history_checks(result, target)
+    # drift without room for a link could never have been copied with one; a disabled source
+    # over drift cannot be copied either way; a copy is no drift; a backing secret in the way
+    # is no drift; keys are never overwritten
+    assert [(c.item.name, c.subject, c.origin, c.holder) for c in checks] == [
+        ("rotated", rotated_t, "westus", "eastus"), ("tls", cert_t, "westus", "eastus")]
+    assert history_checks(result) == ()
+
+
+def test_resolving_the_sync_history_makes_a_superseded_conflict_a_plain_update():
+    from kvdr.report import SyncReport
+
+    names = ("superseded", "diverged", "unread")
+    relayed = ItemProps(SECRET, "relayed", "v5", link=LinkTag("centralus", "c1", 3, "v5"))
+    result, _ = sync_plan([*(ItemProps(SECRET, n, "v2") for n in names), relayed],
+                          [*(ItemProps(SECRET, n, "w1") for n in names),
+                           ItemProps(SECRET, "relayed", "w1")])
+    after = resolve_history(result, {"secret/superseded": HistoryMatch.REPLACED,
+                                     "secret/diverged": HistoryMatch.NOT_COPIED,
+                                     "secret/unread": HistoryMatch.UNREAD,
+                                     "secret/relayed": HistoryMatch.REPLACED})
+    by_name = {i.name: i for i in after.items}
+    got = {n: (i.action, i.reason, i.drift, i.link, i.target_version) for n, i in by_name.items()}
+    assert got == {
+        "superseded": (PlanAction.UPDATE_VALUE, Reason.SUPERSEDED, False,
+                       LinkTag("eastus", "v2", 4), "w1"),
+        "diverged": (PlanAction.CONFLICT, Reason.DRIFT, True, None, "w1"),
+        "unread": (PlanAction.CONFLICT, Reason.DRIFT, True, None, "w1"),
+        # the source's latest is itself a copy: the link names its origin, as any copy's does
+        "relayed": (PlanAction.UPDATE_VALUE, Reason.SUPERSEDED, False,
+                    LinkTag("centralus", "c1", 4), "w1")}
+    # the write is the one the planner makes over a kvdr copy of an older version
+    over_a_copy, _ = sync_plan([ItemProps(SECRET, "superseded", "v2")],
+                               [ItemProps(SECRET, "superseded", "w1", link=copy_of("v1", "w1"))])
+    assert (only(over_a_copy).action, only(over_a_copy).link) == (
+        PlanAction.UPDATE_VALUE, by_name["superseded"].link)
+    # neither a conflict nor drift in the report, dry run or not
+    for dry_run in (True, False):
+        report = SyncReport.start(after, dry_run=dry_run, started_at=NOW)
+        assert [n.name for n in report.conflicts] == ["diverged", "unread"]
+    assert Reason.DRAIN_SUPERSEDED == Reason.SUPERSEDED
+
+
+def test_resolving_the_sync_history_keeps_writing_a_superseded_overwrite_as_no_drift():
+    names = ("superseded", "diverged", "unread")
+    result, _ = sync_plan([ItemProps(SECRET, n, "v2") for n in names],
+                          [ItemProps(SECRET, n, "w1") for n in names], PRIMARY_WINS)
+    after = resolve_history(result, {"secret/superseded": HistoryMatch.REPLACED,
+                                     "secret/diverged": HistoryMatch.NOT_COPIED,
+                                     "secret/unread": HistoryMatch.UNREAD})
+    got = {i.name: (i.action, i.reason, i.drift) for i in after.items}
+    assert got == {
+        "superseded": (PlanAction.UPDATE_VALUE, Reason.SUPERSEDED, False),
+        "diverged": (PlanAction.UPDATE_VALUE, Reason.DRIFT_OVERWRITTEN, True),
+        "unread": (PlanAction.UPDATE_VALUE, Reason.DRIFT_OVERWRITTEN, True)}
+    assert [(i.key, i.link, i.target_version) for i in after.executable] == \
+        [(i.key, i.link, i.target_version) for i in result.executable]

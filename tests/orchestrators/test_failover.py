@@ -11,7 +11,10 @@ from typing import Any
 import pytest
 from sync_support import SyncEnv
 
+from emulator.eventgrid import build_event
+from kvdr.events import EventStatus, handle_payload, reset_caches
 from kvdr.failover import APPROVAL_EVENT, FailoverKind, FailoverRequest
+from kvdr.plan import Reason
 from kvdr.topology_store import read_topology
 
 SECRET_VALUE = "failover-test-value-7f3a9c"  # must never appear in outputs or status
@@ -260,6 +263,77 @@ def test_failback_after_an_outage_loses_nothing_and_reports_the_real_conflict(
     overwritten = [n["name"] for n in report["steps"]["drain"]["overwritten"]]
     # a rotation made only on the survivor is no conflict: east's version reached west before
     assert conflicts == ["contested"] and overwritten == ["contested"]
+
+
+def test_after_a_failback_the_primary_rotating_what_the_outage_wrote_replicates_as_no_drift(
+        synced: SyncEnv) -> None:
+    """West, primary during the outage, wrote items the failback drained into east; east, primary
+    again, rotates them: west's versions are its own (no kvdr copies), but they had reached east,
+    so the next sync and event copy the rotations — no conflict, no drift, no stall. A version
+    west writes as secondary afterwards, which never reaches east, stays a conflict."""
+    east, west = synced.emu.secret_client("east"), synced.emu.secret_client("west")
+    east.set_secret("shared", "shared-v1")
+    assert synced.sync()["status"] == "succeeded"
+    synced.emu.down("east")
+    try:
+        assert run(synced, request(FailoverKind.UNPLANNED))["outcome"] == "completed"
+        _next_second()  # the applications' versions come after the copies
+        west.set_secret("written-during-outage", "west-outage-value")  # a west original
+        west.set_secret("event-rotated", "west-outage-event-value")
+        west.set_secret("app-db-password", "rotated-during-outage")  # rotated on west
+    finally:
+        synced.emu.up("east")
+    _next_second()
+    failback = run(synced, request(FailoverKind.FAILBACK, target="east"))
+    assert failback["outcome"] == "completed", failback
+    assert east.get_secret("written-during-outage").value == "west-outage-value"
+    after_failback = synced.sync()
+    assert after_failback["status"] == "succeeded" and after_failback["conflicts"] == []
+    assert set(after_failback["counts"]) == {"unchanged"}
+
+    _next_second()  # the rotations come after the drain's copies
+    rotated = {n: f"{n}-east-rotated" for n in ("written-during-outage", "app-db-password",
+                                                "event-rotated")}
+    versions = {n: east.set_secret(n, v).properties.version for n, v in rotated.items()}
+    west.set_secret("shared", "shared-west-stray")  # drift: never reaches east
+
+    # the event path copies its rotation instead of refusing it as drift
+    reset_caches()
+    try:
+        synced.emu.reset_stats("east")
+        synced.emu.reset_stats("west")
+        [outcome] = handle_payload(synced.runtime, [build_event(
+            "east", synced.emu.url("east"), "secrets", "event-rotated",
+            versions["event-rotated"])])
+    finally:
+        reset_caches()
+    assert (outcome.status, outcome.targets) == (EventStatus.REPLICATED,
+                                                 {"west": "update_value"})
+    # secrets are read from their version lists: east's latest (the handler, sync_item) and
+    # west's (sync_item, the copier's check before writing), 2 each; the history check adds one
+    # listing of east and, as the copy there names west's version id, one of west
+    assert {v: synced.emu.count(v, "GetSecretVersions", 200) for v in ("east", "west")} == \
+        {"east": 3, "west": 3}
+
+    report = synced.sync()
+
+    assert report["counts"] == {"update_value": {"secret": 2}, "unchanged": {"secret": 1},
+                                "conflict": {"secret": 1}}, report
+    assert report["conflicts"] == [{"kind": "secret", "name": "shared", "reason": Reason.DRIFT}]
+    assert report["overwritten"] == [] and report["drift"] == 1
+    for name, value in rotated.items():
+        copied = west.get_secret(name)
+        assert copied.value == value
+        assert copied.properties.tags["kvdr-source"].startswith("v1:east:")
+    assert west.get_secret("shared").value == "shared-west-stray"  # the conflict: untouched
+
+    # once copied, they are in sync: the version listings recur only for the real drift
+    synced.emu.reset_stats("east")
+    synced.emu.reset_stats("west")
+    again = synced.sync()
+    assert again["counts"] == {"unchanged": {"secret": 3}, "conflict": {"secret": 1}}
+    assert {v: synced.emu.count(v, "GetSecretVersions", 200) for v in ("east", "west")} == \
+        {"east": 1, "west": 0}
 
 
 def test_two_runbooks_making_the_same_switch_leave_one_record_per_epoch(

@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
+import pytest
 from sync_support import SyncEnv
 
 from activities.sync import (
@@ -322,6 +323,75 @@ def test_drain_writes_over_a_version_the_primary_already_had_without_calling_it_
     assert report["conflicts"] == [] and result["drift"] == 1
     assert value(sync_env, "east", "both-changed", diverged) == "both-changed-east"
     assert set(east_v1) < set(versions(sync_env, "east", "rotated-on-survivor"))
+
+
+# --- sync: drift the primary's version history explains ----------------------------------------
+
+
+@pytest.mark.parametrize("conflicts", ["report", "primary-wins"])
+def test_sync_copies_over_a_version_the_primary_had_and_replaced_but_keeps_real_drift(
+        sync_env_factory, conflicts: str) -> None:
+    env = sync_env_factory(sections={"policies": {"conflicts": conflicts}})
+    names = ("superseded", "diverged", "older-copied")
+    with env.emu.secret_client("east") as east:
+        for name in names:
+            east.set_secret(name, f"{name}-1")
+    backdate(env, "east", *names)
+    assert env.sync()["status"] == "succeeded"  # east -> west at epoch 1
+
+    # west becomes primary and writes; a sync copies that to east
+    fail_over(env, "west")
+    next_second()
+    with env.emu.secret_client("west") as west:
+        west.set_secret("superseded", "superseded-west")
+        west.set_secret("older-copied", "older-copied-west-1")
+    # east's latest versions are its own (no kvdr copies) but west held copies of them: no drift
+    to_east = env.sync()
+    assert to_east["counts"] == {"update_value": {"secret": 2}, "unchanged": {"secret": 1}}
+    assert (to_east["conflicts"], to_east["overwritten"], to_east["drift"]) == ([], [], 0)
+    next_second()
+    with env.emu.secret_client("west") as west:  # cut off before this reached east
+        west.set_secret("older-copied", "older-copied-west-2")
+
+    # east is primary again; it rotates what west wrote; west writes as a secondary (drift)
+    back = fail_over(env, "east")
+    next_second()
+    with env.emu.secret_client("east") as east:
+        east.set_secret("superseded", "superseded-east-2")
+    with env.emu.secret_client("west") as west:
+        west.set_secret("diverged", "diverged-west")
+    env.emu.reset_stats("east")
+    env.emu.reset_stats("west")
+
+    planned = plan_pair(env.runtime, PairPlanRequest(
+        "sync-plan", "east", "west", True, back.epoch, "2026-01-01T00:00:00Z"))
+    listings = {v: env.emu.count(v, "GetSecretVersions", 200) for v in ("east", "west")}
+    assert planned.ok and planned.drift == 2
+    # one listing of the primary per drift item; the copy of west's superseded version names
+    # its version id, so west's ids behind that token were listed too (for that item only)
+    assert listings == {"east": 3, "west": 1}
+    assert planned.report is not None
+    assert [n["name"] for n in planned.report["conflicts"]] == ["diverged", "older-copied"]
+    next_second()  # the sync's versions come a second after west's own
+
+    report = env.sync()
+
+    assert report["drift"] == 2
+    assert value(env, "west", "superseded") == "superseded-east-2"
+    if conflicts == "report":
+        assert report["counts"] == {"update_value": {"secret": 1}, "conflict": {"secret": 2}}
+        assert report["conflicts"] == [{"kind": "secret", "name": n, "reason": Reason.DRIFT}
+                                       for n in ("diverged", "older-copied")]
+        assert report["overwritten"] == []
+        assert value(env, "west", "diverged") == "diverged-west"
+        assert value(env, "west", "older-copied") == "older-copied-west-2"
+    else:
+        assert report["counts"] == {"update_value": {"secret": 3}}
+        assert report["conflicts"] == []
+        assert report["overwritten"] == [
+            {"kind": "secret", "name": n, "reason": Reason.DRIFT_OVERWRITTEN}
+            for n in ("diverged", "older-copied")]
+        assert value(env, "west", "diverged") == "diverged-1"
 
 
 # --- fencing ------------------------------------------------------------------------------------
