@@ -15,19 +15,15 @@ from typing import Any
 from activities import bp
 from kvdr.errors import KvdrError, TopologyError, VaultError
 from kvdr.failover_plan import Assessment
-from kvdr.failover_report import FailoverReport
+from kvdr.failover_report import LAST_REPORT_KEY, FailoverReport, report_key
 from kvdr.runtime import Runtime, get_runtime
 from kvdr.telemetry import custom_event
 from kvdr.topology import TopologyRecord
 
 logger = logging.getLogger(__name__)
 
-LAST_REPORT_KEY = "failover/last-report.json"
 COMPLETED_EVENT = "kvdr.failover.completed"
 
-
-def report_key(run_id: str) -> str:
-    return f"failover/reports/{run_id}.json"
 
 
 @contextmanager

@@ -16,7 +16,13 @@ from typing import Any
 
 from kvdr.inventory import format_time, parse_time
 
-__all__ = ["Approval", "FailoverOutcome", "FailoverReport"]
+__all__ = ["LAST_REPORT_KEY", "Approval", "FailoverOutcome", "FailoverReport", "report_key"]
+
+LAST_REPORT_KEY = "failover/last-report.json"  # in the state store; a dry run never replaces it
+
+
+def report_key(run_id: str) -> str:
+    return f"failover/reports/{run_id}.json"
 
 
 class FailoverOutcome(StrEnum):

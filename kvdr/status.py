@@ -19,7 +19,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from kvdr.drill import LAST_REPORT_KEY as DRILL_REPORT_KEY
 from kvdr.errors import KvdrError
+from kvdr.failover_report import LAST_REPORT_KEY as FAILOVER_REPORT_KEY
 from kvdr.inventory import format_time, parse_time
 
 logger = logging.getLogger(__name__)
@@ -61,12 +63,15 @@ class ReplicationStatus:
     rpo_seconds: int = 0
     problems: tuple[str, ...] = ()
     events: Mapping[str, Any] = field(default_factory=dict)
+    last_drill: Mapping[str, Any] | None = None
+    last_failover: Mapping[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {"generated_at": format_time(self.generated_at), "primary": self.primary,
                 "epoch": self.epoch, "rpo_seconds": self.rpo_seconds,
                 "pairs": [p.to_dict() for p in self.pairs], "topology": self.topology,
-                "events": dict(self.events), "problems": list(self.problems)}
+                "events": dict(self.events), "last_drill": self.last_drill,
+                "last_failover": self.last_failover, "problems": list(self.problems)}
 
     def render_text(self) -> str:
         lines = [f"primary {self.primary or '?'} at epoch {self.epoch if self.epoch else '?'}"
@@ -84,6 +89,15 @@ class ReplicationStatus:
                 f"events pending {p.events_pending}, failed {p.events_failed}; "
                 f"estimated lag {lag}"
                 + ("" if p.within_rpo in (None, True) else "  ** over RPO **"))
+        if self.last_drill:
+            d = self.last_drill
+            lines.append(f"  last drill {d.get('finished_at') or '?'}: {d.get('result')} "
+                         f"(RPO {d.get('rpo_seconds')}s, RTO {d.get('rto_seconds')}s)")
+        if self.last_failover:
+            f = self.last_failover
+            lines.append(f"  last {f.get('kind')} {f.get('finished_at') or '?'}: "
+                         f"{f.get('outcome')} ({f.get('source')} -> {f.get('target')}, epoch "
+                         f"{f.get('epoch_after') or f.get('epoch_before')})")
         lines += [f"  problem: {problem}" for problem in self.problems]
         return "\n".join(lines)
 
@@ -184,5 +198,18 @@ def build_status(runtime: Any, *, now: datetime | None = None) -> ReplicationSta
     event_summary = {k: events.get(k) for k in ("received", "replicated", "ignored", "failed",
                                                  "pending", "lag_seconds_p50",
                                                  "lag_seconds_max")}
+    drill = read(DRILL_REPORT_KEY)
+    failover = read(FAILOVER_REPORT_KEY)
+    last_drill = None if not drill else {
+        "run_id": drill.get("run_id"), "result": drill.get("result"),
+        "finished_at": drill.get("finished_at"),
+        "rpo_seconds": (drill.get("measured") or {}).get("rpo_seconds"),
+        "rto_seconds": (drill.get("measured") or {}).get("rto_seconds"),
+        "failed_checks": drill.get("failed_checks", [])}
+    last_failover = None if not failover else {
+        k: failover.get(k) for k in ("run_id", "kind", "outcome", "source", "target",
+                                     "epoch_before", "epoch_after", "finished_at",
+                                     "rto_seconds")}
     return ReplicationStatus(now, primary, epoch, tuple(pairs), topology,
-                             config.objectives.rpo_seconds, tuple(problems), event_summary)
+                             config.objectives.rpo_seconds, tuple(problems), event_summary,
+                             last_drill, last_failover)

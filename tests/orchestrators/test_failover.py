@@ -374,3 +374,20 @@ def test_a_switch_refuses_when_another_runbook_chose_a_different_primary(
     refused = switch(env.runtime, SwitchRequest("r2", to_west, 1, ("east", "europe")))
     assert not refused.ok and refused.error["code"] == "topology.changed"
     assert read_topology(env.runtime.session("west")).primary == "europe"
+
+
+def test_status_shows_the_last_failover_and_the_last_drill(synced: SyncEnv) -> None:
+    from kvdr.status import build_status
+
+    failover = run(synced, request())
+    drill = synced.engine.result(synced.engine.start_new("drill", {}, instance_id="drill-s"),
+                                 timeout=120)
+    status = build_status(synced.runtime)
+    assert status.primary == "west" and status.epoch == 2
+    assert status.last_failover["run_id"] == failover["run_id"]
+    assert status.last_failover["outcome"] == "completed"
+    assert status.last_drill["run_id"] == drill["run_id"]
+    text = status.render_text()
+    assert "last planned" in text and "completed (east -> west, epoch 2)" in text
+    assert f"last drill {drill['finished_at']}: {drill['result']}" in text
+    assert SECRET_VALUE not in json.dumps(status.to_dict(), default=str)
