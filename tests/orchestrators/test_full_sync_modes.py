@@ -43,6 +43,16 @@ def run_pair(env: SyncEnv, source: str, target: str, mode: SyncMode, epoch: int
     return env.engine.result(iid, timeout=120)
 
 
+def reset_counts(env: SyncEnv) -> None:
+    for vault in ("east", "west"):
+        env.emu.reset_stats(vault)
+
+
+def version_listings(env: SyncEnv) -> dict[str, int]:
+    """Version listings each vault served since :func:`reset_counts` (the history checks)."""
+    return {v: env.emu.count(v, "GetSecretVersions", 200) for v in ("east", "west")}
+
+
 def session(env: SyncEnv, vault: str) -> VaultSession:
     return VaultSession(env.config, vault, credential=env.runtime.credential)
 
@@ -181,12 +191,11 @@ def test_reconcile_skips_an_item_only_the_current_primary_changed_and_writes_not
         west.set_secret("rotated-keeping-tags", "west-2", tags=tags)  # a stale link now
         west.set_secret("rotated-fresh", "west-2")
     before = {n: versions(sync_env, "west", n) for n in ("rotated-keeping-tags", "rotated-fresh")}
-    sync_env.emu.reset_stats("east")
-    sync_env.emu.reset_stats("west")
+    reset_counts(sync_env)
 
     # failback: east is back, with nothing new; reconcile it into west
     result = run_pair(sync_env, "east", "west", SyncMode.RECONCILE, failover.epoch)
-    listings = {v: sync_env.emu.count(v, "GetSecretVersions", 200) for v in ("east", "west")}
+    listings = version_listings(sync_env)
 
     report = result["report"]
     assert report["status"] == "succeeded", (report["counts"], report["failures"])
@@ -224,11 +233,10 @@ def test_reconcile_still_reports_a_conflict_when_both_regions_changed_and_writes
     # copied: only the copy's origin id tells them apart
     same_second(sync_env, "east", "same-second", later, first)
     before = {n: versions(sync_env, "west", n) for n in ("both-changed", "same-second")}
-    sync_env.emu.reset_stats("east")
-    sync_env.emu.reset_stats("west")
+    reset_counts(sync_env)
 
     result = run_pair(sync_env, "east", "west", SyncMode.RECONCILE, failover.epoch)
-    listings = {v: sync_env.emu.count(v, "GetSecretVersions", 200) for v in ("east", "west")}
+    listings = version_listings(sync_env)
 
     report = result["report"]
     assert report["status"] == "succeeded", (report["counts"], report["failures"])
@@ -290,14 +298,13 @@ def test_drain_writes_over_a_version_the_primary_already_had_without_calling_it_
     with sync_env.emu.secret_client("east") as east:  # written in east, never copied to west
         diverged = east.set_secret("both-changed", "both-changed-east").properties.version
     east_v1 = versions(sync_env, "east", "rotated-on-survivor")
-    sync_env.emu.reset_stats("east")
-    sync_env.emu.reset_stats("west")
+    reset_counts(sync_env)
 
     # the drain's plan (a dry run: nothing written) reads the current primary's history ...
     planned = plan_pair(sync_env.runtime, PairPlanRequest(
         "drain-plan", "west", "east", True, failover.epoch, "2026-01-01T00:00:00Z",
         mode=SyncMode.DRAIN))
-    listings = {v: sync_env.emu.count(v, "GetSecretVersions", 200) for v in ("east", "west")}
+    listings = version_listings(sync_env)
     requests = {v: sum(sum(by_status.values()) for by_status
                        in sync_env.emu.stats(v)["operations"].values()) for v in ("east", "west")}
     assert planned.ok and planned.drift == 1
@@ -360,12 +367,11 @@ def test_sync_copies_over_a_version_the_primary_had_and_replaced_but_keeps_real_
         east.set_secret("superseded", "superseded-east-2")
     with env.emu.secret_client("west") as west:
         west.set_secret("diverged", "diverged-west")
-    env.emu.reset_stats("east")
-    env.emu.reset_stats("west")
+    reset_counts(env)
 
     planned = plan_pair(env.runtime, PairPlanRequest(
         "sync-plan", "east", "west", True, back.epoch, "2026-01-01T00:00:00Z"))
-    listings = {v: env.emu.count(v, "GetSecretVersions", 200) for v in ("east", "west")}
+    listings = version_listings(env)
     assert planned.ok and planned.drift == 2
     # one listing of the primary per drift item; the copy of west's superseded version names
     # its version id, so west's ids behind that token were listed too (for that item only)
