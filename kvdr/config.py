@@ -279,11 +279,24 @@ def load_toml(path: str | os.PathLike[str]) -> Config:
     the file's folder."""
     file = Path(path)
     try:
-        with file.open("rb") as fh:
-            document = tomllib.load(fh)
+        data = file.read_bytes()
     except FileNotFoundError:
         raise ConfigError(str(file), "configuration file not found; create it or pass --config "
                           "with the right path", code="config.missing") from None
+    except IsADirectoryError:
+        raise ConfigError(str(file), "is a directory, not a configuration file; pass --config "
+                          "with the path of the kvdr.toml itself") from None
+    except OSError as exc:  # permissions, a device, an I/O error: say which, never a traceback
+        raise ConfigError(str(file), f"cannot be read ({exc.strerror or type(exc).__name__}); "
+                          "check the path and its permissions") from None
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:  # TOML is UTF-8 by definition: point at the bad byte
+        line = data.count(b"\n", 0, exc.start) + 1
+        raise ConfigError(str(file), f"not UTF-8 (byte 0x{data[exc.start]:02x} on line {line}); "
+                          "save the file as UTF-8") from None
+    try:
+        document = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(str(file), f"not valid TOML ({exc})") from None
     return _from_document(document, base_dir=file.resolve().parent, check_files=True)

@@ -29,6 +29,6 @@ def add_common(parser: argparse.ArgumentParser) -> None:
 
 
 def config_error(exc: ConfigError) -> int:
-    print(f"kvdr: configuration error in {exc.setting}: {exc.message} [{exc.code}]",
-          file=sys.stderr)
+    # the message already starts with the setting's name
+    print(f"kvdr: configuration error in {exc.message} [{exc.code}]", file=sys.stderr)
     return EXIT_CONFIG

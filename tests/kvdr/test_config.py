@@ -296,6 +296,23 @@ def test_missing_file_and_bad_toml_are_config_errors(tmp_path, write_toml):
     assert "not valid TOML" in error.message
 
 
+def test_a_directory_given_as_the_configuration_file_is_a_config_error(tmp_path):
+    with pytest.raises(ConfigError) as info:
+        load_toml(tmp_path)
+    assert info.value.setting == str(tmp_path)
+    assert "is a directory" in info.value.message
+
+
+def test_a_configuration_file_that_is_not_utf8_is_a_config_error(tmp_path):
+    path = tmp_path / "kvdr.toml"
+    path.write_bytes('[topology]\ninitial_primary = "\u00e9ast"\n'.encode("latin-1"))
+    with pytest.raises(ConfigError) as info:
+        load_toml(path)
+    assert info.value.code == "config.invalid"
+    assert "UTF-8" in info.value.message and "line 2" in info.value.message
+
+
+
 # --- app-setting errors: each names the app setting ---------------------------------------------
 
 
