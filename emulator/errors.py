@@ -59,8 +59,8 @@ def noun(kind: str) -> str:
     return _NOUNS[kind]
 
 
-def bad_parameter(message: str) -> KvError:
-    return KvError(400, ErrorCode.BAD_PARAMETER, message)
+def bad_parameter(message: str, inner_code: str | None = None) -> KvError:
+    return KvError(400, ErrorCode.BAD_PARAMETER, message, inner_code=inner_code)
 
 
 def not_found(kind: str, name: str, version: str = "") -> KvError:

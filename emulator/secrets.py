@@ -85,7 +85,8 @@ def set_secret(ctx: Ctx, name: str) -> Result:
         raise bad_parameter("The secret value must be a string.")
     if len(value.encode("utf-8")) > MAX_VALUE_BYTES:
         raise bad_parameter(
-            f"The secret value exceeds the maximum size of {MAX_VALUE_BYTES} bytes."
+            f"The secret value exceeds the maximum size of {MAX_VALUE_BYTES} bytes.",
+            inner_code="SecretTooLarge",
         )
     content_type = opt(body, "contentType", str, "contentType")
     attrs = new_attributes(parse_attributes(body))

@@ -102,6 +102,19 @@ def _error(err: KvError) -> web.Response:
     return _json(err.status, err.body(), err.headers)
 
 
+async def _read_whole(request: web.BaseRequest) -> bytes | None:
+    """The whole body, or None past ``MAX_BODY_BYTES``. One ``read(n)`` returns only what has
+    arrived so far, so a body that comes in several TCP segments needs reading to the end."""
+    chunks: list[bytes] = []
+    size = 0
+    while chunk := await request.content.read(MAX_BODY_BYTES + 1 - size):
+        chunks.append(chunk)
+        size += len(chunk)
+        if size > MAX_BODY_BYTES:
+            return None
+    return b"".join(chunks)
+
+
 def _drop(request: web.BaseRequest) -> web.Response:
     """Close the connection without answering (the client sees it reset)."""
     transport = request.transport
@@ -322,10 +335,10 @@ class EmulatorServer:
         if not request.body_exists:
             return None
         try:
-            raw = await request.content.read(MAX_BODY_BYTES + 1)
+            raw = await _read_whole(request)
         except HTTPRequestEntityTooLarge as exc:
             raise KvError(413, ErrorCode.REQUEST_TOO_LARGE, "The request body is too big.") from exc
-        if len(raw) > MAX_BODY_BYTES:
+        if raw is None:
             raise KvError(
                 413,
                 ErrorCode.REQUEST_TOO_LARGE,
