@@ -4,21 +4,33 @@ and how long it took. Timings and counts, names and versions — never a value.
 RTO is measured from when the need arose (the alert's ``firedDateTime`` when an alert started
 the runbook, else the runbook's start) to the verified switch, approval wait included: that is
 the time the applications waited. ``rto_excluding_approval_seconds`` is what kvdr itself took.
+
+An alert's fired time is the sender's clock, and a re-delivered or replayed alert may carry one
+from long ago: a fired time more than :data:`MAX_ALERT_DELAY` before the runbook's start, or more
+than :data:`CLOCK_SKEW` after it, is not used (``rto_clamped``; the RTO is measured from the
+runbook's start and ``rto_basis`` says why). A fired time slightly ahead is clock skew: the RTO
+then starts at the runbook's start, unflagged.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
 from kvdr.inventory import format_time, parse_time
 
-__all__ = ["LAST_REPORT_KEY", "Approval", "FailoverOutcome", "FailoverReport", "report_key"]
+__all__ = ["CLOCK_SKEW", "LAST_REPORT_KEY", "MAX_ALERT_DELAY", "Approval", "FailoverOutcome",
+           "FailoverReport", "report_key"]
 
 LAST_REPORT_KEY = "failover/last-report.json"  # in the state store; a dry run never replaces it
+# Azure Monitor delivers within minutes (retries for ~75 s, activity-log alerts lag a few
+# minutes); an alert that fired longer ago than this before the runbook started is not the
+# start of this outage's clock.
+MAX_ALERT_DELAY = timedelta(hours=1)
+CLOCK_SKEW = timedelta(minutes=5)  # tolerated between Azure Monitor's clock and the host's
 
 
 def report_key(run_id: str) -> str:
@@ -97,11 +109,30 @@ class FailoverReport:
         return replace(self, outcome=outcome, finished_at=at, **changes)
 
     @property
+    def rto_start(self) -> tuple[datetime, str, bool]:
+        """When the need arose, on what basis, and whether the alert's time was rejected."""
+        if self.fired_at is None:
+            return self.started_at, "runbook start", False
+        early = (self.started_at - self.fired_at).total_seconds()
+        if self.fired_at < self.started_at - MAX_ALERT_DELAY:
+            return self.started_at, (
+                f"runbook start: the alert's fired time {format_time(self.fired_at)} is "
+                f"{early:.0f} s before it, more than {MAX_ALERT_DELAY.total_seconds():.0f} s, "
+                "so it was ignored"), True
+        if self.fired_at > self.started_at + CLOCK_SKEW:
+            return self.started_at, (
+                f"runbook start: the alert's fired time {format_time(self.fired_at)} is "
+                f"{-early:.0f} s after it (in the future beyond the "
+                f"{CLOCK_SKEW.total_seconds():.0f} s clock-skew tolerance), so it was ignored"
+            ), True
+        return min(self.fired_at, self.started_at), "alert fired", False
+
+    @property
     def rto_seconds(self) -> float | None:
         """Need to verified switch (only for a completed switch)."""
         if self.outcome is not FailoverOutcome.COMPLETED or self.finished_at is None:
             return None
-        return (self.finished_at - (self.fired_at or self.started_at)).total_seconds()
+        return (self.finished_at - self.rto_start[0]).total_seconds()
 
     @property
     def rto_excluding_approval_seconds(self) -> float | None:
@@ -139,6 +170,7 @@ class FailoverReport:
             "rto_seconds": rounded(self.rto_seconds),
             "rto_excluding_approval_seconds": rounded(self.rto_excluding_approval_seconds),
             "rto_objective_seconds": self.rto_objective_seconds, "within_rto": self.within_rto,
+            "rto_basis": self.rto_start[1], "rto_clamped": self.rto_start[2],
             "messages": list(self.messages), "error": dict(self.error) if self.error else None,
             "calls": dict(self.calls),
         }
@@ -189,6 +221,8 @@ class FailoverReport:
                          if self.rto_objective_seconds else "")
             lines.append(f"  RTO {self.rto_seconds:.1f} s{objective}; kvdr's own part "
                          f"{self.rto_excluding_approval_seconds:.1f} s")
+            if self.rto_start[2]:
+                lines.append(f"  RTO measured from the {self.rto_start[1]}")
         if self.rpo_exposure_seconds is not None:
             lines.append(f"  possible data loss window ~{self.rpo_exposure_seconds:.0f} s "
                          f"({self.rpo_basis})")
