@@ -19,10 +19,10 @@ event) and CloudEvents 1.0, and recognise the subscription validation handshake.
 | vault is not the current primary (topology cached briefly) | ignored ``non-primary`` |
 | item gone from the primary | ignored ``deleted`` |
 | a certificate's backing key/secret | ignored ``backing-object`` (copied with its certificate) |
-| event version is not the item's latest | ignored ``stale`` (the latest has its own event) |
 | the latest version carries a confirmed kvdr link | ignored ``self-written`` |
 | fence: the target's record is newer, the source no longer primary | ignored ``non-primary`` |
-| ``sync_item``: every target unchanged | ignored ``duplicate`` (no write) |
+| ``sync_item``: every target unchanged | ignored ``duplicate`` (no write); ``stale`` when the |
+| | event named another version than the latest (an older one, or one not visible yet) |
 | ``sync_item``: some target created/updated | ``replicated`` |
 | ``sync_item``: skipped / conflict only | ignored ``not-copied`` |
 | ``sync_item``: a target failed, or a vault call raised | ``failed``: raises EventFailed |
@@ -223,14 +223,22 @@ def decode_body(body: bytes | str) -> Any:
     if not text:
         raise EventError("the delivery is empty; expected an Event Grid event (JSON)")
     try:
-        return json.loads(text)
+        return _loads(text)
     except json.JSONDecodeError:
         pass
     try:
-        return json.loads(base64.b64decode(text, validate=True).decode("utf-8"))
+        return _loads(base64.b64decode(text, validate=True).decode("utf-8"))
     except (binascii.Error, ValueError, UnicodeDecodeError):
         raise EventError("the delivery is neither JSON nor base64 of JSON; expected an Event "
                          "Grid event (Event Grid schema or CloudEvents 1.0)") from None
+
+
+def _loads(text: str) -> Any:
+    try:
+        return json.loads(text)
+    except RecursionError:  # json recurses per nesting level: "[[[[…" must not become a 500
+        raise EventError("the delivery's JSON is nested too deeply to be an Event Grid "
+                         "event") from None
 
 
 def parse_delivery(payload: bytes | str | list[Any] | Mapping[str, Any]) -> Delivery:
@@ -247,7 +255,8 @@ def parse_delivery(payload: bytes | str | list[Any] | Mapping[str, Any]) -> Deli
         if not isinstance(raw, Mapping):
             raise EventError(f"expected an event object, got {type(raw).__name__}")
         if _type_of(raw) == VALIDATION_EVENT_TYPE:
-            code = (raw.get("data") or {}).get("validationCode")
+            data = raw.get("data")
+            code = data.get("validationCode") if isinstance(data, Mapping) else None
             if not isinstance(code, str) or not code:
                 raise EventError("subscription validation event without data.validationCode")
             return Delivery(validation_code=code)
@@ -323,7 +332,7 @@ def _time(value: Any, event_id: str) -> datetime | None:
             digits = "".join(c for c in frac if c.isdigit())
             text = f"{head}.{digits[:6]}{frac[len(digits):]}"
         return parse_time(text)
-    except ValueError:
+    except (ValueError, OverflowError):  # OverflowError: a year-1/9999 time with an offset
         raise EventError(f"event {event_id}: event time {value!r} is not ISO 8601") from None
 
 
@@ -332,7 +341,7 @@ def _epoch(value: Any) -> int | None:
         return None
     try:
         return int(float(value))
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):  # OverflowError: 1e400 (infinity)
         return None
 
 
@@ -637,8 +646,6 @@ def _replicate(runtime: Any, event: VaultEvent, region: Region, topology: Topolo
         return _pending(event, ignored, reason=IgnoreReason.DELETED, **where)
     if latest.managed:
         return _pending(event, ignored, reason=IgnoreReason.BACKING_OBJECT, **where)
-    if not is_latest:
-        return _pending(event, ignored, reason=IgnoreReason.STALE, **where)
     if latest.link_state == LinkState.CONFIRMED:
         return _pending(event, ignored, reason=IgnoreReason.SELF_WRITTEN, **where)
 
@@ -646,8 +653,12 @@ def _replicate(runtime: Any, event: VaultEvent, region: Region, topology: Topolo
     from kvdr.topology_store import FENCED_CODE
 
     sessions = {name: runtime.session(name) for name in config.region_names}
+    # a stale event (an older version, or one the primary does not show yet) still copies
+    # the latest: the event is a hint, the primary is the truth; the real id it names is the
+    # latest's, so that the same-second re-check compares the right version
+    version = (event.version if is_latest else latest.version) or None
     outcomes = sync_item(config, sessions, topology, event.kind, event.name,
-                         fingerprint_key=runtime.fingerprint_key, version=event.version or None,
+                         fingerprint_key=runtime.fingerprint_key, version=version,
                          fence=_fence(runtime, topology, region.name))
     targets = {target: ("fenced" if o.code == FENCED_CODE else str(o.action) if o.ok
                         else "failed") for target, o in outcomes.items()}
@@ -662,7 +673,8 @@ def _replicate(runtime: Any, event: VaultEvent, region: Region, topology: Topolo
     if actions & _WRITE_ACTIONS:
         return _pending(event, EventStatus.REPLICATED, targets=targets, **where)
     if actions <= {"unchanged"}:
-        return _pending(event, ignored, reason=IgnoreReason.DUPLICATE, targets=targets, **where)
+        reason = IgnoreReason.DUPLICATE if is_latest else IgnoreReason.STALE
+        return _pending(event, ignored, reason=reason, targets=targets, **where)
     return _pending(event, ignored, reason=IgnoreReason.NOT_COPIED, targets=targets, **where)
 
 
@@ -737,6 +749,10 @@ def _log(outcome: EventOutcome) -> None:
     elif outcome.reason in (IgnoreReason.NEAR_EXPIRY, IgnoreReason.EXPIRED):
         log.warning("%s: %s in region %s (not copied; renew or rotate it in the primary)",
                     outcome.reason, what, outcome.region)
+    elif outcome.reason == IgnoreReason.UNSUPPORTED:
+        # the subscription filters to item events: another type means it was changed
+        log.warning("ignored %s: %s (the Event Grid subscription should not send it)", what,
+                    outcome.reason)
     else:
         log.info("ignored %s: %s", what, outcome.reason)
 

@@ -131,6 +131,17 @@ def test_data_field_casing_and_missing_vault_name_are_tolerated() -> None:
     (json.dumps(cloud_event(specversion="0.3")), "specversion"),
     (json.dumps([{"eventType": "Microsoft.EventGrid.SubscriptionValidationEvent", "id": "v",
                   "data": {}}]), "validationCode"),
+    # shapes that raised AttributeError/OverflowError/RecursionError (a 500, retried for 24 h)
+    (json.dumps([{"eventType": "Microsoft.EventGrid.SubscriptionValidationEvent", "id": "v",
+                  "data": ["code"]}]), "validationCode"),
+    (json.dumps([{"eventType": "Microsoft.EventGrid.SubscriptionValidationEvent", "id": "v",
+                  "data": "code"}]), "validationCode"),
+    (json.dumps(grid_event(eventTime="9999-12-31T23:59:59-05:00")), "not ISO 8601"),
+    (json.dumps(grid_event(eventTime="0001-01-01T00:00:00+05:00")), "not ISO 8601"),
+    (json.dumps(grid_event(eventTime=12345)), "not ISO 8601"),
+    ("[" * 100_000 + "]" * 100_000, "nested too deeply"),
+    ("null", "expected an event object"),
+    ('"x"', "expected an event object"),
 ])
 def test_malformed_deliveries_raise_a_clear_error(body, message) -> None:
     with pytest.raises(EventError, match=message) as caught:
@@ -172,3 +183,12 @@ def test_stats_count_by_outcome_and_keep_a_bounded_lag_reservoir() -> None:
     assert stats["last_event"]["status"] == "ignored"
     assert EventOutcome.from_dict(outcome.to_dict()) == outcome
     assert percentile([], 50) is None and percentile([3, 1, 2], 100) == 3
+
+
+@pytest.mark.parametrize("value", ["1e400", "-1e400"])
+def test_out_of_range_nbf_and_exp_are_read_as_absent(value) -> None:
+    # 1e400 is JSON for a float the platform cannot hold: infinity, not an integer time
+    data = {**grid_event()["data"], "NBF": "NBF", "EXP": "EXP"}
+    body = json.dumps([grid_event(data=data)]).replace('"NBF": "NBF"', f'"NBF": {value}')
+    [event] = parse_delivery(body.replace('"EXP": "EXP"', f'"EXP": {value}')).events
+    assert (event.not_before, event.expires) == (None, None)
