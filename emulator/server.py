@@ -169,9 +169,7 @@ class EmulatorServer:
         for vault in self.vaults.values():
             await self._listen(vault)
         if self.admin_port is not None:
-            admin = self._web_server(self._handle_admin_port)
-            self._admin_listener = await self._bind(admin, self.admin_port)
-            self.admin_port = self._admin_listener.sockets[0].getsockname()[1]
+            await self.ensure_admin_port()
 
     async def stop(self) -> None:
         await self.events.stop()
@@ -202,6 +200,15 @@ class EmulatorServer:
         vault.listener = await self._bind(vault.server, vault.port or vault.spec.port)
         vault.port = vault.listener.sockets[0].getsockname()[1]
 
+    async def ensure_admin_port(self) -> int:
+        """Serve the process-wide admin port (on ``admin_port``, or a free port) and return it."""
+        if self._admin_listener is None:
+            admin = self._web_server(self._handle_admin_port)
+            self._admin_listener = await self._bind(admin, self.admin_port or 0)
+            self.admin_port = int(self._admin_listener.sockets[0].getsockname()[1])
+        assert self.admin_port is not None
+        return self.admin_port
+
     def vault(self, name: str) -> Vault:
         try:
             return self.vaults[name]
@@ -215,7 +222,11 @@ class EmulatorServer:
     def reset_stats(self, name: str) -> None:
         self.vault(name).stats.reset()
 
-    async def set_down(self, name: str, mode: DownMode | str) -> None:
+    async def set_down(
+        self, name: str, mode: DownMode | str, *, spare: object | None = None
+    ) -> None:
+        """Take ``name`` down; ``spare`` is a connection left to finish its answer (the one
+        that asked, when asked on the vault's own port)."""
         vault = self.vault(name)
         vault.down = DownMode(mode)
         if vault.down is DownMode.REFUSE and vault.listener is not None:
@@ -223,7 +234,8 @@ class EmulatorServer:
             vault.listener = None
             # kept-alive connections go too, so clients see the refusal on their next request
             for connection in list(vault.server.connections if vault.server else ()):
-                connection.force_close()
+                if connection is not spare:
+                    connection.force_close()
 
     async def set_up(self, name: str) -> None:
         vault = self.vault(name)
@@ -379,12 +391,7 @@ class EmulatorServer:
                 self.reset_stats(vault.name)
                 return _json(200, {"ok": True})
             if method == "POST" and action == "down":
-                body = await self._body(request) or {}
-                mode = body.get("mode", "refuse") if isinstance(body, dict) else None
-                if mode not in ("refuse", "503"):
-                    raise bad_parameter("mode must be 'refuse' or '503'.")
-                await self.set_down(vault.name, mode)
-                return _json(200, {"ok": True, "down": mode})
+                return await self._admin_down(vault, request)
             if method == "POST" and action == "up":
                 await self.set_up(vault.name)
                 return _json(200, {"ok": True})
@@ -404,6 +411,26 @@ class EmulatorServer:
             return _error(err)
         return _json(404, {"error": {"code": "NotFound", "message": f"No admin action {action}."}})
 
+
+    async def _admin_down(self, vault: Vault, request: web.BaseRequest) -> web.StreamResponse:
+        """``{"mode": "refuse"|"503"}``. Refusing closes the vault's port, and with it the
+        vault's own ``/_emulator/`` path, so the way back up is the process-wide admin port:
+        opened here on a free port if it was not asked for, and named in ``admin_url``."""
+        body = await self._body(request) or {}
+        mode = body.get("mode", "refuse") if isinstance(body, dict) else None
+        if mode not in (DownMode.REFUSE, DownMode.UNAVAILABLE):
+            raise bad_parameter("mode must be 'refuse' or '503'.")
+        answer: dict[str, Any] = {"ok": True, "down": mode}
+        if mode == DownMode.REFUSE:
+            had_admin_port = self._admin_listener is not None
+            port = await self.ensure_admin_port()
+            answer["admin_url"] = f"https://{HOST}:{port}{ADMIN_PREFIX}{vault.name}/"
+            if not had_admin_port:
+                log.warning("emulator: admin API at https://%s:%s%s", HOST, port, ADMIN_PREFIX)
+        await self.set_down(vault.name, mode, spare=request.protocol)
+        response = _json(200, answer)
+        response.force_close()  # the asking connection closes once answered
+        return response
 
     async def _admin_eventgrid(self, vault: str | None, request: web.BaseRequest
                                ) -> web.StreamResponse:

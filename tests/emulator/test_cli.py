@@ -127,3 +127,25 @@ def test_bad_arguments_exit_with_an_error() -> None:
     )
     assert result.returncode == 2
     assert "NAME=VALUE" in result.stderr
+
+
+def test_down_refuse_on_the_vault_port_without_admin_port_leaves_a_way_back_up() -> None:
+    with serve("--vault", "east=0") as (proc, vaults):
+        east = vaults[0]
+        ca = east["ca_cert"]
+        client = SecretClient(east["url"], FakeCredential(), **client_kwargs(ca))
+        client.set_secret("kept", "through the outage")
+        down = requests.post(
+            east["url"] + "_emulator/down", json={"mode": "refuse"}, verify=ca, timeout=5
+        )
+        assert down.status_code == 200, down.text
+        admin = down.json()["admin_url"]
+        assert admin.startswith("https://127.0.0.1:") and admin.endswith("/_emulator/east/")
+        with pytest.raises(requests.ConnectionError):
+            requests.get(east["url"] + "_emulator/stats", verify=ca, timeout=5)
+        assert requests.post(admin + "up", verify=ca, timeout=5).ok
+        assert client.get_secret("kept").value == "through the outage"
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(15) == 0
+        assert proc.stderr is not None
+        assert admin.removesuffix("east/") in proc.stderr.read()
