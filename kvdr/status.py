@@ -127,7 +127,14 @@ def _lag(now: datetime, sync: Mapping[str, Any] | None, events: Mapping[str, Any
     healthy = (events.get("received", 0) > 0 and not events.get("failed")
                and not events.get("pending") and events.get("lag_seconds_max") is not None)
     if healthy:
-        return float(events["lag_seconds_max"]), "event path"
+        from kvdr.event_stats import lag_after
+
+        # a clean full sync copied whatever earlier events missed: their lags are history
+        clean = bool(sync and sync.get("status") == "succeeded" and not sync.get("dry_run"))
+        lag, note = lag_after(events, parse_time(sync.get("started_at")) if clean and sync
+                              else None)
+        if lag is not None:
+            return lag, "event path" + (f" ({note})" if note else "")
     if sync and sync.get("status") == "succeeded" and sync.get("finished_at"):
         finished = parse_time(sync["finished_at"])
         if finished is not None:
@@ -197,7 +204,7 @@ def build_status(runtime: Any, *, now: datetime | None = None) -> ReplicationSta
             within_rpo=None if lag is None else lag <= config.objectives.rpo_seconds))
     event_summary = {k: events.get(k) for k in ("received", "replicated", "ignored", "failed",
                                                  "pending", "lag_seconds_p50",
-                                                 "lag_seconds_max")}
+                                                 "lag_seconds_max", "lag_clamped")}
     drill = read(DRILL_REPORT_KEY)
     failover = read(FAILOVER_REPORT_KEY)
     last_drill = None if not drill else {
