@@ -12,13 +12,17 @@ import ipaddress
 from typing import Any
 from urllib.parse import urlsplit
 
-# Key Vault DNS suffixes: public, China (21Vianet), US Government, Germany (legacy).
+# The one place that names cloud DNS suffixes (a test keeps it so). In Azure the URLs come from
+# configuration, built by the template from environment().suffixes (KVDR_REGIONS' vault_url,
+# AzureWebJobsStorage__blobServiceUri); these are the defaults and the hosts kvdr accepts.
+# Key Vault: public, China (21Vianet), US Government (Germany's cloud closed in 2021).
 VAULT_DNS_SUFFIXES: tuple[str, ...] = (
     ".vault.azure.net",
     ".vault.azure.cn",
     ".vault.usgovcloudapi.net",
-    ".vault.microsoftazure.de",
 )
+# Storage: the public cloud's suffix, used only when no blob service URL is configured.
+DEFAULT_STORAGE_SUFFIX = "core.windows.net"
 
 
 def is_loopback_host(host: str | None) -> bool:
@@ -84,6 +88,11 @@ def normalize_vault_url(url: str) -> str:
     if port not in (None, 443):
         raise ValueError(f"{url!r}: Key Vault listens on port 443 only")
     return f"https://{host.lower()}/"
+
+
+def blob_service_url(account: str, storage_suffix: str = DEFAULT_STORAGE_SUFFIX) -> str:
+    """``https://{account}.blob.{suffix}``: the blob endpoint of a storage account by name."""
+    return f"https://{account}.blob.{storage_suffix}"
 
 
 def sdk_client_kwargs(vault_url: str, ca_bundle: str | None) -> dict[str, Any]:

@@ -40,6 +40,7 @@ from azure.core.exceptions import (
     ResourceNotFoundError,
 )
 
+from kvdr.endpoints import blob_service_url
 from kvdr.errors import ConfigError, KvdrError
 
 if TYPE_CHECKING:
@@ -338,8 +339,9 @@ class BlobStateStore:
         host finds it, in this order:
 
         * ``AzureWebJobsStorage__blobServiceUri`` — identity-based, an explicit endpoint;
-        * ``AzureWebJobsStorage__accountName`` — identity-based,
-          ``https://{name}.blob.core.windows.net``;
+        * ``AzureWebJobsStorage__accountName`` — identity-based, the public cloud's blob
+          endpoint of that account (:func:`kvdr.endpoints.blob_service_url`); in other clouds
+          set ``__blobServiceUri`` (the template passes the endpoint the cloud reports);
         * ``AzureWebJobsStorage`` — a connection string; ``UseDevelopmentStorage=true`` is
           Azurite's development account on ``127.0.0.1:10000``.
 
@@ -361,7 +363,7 @@ class BlobStateStore:
                 if not _ACCOUNT_NAME.fullmatch(account):
                     raise ConfigError(SETTING_ACCOUNT, f"{account!r} is not a storage account "
                                       "name (3-24 lowercase letters and digits)")
-                url = f"https://{account}.blob.core.windows.net"
+                url = blob_service_url(account)
             owned = None
             if credential is None:
                 credential = owned = _identity_credential(env)

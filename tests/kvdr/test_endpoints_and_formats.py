@@ -31,7 +31,6 @@ def test_other_urls_get_full_verification(url):
 @pytest.mark.parametrize(("url", "normal"), [
     ("https://KV-East.vault.azure.net", "https://kv-east.vault.azure.net/"),
     ("https://kv.vault.azure.net:443/", "https://kv.vault.azure.net/"),
-    ("https://kv.vault.microsoftazure.de/", "https://kv.vault.microsoftazure.de/"),
     ("https://[::1]:8443", "https://[::1]:8443/"),
 ])
 def test_vault_urls_are_normalised(url, normal):
