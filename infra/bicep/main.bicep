@@ -115,6 +115,10 @@ param taskHub string = 'kvdr'
 @description('KVDR_FINGERPRINT_KEY: HMAC key for keyed fingerprints; random, at least 32 characters, the same for both apps, stable across deployments.')
 param fingerprintKey string
 
+@minValue(0)
+@description('Always-ready instances for the Durable Functions group (orchestrators, activities) of each app, as the platform recommends for Durable Functions on Flex Consumption: a runbook started after idle does not wait for a cold start. Billed around the clock (baseline GB-s; see docs/deployment.md); 0 turns them off.')
+param durableAlwaysReady int = 1
+
 // --- eventing and alerting ---------------------------------------------------------------------
 
 @allowed(['auto', 'function', 'queue'])
@@ -123,6 +127,11 @@ param eventDelivery string = 'auto'
 
 @description('The kvdr code is already deployed to both apps. With function delivery, Event Grid subscriptions are created only then (Event Grid validates that the function exists); azd\'s postdeploy hook sets it.')
 param appCodeDeployed bool = false
+
+@secure()
+@minLength(32)
+@description('Value of the alert webhook\'s function key (key kvdr-alerts on the alert_webhook function only): random, at least 32 URL-safe characters, kept across deployments so that the action groups keep working (infra/scripts/preprovision.sh generates it once per azd environment). Change it only to rotate the key on purpose (docs/deployment.md).')
+param alertWebhookKey string
 
 @description('Name of the Event Grid-triggered function in the kvdr app (public-mode push delivery).')
 param eventGridFunctionName string = 'event_grid_sync'
@@ -163,6 +172,8 @@ var allTags = union(tags, {
   'azd-env-name': namePrefix
 })
 var alertKeyName = 'kvdr-alerts'
+// the Python function behind POST /api/alerts (triggers/alerts.py)
+var alertFunctionName = 'alert_webhook'
 var sharedRgName = 'rg-${prefix}-shared'
 
 var regions = [for (location, i) in [primaryLocation, secondaryLocation]: {
@@ -187,12 +198,13 @@ var kvdrRegions = toObject(regions, r => r.location, r => {
   geography: geographyOf[r.location]
 })
 
-// Every KVDR_* setting kvdr reads (kvdr/settings.py); KVDR_LOCAL_REGION is added per region.
+// Every KVDR_* setting kvdr reads (kvdr/settings.py) but the secret one; KVDR_LOCAL_REGION is
+// added per region, KVDR_FINGERPRINT_KEY travels as a @secure() parameter of its own so that the
+// deployment history never records it.
 var kvdrSettings = {
   KVDR_REGIONS: string(kvdrRegions)
   KVDR_INITIAL_PRIMARY: initialPrimary == 'primary' ? primaryLocation : secondaryLocation
   KVDR_TASK_HUB: taskHub
-  KVDR_FINGERPRINT_KEY: fingerprintKey
   KVDR_DELETION_POLICY: deletionPolicy
   KVDR_DELETION_GRACE_PERIOD: deletionGracePeriod
   KVDR_DELETION_BREAKER_MAX_ITEMS: string(deletionBreakerMaxItems)
@@ -286,8 +298,9 @@ module region 'modules/region.bicep' = [for (r, i) in regions: {
     kvdrSettings: union(kvdrSettings, {
       KVDR_LOCAL_REGION: r.location
     })
+    fingerprintKey: fingerprintKey
     maximumInstanceCount: maximumInstanceCount
-    alertKeyName: alertKeyName
+    durableAlwaysReady: durableAlwaysReady
     tags: allTags
     azdServiceName: r.azdService
   }
@@ -362,13 +375,20 @@ module eventGrid 'modules/eventGrid.bicep' = [for (r, i) in regions: {
   ]
 }]
 
-// Region i watches the OTHER region's vault and calls its own app.
+// Region i watches the OTHER region's vault and calls its own app. The alert webhook's function
+// key lives in the app's runtime storage (blob container azure-webjobs-secrets), so setting it
+// needs the host's roles on that storage and, in private mode, its private endpoints and DNS:
+// this module waits for both. The key is set only once the code is deployed (the host refuses a
+// key for a function it does not know); azd's postdeploy hook provisions again for that.
 module alerts 'modules/alerts.bicep' = [for (r, i) in regions: {
   name: 'kvdr-alerts-${r.location}'
   scope: regionRgs[i]
   params: {
     appName: region[i].outputs.appName
+    alertFunctionName: alertFunctionName
+    alertFunctionDeployed: appCodeDeployed
     alertKeyName: alertKeyName
+    alertKey: alertWebhookKey
     watchedVaultId: region[1 - i].outputs.vaultId
     regionLabel: r.location
     availabilityThresholdPercent: availabilityThresholdPercent
@@ -377,6 +397,10 @@ module alerts 'modules/alerts.bicep' = [for (r, i) in regions: {
     operatorsActionGroupId: operatorAlerts.outputs.operatorsActionGroupId
     tags: allTags
   }
+  dependsOn: [
+    access
+    privateLinks
+  ]
 }]
 
 // --- outputs -------------------------------------------------------------------------------------

@@ -1,7 +1,8 @@
 // Example parameters for main.bicep. Works for both deployment paths:
 //   azd up                       azd provides AZURE_ENV_NAME and AZURE_LOCATION; set the rest
 //                                with `azd env set NAME value` (scripts/preprovision.sh makes
-//                                the fingerprint key on first use).
+//                                the fingerprint key and the alert webhook key on first use
+//                                and keeps them).
 //   az deployment sub create     export the same environment variables first.
 using './main.bicep'
 
@@ -26,6 +27,8 @@ param operatorIpRanges = empty(readEnvironmentVariable('OPERATOR_CIDR', '')) ? [
 ]
 param appCodeDeployed = bool(readEnvironmentVariable('APP_CODE_DEPLOYED', 'false'))
 param fingerprintKey = readEnvironmentVariable('KVDR_FINGERPRINT_KEY')
+param alertWebhookKey = readEnvironmentVariable('ALERT_WEBHOOK_KEY')
+param durableAlwaysReady = int(readEnvironmentVariable('DURABLE_ALWAYS_READY', '1'))
 param tags = {
   costCenter: 'security'
 }

@@ -234,7 +234,9 @@ def evaluate(node: ts.Node, env: Mapping[str, Any], file: BicepFile | None = Non
             left, right = n.child_by_field_name("left"), n.child_by_field_name("right")
             op = text(n.child_by_field_name("operator") or n.children[1])
             ops = {"==": lambda a, b: a == b, "!=": lambda a, b: a != b,
-                   "&&": lambda a, b: a and b, "||": lambda a, b: a or b}
+                   "&&": lambda a, b: a and b, "||": lambda a, b: a or b,
+                   ">": lambda a, b: a > b, ">=": lambda a, b: a >= b,
+                   "<": lambda a, b: a < b, "<=": lambda a, b: a <= b}
             if op not in ops:
                 raise Unevaluable(op)
             return ops[op](ev(left), ev(right))
@@ -258,3 +260,143 @@ def evaluate(node: ts.Node, env: Mapping[str, Any], file: BicepFile | None = Non
 
 
 GUID = re.compile(r"\b[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\b", re.I)
+
+
+# --- references, dependencies and data flow -----------------------------------------------------
+
+def referenced_names(node: ts.Node) -> set[str]:
+    """Every name an expression refers to: identifiers other than object property keys."""
+    found: set[str] = set()
+    stack = [node]
+    while stack:
+        n = stack.pop()
+        if n.type == "identifier":
+            parent = n.parent
+            is_key = parent is not None and parent.type == "object_property" and \
+                _named(parent)[0] == n
+            if not is_key:
+                found.add(text(n))
+        stack.extend(n.children)
+    return found
+
+
+def expression_of(decl: Declaration) -> ts.Node:
+    """What a declaration evaluates: a resource/module body (with its loop and condition) or a
+    param default / var / output value."""
+    return decl.node.children[-1]
+
+
+@dataclass(frozen=True)
+class Ref:
+    """One declaration of one file (a file-level node: every instance of a module is one)."""
+    rel: str  # relative to infra/bicep
+    name: str
+
+
+def _rel(file: BicepFile) -> str:
+    return file.path.relative_to(BICEP_DIR).as_posix()
+
+
+def _target(module: Declaration) -> BicepFile:
+    return load((module.file.path.parent / module.type_string).resolve()
+                .relative_to(BICEP_DIR).as_posix())
+
+
+class DependencyGraph:
+    """What ARM waits for before it deploys a declaration: explicit dependsOn and implicit
+    references (through vars) to resources and modules of the same file, everything the module
+    deployment that holds the file waits for, and, for a module, everything inside it."""
+
+    def __init__(self, root: str = "main.bicep"):
+        self.files: dict[str, BicepFile] = {}
+        self.loaded_by: dict[str, list[Ref]] = {}
+        pending = [load(root)]
+        while pending:
+            file = pending.pop()
+            if _rel(file) in self.files:
+                continue
+            self.files[_rel(file)] = file
+            for module in file.declarations("module"):
+                target = _target(module)
+                self.loaded_by.setdefault(_rel(target), []).append(Ref(_rel(file), module.name))
+                pending.append(target)
+
+    def declaration(self, ref: Ref) -> Declaration:
+        file = self.files[ref.rel]
+        return next(d for d in file.declarations() if d.name == ref.name and d.kind in
+                    ("resource", "module"))
+
+    def direct(self, ref: Ref) -> set[Ref]:
+        file = self.files[ref.rel]
+        deployable = {d.name for d in file.declarations() if d.kind in ("resource", "module")}
+        variables = {d.name: d for d in file.declarations("var")}
+        seen: set[str] = set()
+        names = referenced_names(expression_of(self.declaration(ref)))
+        found = set()
+        while names:
+            name = names.pop()
+            if name in seen or name == ref.name:
+                continue
+            seen.add(name)
+            if name in deployable:
+                found.add(Ref(ref.rel, name))
+            elif name in variables:
+                names |= referenced_names(expression_of(variables[name]))
+        return found
+
+    def contents(self, module: Ref) -> set[Ref]:
+        target = _target(self.declaration(module))
+        return {Ref(_rel(target), d.name) for d in target.declarations()
+                if d.kind in ("resource", "module")}
+
+    def inherited(self, rel: str) -> set[Ref]:
+        found: set[Ref] = set()
+        for module in self.loaded_by.get(rel, []):
+            found |= self.direct(module) | self.inherited(module.rel)
+        return found
+
+    def waits_for(self, ref: Ref) -> set[Ref]:
+        """Every declaration that is complete before ``ref`` is deployed."""
+        found: set[Ref] = set()
+        pending = list(self.direct(ref) | self.inherited(ref.rel))
+        while pending:
+            dep = pending.pop()
+            if dep in found:
+                continue
+            found.add(dep)
+            pending.extend(self.direct(dep) | self.inherited(dep.rel))
+            if self.declaration(dep).kind == "module":
+                pending.extend(self.contents(dep))
+        return found
+
+
+def secure(decl: Declaration) -> bool:
+    return "@secure()" in decl.decorators
+
+
+def tainted_params(root: str, secrets: set[str]) -> dict[str, set[str]]:
+    """Data flow of the ``secrets`` params of ``root`` through vars and module parameters:
+    file -> the params (and vars) of that file that carry a secret."""
+    flow: dict[str, set[str]] = {}
+    pending = [(load(root), set(secrets))]
+    while pending:
+        file, carried = pending.pop()
+        rel = _rel(file)
+        variables = {d.name: d for d in file.declarations("var")}
+        tainted = set(carried)
+        changed = True
+        while changed:
+            changed = False
+            for name, var in variables.items():
+                if name not in tainted and referenced_names(var.value) & tainted:
+                    tainted.add(name)
+                    changed = True
+        if tainted <= flow.get(rel, set()):
+            continue
+        flow[rel] = flow.get(rel, set()) | tainted
+        for module in file.declarations("module"):
+            passed = {key for key, value in properties(module.get("params")).items()
+                      if referenced_names(value) & tainted}
+            if passed:
+                pending.append((_target(module), passed))
+    return flow

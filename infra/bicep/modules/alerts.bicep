@@ -5,13 +5,30 @@
 //   - a Resource Health alert on the watched vault (fires when the platform declares it
 //     unavailable, including when metrics stop arriving, which a metric alert cannot see);
 //   - an action group whose webhook calls this region's app at /api/alerts with the common alert
-//     schema and the app's dedicated alert host key; operators are notified as well.
-// Ordering: the host key is created by functionApp.bicep in the same region; main.bicep makes
-// this module depend on that region's deployment and reads the key here with listKeys(), so
-// the key value never appears in a parameter or an output.
+//     schema and a function key of the alert function ONLY (a host key would also open approve,
+//     failover and failback to anyone who can read the action group); operators are notified
+//     as well.
+// The key's value is a @secure() parameter kept in the azd environment, so every provision sets
+// the same value (a key resource without a value is regenerated at every deployment, which
+// would break alert delivery until the action group caught up). The key is stored by the
+// Functions host in the app's runtime storage: main.bicep deploys this module after the app's
+// storage roles and private links.
 
 param appName string
+
+@description('The function behind POST /api/alerts (triggers/alerts.py).')
+param alertFunctionName string
+
+@description('The kvdr code is deployed, so the alert function exists: the host refuses a key for an unknown function.')
+param alertFunctionDeployed bool
+
+@description('Name of the alert function\'s key.')
 param alertKeyName string
+
+@secure()
+@minLength(32)
+@description('Value of the alert function\'s key; stable across deployments (rotate on purpose only).')
+param alertKey string
 
 @description('Resource id of the vault in the OTHER region.')
 param watchedVaultId string
@@ -35,8 +52,18 @@ resource app 'Microsoft.Web/sites@2024-04-01' existing = {
   name: appName
 }
 
+resource alertFunction 'Microsoft.Web/sites/functions@2024-04-01' existing = {
+  parent: app
+  name: alertFunctionName
+}
+
+resource alertFunctionKey 'Microsoft.Web/sites/functions/keys@2024-04-01' = if (alertFunctionDeployed) {
+  parent: alertFunction
+  name: alertKeyName
+  value: alertKey
+}
+
 var watchedVaultName = last(split(watchedVaultId, '/'))
-var alertKey = listKeys('${app.id}/host/default', '2024-04-01').functionKeys[alertKeyName]
 
 resource failoverActionGroup 'Microsoft.Insights/actionGroups@2023-01-01' = {
   name: 'ag-kvdr-failover-${regionLabel}'
@@ -45,15 +72,19 @@ resource failoverActionGroup 'Microsoft.Insights/actionGroups@2023-01-01' = {
   properties: {
     groupShortName: take('kvdr-${regionLabel}', 12)
     enabled: true
-    webhookReceivers: [
+    // until the code is deployed there is no function to call; operators are still notified
+    webhookReceivers: alertFunctionDeployed ? [
       {
         name: 'kvdr-alert-endpoint'
         serviceUri: 'https://${app.properties.defaultHostName}/api/alerts?code=${alertKey}'
         useCommonAlertSchema: true
         useAadAuth: false
       }
-    ]
+    ] : []
   }
+  dependsOn: [
+    alertFunctionKey
+  ]
 }
 
 resource availability 'Microsoft.Insights/metricAlerts@2018-03-01' = {

@@ -18,8 +18,13 @@ param allowedIpRanges array
 param workspaceId string
 param appInsightsConnectionString string
 param kvdrSettings object
+
+@secure()
+@description('KVDR_FINGERPRINT_KEY.')
+param fingerprintKey string
+
 param maximumInstanceCount int
-param alertKeyName string
+param durableAlwaysReady int
 param tags object
 
 @description('Tag azd uses to find the app it deploys a service to.')
@@ -88,10 +93,11 @@ module app 'functionApp.bicep' = {
     networkMode: networkMode
     allowedIpRanges: allowedIpRanges
     kvdrSettings: kvdrSettings
+    fingerprintKey: fingerprintKey
     appInsightsConnectionString: appInsightsConnectionString
     eventsQueueServiceUri: eventsStorage.outputs.queueEndpoint
     maximumInstanceCount: maximumInstanceCount
-    alertKeyName: alertKeyName
+    durableAlwaysReady: durableAlwaysReady
     tags: union(tags, {
       'azd-service-name': azdServiceName
     })
