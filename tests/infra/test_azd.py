@@ -45,3 +45,10 @@ def test_outputs_name_vaults_apps_runbook_and_alert_endpoints():
     for name in ("vaultUrls", "appHostNames", "runbookEndpoints", "alertEndpoints"):
         assert name in outputs
     assert "code=" not in outputs["alertEndpoints"]  # keys are never outputs
+
+
+def test_every_main_parameter_is_documented_in_the_deployment_guide():
+    doc = (bm.REPO / "docs" / "deployment.md").read_text()
+    undocumented = [p.name for p in bm.load("main.bicep").declarations("param")
+                    if f"`{p.name}`" not in doc]
+    assert undocumented == []
