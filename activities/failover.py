@@ -15,7 +15,12 @@ from typing import Any
 from activities import bp
 from kvdr.errors import KvdrError, TopologyError, VaultError
 from kvdr.failover_plan import Assessment
-from kvdr.failover_report import LAST_REPORT_KEY, FailoverReport, report_key
+from kvdr.failover_report import (
+    LAST_REPORT_KEY,
+    FailoverReport,
+    replaces_last_report,
+    report_key,
+)
 from kvdr.runtime import Runtime, get_runtime
 from kvdr.telemetry import custom_event
 from kvdr.topology import TopologyRecord
@@ -279,7 +284,7 @@ def save_report(runtime: Runtime, report: Mapping[str, Any],
 
     run_id = report["run_id"]
     runtime.state.put_json(report_key(run_id), dict(report))
-    if report.get("outcome") != "planned_only":  # a dry run never hides the last real one
+    if replaces_last_report(report.get("outcome")):  # a no-op never hides the last real one
         runtime.state.put_json(LAST_REPORT_KEY, dict(report))
     deleted = sum(runtime.state.delete_prefix(plans_prefix(r)) for r in sync_run_ids)
     logger.info("failover %s: %s (%s -> %s)", run_id, report.get("outcome"),

@@ -6,12 +6,15 @@ alert on the vault's Availability and a Resource Health activity-log alert). So 
 starts a failover is never the one in the failing region, and the failover's target is always
 this app's own region.
 
-:func:`parse_alert` validates a webhook body into an :class:`AlertNotice` (only
-``data.essentials`` matters; ``alertContext`` differs per alert type and is not read).
-:func:`decide` is pure and does no vault I/O, so the webhook answers fast: whether the alerted
-vault is really the current primary is decided by the failover orchestration, which receives
-the alerted region as ``expected_primary`` and reports ``not_needed`` when the topology names
-another primary. :func:`failover_request` builds that orchestration's input.
+:func:`parse_alert` validates a webhook body into an :class:`AlertNotice`: the essentials, and
+what ``alertContext`` says for activity-log alerts (:mod:`kvdr.alert_context`: a Resource Health
+recovery or a resolved incident arrives ``Fired`` too, activity-log alerts being stateless).
+:func:`decide` is pure and does no vault I/O. :func:`confirm` then checks the decision against
+the primary the webhook read from the topology records (bounded probes,
+:mod:`kvdr.alert_primary`): an alert about a vault that is no longer the primary starts nothing.
+When the topology cannot be read, the failover orchestration decides: it receives the alerted
+region as ``expected_primary`` and reports ``not_needed`` when the topology names another
+primary. :func:`failover_request` builds that orchestration's input.
 
 Error codes (:class:`AlertError`): ``alert.invalid`` (not JSON, not an object, essentials
 missing or of the wrong type), ``alert.unsupported_schema`` (another ``schemaId``: the action
@@ -23,17 +26,19 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
+from kvdr.alert_context import AlertContext, AlertKind, HealthStatus, parse_context, region_key
 from kvdr.config import Config
 from kvdr.errors import KvdrError
 from kvdr.failover import MAX_REASON_CHARS, FailoverKind, FailoverRequest
 
 __all__ = ["COMMON_SCHEMA_ID", "MAX_ALERT_BYTES", "AlertDecision", "AlertError", "AlertNotice",
-           "AlertOutcome", "MonitorCondition", "decide", "failover_request", "parse_alert"]
+           "AlertOutcome", "MonitorCondition", "confirm", "decide", "failover_request",
+           "parse_alert"]
 
 COMMON_SCHEMA_ID = "azureMonitorCommonAlertSchema"
 # Azure Monitor caps a common-schema alert at 256 KB; anything larger is not one of its alerts.
@@ -67,6 +72,7 @@ class AlertNotice:
     monitoring_service: str | None = None
     resolved_at: str | None = None
     description: str | None = None
+    context: AlertContext = field(default_factory=AlertContext)
 
     @property
     def rule_name(self) -> str:
@@ -77,7 +83,8 @@ class AlertNotice:
                 "fired_at": self.fired_at, "alert_target_ids": list(self.alert_target_ids),
                 "alert_rule": self.alert_rule, "severity": self.severity,
                 "signal_type": self.signal_type, "monitoring_service": self.monitoring_service,
-                "resolved_at": self.resolved_at, "description": self.description}
+                "resolved_at": self.resolved_at, "description": self.description,
+                "context": self.context.to_dict()}
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> AlertNotice:
@@ -88,7 +95,8 @@ class AlertNotice:
                    alert_rule=data.get("alert_rule"), severity=data.get("severity"),
                    signal_type=data.get("signal_type"),
                    monitoring_service=data.get("monitoring_service"),
-                   resolved_at=data.get("resolved_at"), description=data.get("description"))
+                   resolved_at=data.get("resolved_at"), description=data.get("description"),
+                   context=AlertContext.from_dict(data.get("context") or {}))
 
 
 # essentials key -> AlertNotice field. These may be null or absent: the platform sends null
@@ -165,6 +173,7 @@ def parse_alert(raw: bytes) -> AlertNotice:
         raise AlertError("data.essentials.resolvedDateTime is not an ISO 8601 time")
     return AlertNotice(alert_id=alert_id.strip(), monitor_condition=monitor_condition,
                        fired_at=fired_at, alert_target_ids=tuple(t.strip() for t in targets),
+                       context=parse_context(data.get("alertContext"), essentials),
                        **optional)
 
 
@@ -182,42 +191,72 @@ class AlertOutcome(StrEnum):
     UNKNOWN_TARGET = "unknown_target"  # no configured vault among the alert's targets
     LOCAL_VAULT = "local_vault"        # this app's own vault: the failing region never acts
     AMBIGUOUS_TARGET = "ambiguous_target"  # several other regions' vaults in one alert
+    RECOVERED = "recovered"            # Fired, but the event is a recovery (activity log)
+    NOT_AN_OUTAGE = "not_an_outage"    # an operation, maintenance, degraded, other services
+    NOT_PRIMARY = "not_primary"        # the alerted vault is not the primary (topology read)
 
 
 @dataclass(frozen=True)
 class AlertDecision:
     """What the webhook does with an alert. ``region``: the region whose vault the alert is
-    about (None when no configured vault matched)."""
+    about (None when no configured vault matched, or, for a Service Health incident naming
+    several regions, until :func:`confirm` picks the primary among ``regions``)."""
 
     outcome: AlertOutcome
     region: str | None
     message: str
+    regions: tuple[str, ...] = ()   # candidate regions (the alerted vaults' regions)
 
     @property
     def starts_failover(self) -> bool:
         return self.outcome == AlertOutcome.START_FAILOVER
 
     def to_dict(self) -> dict[str, Any]:
-        return {"outcome": str(self.outcome), "region": self.region, "message": self.message}
+        return {"outcome": str(self.outcome), "region": self.region, "message": self.message,
+                "regions": list(self.regions)}
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> AlertDecision:
-        return cls(AlertOutcome(data["outcome"]), data.get("region"), data["message"])
+        return cls(AlertOutcome(data["outcome"]), data.get("region"), data["message"],
+                   tuple(data.get("regions") or ()))
 
 
 def decide(notice: AlertNotice, config: Config, local_region: str) -> AlertDecision:
-    """Start a failover to ``local_region`` only for a ``Fired`` alert about another
-    configured region's vault. First match wins: Resolved; no configured vault among the
-    targets; this region's own vault among them (a region whose own vault is alerted must not
-    make itself primary); more than one other region's vault (no way to tell which one is
-    the primary without I/O: one alert rule per vault, as the Bicep deploys); otherwise start.
-    ARM resource ids are case-insensitive (Azure Monitor often sends them lowercased)."""
+    """Whether an alert calls for a failover to ``local_region``, from the alert alone. First
+    match wins: Resolved; an activity-log operation (never an outage); a Resource Health
+    recovery or a health other than Unavailable; Service Health (:func:`_service_health`); no
+    configured vault among the targets; this region's own vault among them (a region whose own
+    vault is alerted must not make itself primary); more than one other region's vault (one
+    alert rule per vault, as the Bicep deploys); otherwise start. ARM resource ids are
+    case-insensitive (Azure Monitor often sends them lowercased)."""
     config.region(local_region)  # KeyError naming the configured regions
     rule = notice.rule_name
+    ctx = notice.context
     if notice.monitor_condition == MonitorCondition.RESOLVED:
         return AlertDecision(AlertOutcome.RESOLVED, _region_of(notice, config),
                              f"alert '{rule}' resolved; a resolved alert never changes the "
                              "topology (fail back with POST /api/runbooks/failback)")
+    if ctx.kind == AlertKind.ACTIVITY_LOG:
+        return AlertDecision(AlertOutcome.NOT_AN_OUTAGE, _region_of(notice, config),
+                             f"alert '{rule}' reports an operation "
+                             f"({ctx.operation or 'unnamed'}, {ctx.event_status or 'no status'})"
+                             ", not an outage; kvdr fails over on availability, Resource Health "
+                             "and Service Health alerts only")
+    if ctx.kind == AlertKind.SERVICE_HEALTH:
+        return _service_health(notice, config, local_region)
+    if ctx.kind == AlertKind.RESOURCE_HEALTH:
+        region = _region_of(notice, config)
+        if ctx.recovered:
+            return AlertDecision(AlertOutcome.RECOVERED, region, (
+                f"alert '{rule}' is a recovery notice: Resource Health reports the vault "
+                f"{ctx.health_status or 'back'} ({ctx.event_status or 'resolved'}, was "
+                f"{ctx.previous_health_status or 'unknown'}); it starts nothing (fail back with "
+                "POST /api/runbooks/failback)"))
+        if (ctx.health_status or "").lower() != HealthStatus.UNAVAILABLE.lower():
+            return AlertDecision(AlertOutcome.NOT_AN_OUTAGE, region, (
+                f"alert '{rule}': Resource Health reports the vault "
+                f"{ctx.health_status or '(no currentHealthStatus)'}, not Unavailable; kvdr "
+                "fails over only on an outage"))
     by_id = {r.resource_id.lower().rstrip("/"): r.name for r in config.regions}
     matched = list(dict.fromkeys(by_id[t] for t in (i.lower().rstrip("/")
                                                     for i in notice.alert_target_ids)
@@ -237,8 +276,86 @@ def decide(notice: AlertNotice, config: Config, local_region: str) -> AlertDecis
     region = matched[0]
     return AlertDecision(AlertOutcome.START_FAILOVER, region,
                          f"alert '{rule}' fired for the vault of {region}: unplanned failover "
-                         f"to {local_region} requested (it changes nothing if {region} is not "
-                         "the primary)")
+                         f"to {local_region} requested", (region,))
+
+
+def _service_health(notice: AlertNotice, config: Config, local_region: str) -> AlertDecision:
+    """A Service Health alert targets the subscription; the service and the regions are in the
+    context. Only an active ``Incident`` impacting Key Vault in another configured region (of
+    a subscription that holds a configured vault) is a candidate; which of those regions holds
+    the primary is :func:`confirm`'s business."""
+    rule, ctx = notice.rule_name, notice.context
+    subscriptions = {r.subscription_id for r in config.regions}
+    targeted = {t.lower().rstrip("/").split("/")[2] for t in notice.alert_target_ids
+                if t.lower().startswith("/subscriptions/") and len(t.split("/")) > 2}
+    if notice.alert_target_ids and not targeted & subscriptions:
+        return AlertDecision(AlertOutcome.UNKNOWN_TARGET, None,
+                             f"Service Health alert '{rule}' is about another subscription "
+                             "than the configured vaults'; nothing to do")
+    kind = ctx.incident_type or "(no incidentType)"
+    if kind.lower() != "incident":
+        return AlertDecision(AlertOutcome.NOT_AN_OUTAGE, None,
+                             f"Service Health alert '{rule}' is a {kind} notice, not an "
+                             "incident; kvdr fails over only on an incident")
+    if ctx.recovered:
+        return AlertDecision(AlertOutcome.RECOVERED, None,
+                             f"Service Health incident {ctx.tracking_id or ''} is over (stage "
+                             f"{ctx.stage or '-'}, status {ctx.event_status or '-'}): a recovery "
+                             "notice starts nothing (fail back with POST /api/runbooks/failback)")
+    if (ctx.stage or "active").lower() != "active":
+        return AlertDecision(AlertOutcome.NOT_AN_OUTAGE, None,
+                             f"Service Health incident stage {ctx.stage!r} is not Active; kvdr "
+                             "fails over only on an active incident")
+    impacted = ctx.impacted_regions()
+    if impacted is None:
+        return AlertDecision(AlertOutcome.NOT_AN_OUTAGE, None,
+                             f"Service Health incident {ctx.tracking_id or ''} does not impact "
+                             "Key Vault; nothing to do")
+    matched = [r.name for r in config.regions if region_key(r.name) in impacted]
+    if not matched:
+        return AlertDecision(AlertOutcome.UNKNOWN_TARGET, None,
+                             f"Service Health incident {ctx.tracking_id or ''} impacts Key Vault "
+                             f"in {', '.join(impacted) or 'no named region'}, where no "
+                             "configured vault is; nothing to do")
+    if local_region in matched:
+        return AlertDecision(AlertOutcome.LOCAL_VAULT, local_region,
+                             f"Service Health incident {ctx.tracking_id or ''} impacts Key Vault "
+                             f"in this region ({local_region}) too; moving the primary here "
+                             "would not escape it, so kvdr does not act on its own (fail over "
+                             "by hand with POST /api/runbooks/failover if you decide to)")
+    region = matched[0] if len(matched) == 1 else None
+    return AlertDecision(AlertOutcome.START_FAILOVER, region,
+                         f"Service Health incident {ctx.tracking_id or ''} impacts Key Vault in "
+                         f"{', '.join(matched)}: unplanned failover to {local_region} requested",
+                         tuple(matched))
+
+
+def confirm(decision: AlertDecision, primary: str | None, epoch: int | None) -> AlertDecision:
+    """Check a ``start_failover`` decision against the primary read from the topology records
+    (None: they could not be read; then the runbook re-checks, it receives the alerted region
+    as ``expected_primary``)."""
+    if not decision.starts_failover:
+        return decision
+    if primary is None:
+        if decision.region is None:
+            return AlertDecision(AlertOutcome.AMBIGUOUS_TARGET, None,
+                                 f"{decision.message}, but the topology could not be read to "
+                                 f"tell which of {', '.join(decision.regions)} is the primary; "
+                                 "fail over by hand (POST /api/runbooks/failover)",
+                                 decision.regions)
+        return AlertDecision(decision.outcome, decision.region,
+                             f"{decision.message} (the topology could not be read here; the "
+                             f"runbook changes nothing if {decision.region} is not the primary)",
+                             decision.regions)
+    if primary in (decision.regions or (decision.region,)):
+        return AlertDecision(decision.outcome, primary,
+                             f"{decision.message}; {primary} is the primary at epoch {epoch}",
+                             decision.regions)
+    alerted = decision.region or ", ".join(decision.regions)
+    return AlertDecision(AlertOutcome.NOT_PRIMARY, decision.region,
+                         f"the alerted vault ({alerted}) is not the primary: {primary} is, at "
+                         f"epoch {epoch}; nothing to fail over, nothing started",
+                         decision.regions)
 
 
 def _region_of(notice: AlertNotice, config: Config) -> str | None:

@@ -22,8 +22,8 @@ from typing import Any
 
 from kvdr.inventory import format_time, parse_time
 
-__all__ = ["CLOCK_SKEW", "LAST_REPORT_KEY", "MAX_ALERT_DELAY", "Approval", "FailoverOutcome",
-           "FailoverReport", "report_key"]
+__all__ = ["CLOCK_SKEW", "LAST_REPORT_KEY", "MAX_ALERT_DELAY", "NO_CHANGE_OUTCOMES", "Approval",
+           "FailoverOutcome", "FailoverReport", "replaces_last_report", "report_key"]
 
 LAST_REPORT_KEY = "failover/last-report.json"  # in the state store; a dry run never replaces it
 # Azure Monitor delivers within minutes (retries for ~75 s, activity-log alerts lag a few
@@ -45,6 +45,18 @@ class FailoverOutcome(StrEnum):
     APPROVAL_TIMED_OUT = "approval_timed_out"
     FAILED = "failed"
     PLANNED_ONLY = "planned_only"  # dry run
+
+
+# A runbook that changed nothing and asked nobody (a dry run, an alert about a vault that was not
+# the primary, a plan blocked before the approval gate) keeps its own report but does not replace
+# the last real one, which `kvdr status` shows as the last failover.
+NO_CHANGE_OUTCOMES = frozenset({FailoverOutcome.PLANNED_ONLY, FailoverOutcome.NOT_NEEDED,
+                                FailoverOutcome.BLOCKED})
+
+
+def replaces_last_report(outcome: str | None) -> bool:
+    """Whether a report with this outcome becomes ``LAST_REPORT_KEY``."""
+    return outcome not in NO_CHANGE_OUTCOMES
 
 
 @dataclass(frozen=True)

@@ -9,19 +9,31 @@ cannot read (400/413, never retried by Azure Monitor), a missing ``KVDR_LOCAL_RE
 deployment error that a retry cannot fix), and a task hub that did not answer (503, which
 Azure Monitor retries, with 408/429/504, up to 5 times within about 75 s). See docs/alerts.md.
 
-No vault is read here, so the answer is fast; the orchestration checks that the alerted region
-is still the primary (``expected_primary``).
+Before starting anything, an alert that calls for a failover is checked against the primary
+read from the topology records (``kvdr.alert_primary``: probe sessions, a few seconds at most,
+so a hung vault cannot stall the answer): an alert about a vault that is no longer the primary
+is answered 200 ``not_primary`` and starts nothing. When no record can be read, the runbook is
+started as before and re-checks (``expected_primary``).
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 
 import azure.durable_functions as df
 import azure.functions as func
 
-from kvdr.alerts import AlertError, AlertOutcome, decide, failover_request, parse_alert
+from kvdr.alert_primary import PrimaryReading, read_primary
+from kvdr.alerts import (
+    AlertError,
+    AlertOutcome,
+    confirm,
+    decide,
+    failover_request,
+    parse_alert,
+)
 from kvdr.errors import KvdrError
 from kvdr.failover import FailoverRequest
 from kvdr.runtime import get_runtime
@@ -52,9 +64,10 @@ async def alert_webhook(req: func.HttpRequest, client: df.DurableOrchestrationCl
         return error_response(413 if exc.code == "alert.too_large" else 400, exc.code,
                               exc.message)
     try:
-        config = get_runtime().config
+        runtime = get_runtime()
     except KvdrError as exc:
         return error_response(500, exc.code, exc.message)
+    config = runtime.config
     local = config.topology.local_region
     if not local:
         logger.error("alert webhook: KVDR_LOCAL_REGION is not set; alert %s not acted on",
@@ -64,15 +77,23 @@ async def alert_webhook(req: func.HttpRequest, client: df.DurableOrchestrationCl
                               "it cannot act on alerts; set it to the app's region")
 
     decision = decide(notice, config, local)
-    logger.info("alert webhook: alert %s (rule %r, %s, %s, targets %d): %s",
+    reading: PrimaryReading | None = None
+    if decision.starts_failover:
+        reading = await _primary(runtime)
+        decision = confirm(decision, reading.primary if reading else None,
+                           reading.epoch if reading else None)
+    logger.info("alert webhook: alert %s (rule %r, %s, %s, %s, targets %d): %s",
                 notice.alert_id, notice.rule_name, notice.monitor_condition,
-                notice.signal_type, len(notice.alert_target_ids), decision.outcome)
+                notice.signal_type, notice.context.kind, len(notice.alert_target_ids),
+                decision.outcome)
     base = {"alert_id": notice.alert_id, "region": decision.region}
     if not decision.starts_failover:
         if decision.outcome == AlertOutcome.AMBIGUOUS_TARGET:
             logger.warning("alert webhook: %s", decision.message)
+        extra = ({"primary": reading.primary, "epoch": reading.epoch}
+                 if reading and decision.outcome == AlertOutcome.NOT_PRIMARY else {})
         return json_response({"outcome": str(decision.outcome), "message": decision.message,
-                              **base})
+                              **base, **extra})
 
     request = failover_request(notice, decision, local,
                                approval_required=alert_approval_required())
@@ -87,6 +108,17 @@ async def alert_webhook(req: func.HttpRequest, client: df.DurableOrchestrationCl
         return error_response(503, "alert.start_failed", "the failover could not be started "
                               "(the durable task hub did not answer); Azure Monitor retries "
                               "this alert, or start it with POST /api/runbooks/failover")
+
+
+async def _primary(runtime: object) -> PrimaryReading | None:
+    """The primary in force, or None (unreadable: the runbook decides). Bounded by
+    ``read_primary``'s own deadline; never raises."""
+    try:
+        return await asyncio.to_thread(read_primary, runtime)
+    except Exception as exc:
+        logger.warning("alert webhook: topology not read (%s); the runbook will check",
+                       type(exc).__name__)
+        return None
 
 
 async def _start(req: func.HttpRequest, client: df.DurableOrchestrationClient,

@@ -1,7 +1,9 @@
 """Azure Monitor webhook bodies in the common alert schema, shaped like the samples Microsoft
 publishes (learn.microsoft.com, azure-monitor/alerts/alerts-payload-samples and
 alerts-common-schema): a metric alert on a vault's Availability (what alerts.bicep deploys), a
-Resource Health activity-log alert, and the action group's test budget alert (null essentials).
+Resource Health activity-log alert and its recovery notice, a Service Health incident, an
+administrative activity-log alert, a log search alert on a workspace, and the action group's
+test budget alert (null essentials).
 
 Azure Monitor lowercases most of an ARM id in ``alertTargetIDs``; the samples do the same.
 """
@@ -75,8 +77,11 @@ def metric_alert(target: str, *, condition: str = "Fired",
 
 def resource_health_alert(target: str, *,
                           alert_guid: str = "0f9e8d7c-2222-4333-8444-b55556666777",
-                          rule: str = "kvdr-vault-health-east") -> dict[str, Any]:
-    """Activity-log alerts are stateless: they are only ever ``Fired``."""
+                          rule: str = "kvdr-vault-health-east", health: str = "Unavailable",
+                          previous: str = "Available", status: str = "Active",
+                          event: str = "Activated") -> dict[str, Any]:
+    """Activity-log alerts are stateless: they are only ever ``Fired``, recoveries included
+    (``health="Available", status="Resolved", event="Resolved"``)."""
     return {
         "schemaId": "azureMonitorCommonAlertSchema",
         "data": {
@@ -104,23 +109,195 @@ def resource_health_alert(target: str, *,
                 "eventSource": "ResourceHealth",
                 "eventTimestamp": "2026-03-01T11:56:54.074+00:00",
                 "eventDataId": "7e6f5a4b-5555-4666-8777-e88889999000",
-                "level": "Critical",
-                "operationName": "Microsoft.Resourcehealth/healthevent/Activated/action",
+                "level": "Critical" if health == "Unavailable" else "Informational",
+                "operationName": f"Microsoft.Resourcehealth/healthevent/{event}/action",
                 "operationId": "7e6f5a4b-5555-4666-8777-e88889999000",
                 "properties": {
-                    "title": "Key Vault is unavailable due to a platform issue",
+                    "title": ("Key Vault is unavailable due to a platform issue"
+                              if health == "Unavailable" else "Key Vault is available"),
                     "details": None,
-                    "currentHealthStatus": "Unavailable",
-                    "previousHealthStatus": "Available",
+                    "currentHealthStatus": health,
+                    "previousHealthStatus": previous,
                     "type": "Downtime",
                     "cause": "PlatformInitiated",
                 },
-                "status": "Active",
+                "status": status,
                 "submissionTimestamp": "2026-03-01T11:57:20.4488186+00:00",
             },
             "customProperties": None,
         },
     }
+
+
+def resource_health_recovery(target: str, *,
+                             alert_guid: str = "1a2b3c4d-6666-4777-8888-f99990000111"
+                             ) -> dict[str, Any]:
+    """The same rule, later: the vault is Available again. Still ``Fired``."""
+    return resource_health_alert(target, alert_guid=alert_guid, health="Available",
+                                 previous="Unavailable", status="Resolved", event="Resolved")
+
+
+def service_health_alert(*, regions: tuple[str, ...] = ("East US",),
+                         service: str = "Key Vault", incident_type: str = "Incident",
+                         stage: str = "Active", status: str = "Active",
+                         impacted_as_array: bool = False, sub: str = SUBSCRIPTION,
+                         alert_guid: str = "2b3c4d5e-7777-4888-9999-a00001111222",
+                         tracking_id: str = "VT9K-1Z8") -> dict[str, Any]:
+    """A Service Health activity-log alert: it targets the subscription; the service and the
+    regions are in ``alertContext.properties.impactedServices`` (a JSON string in real
+    notifications, an array in the action group's test payload)."""
+    impacted = [{"ImpactedRegions": [{"RegionName": r} for r in regions],
+                 "ServiceName": service}]
+    operation = {"Incident": "incident", "Maintenance": "maintenance"}.get(
+        incident_type, incident_type.lower())
+    return {
+        "schemaId": "azureMonitorCommonAlertSchema",
+        "data": {
+            "essentials": {
+                "alertId": f"/subscriptions/{sub}/providers/Microsoft.AlertsManagement/"
+                           f"alerts/{alert_guid}",
+                "alertRule": "kvdr-service-health",
+                "severity": "Sev1",
+                "signalType": "Activity Log",
+                "monitorCondition": "Fired",
+                "monitoringService": "ServiceHealth",
+                "alertTargetIDs": [f"/subscriptions/{sub}"],
+                "originAlertId": "b2c3d4e5-8888-4999-aaaa-b11112222333",
+                "firedDateTime": "2026-03-01T11:59:02.1234567Z",
+                "description": "Service Health incidents for Key Vault",
+                "essentialsVersion": "1.0",
+                "alertContextVersion": "1.0",
+            },
+            "alertContext": {
+                "authorization": None,
+                "channels": 1,
+                "claims": None,
+                "caller": None,
+                "correlationId": "c3d4e5f6-9999-4aaa-bbbb-c22223333444",
+                "eventSource": 2,
+                "eventTimestamp": "2026-03-01T11:58:40.0312699+00:00",
+                "httpRequest": None,
+                "eventDataId": "d4e5f6a7-aaaa-4bbb-cccc-d33334444555",
+                "level": 3,
+                "operationName": f"Microsoft.ServiceHealth/{operation}/action",
+                "operationId": "d4e5f6a7-aaaa-4bbb-cccc-d33334444555",
+                "properties": {
+                    "title": f"{service} - {', '.join(regions)} - Service degradation",
+                    "service": service,
+                    "region": regions[0] if regions else "Global",
+                    "communication": "<p>Starting at 11:41 UTC customers may experience "
+                                     "failures when accessing their vaults.</p>",
+                    "incidentType": incident_type,
+                    "trackingId": tracking_id,
+                    "impactStartTime": "2026-03-01T11:41:00Z",
+                    "impactedServices": impacted if impacted_as_array else json.dumps(
+                        impacted, separators=(",", ":")),
+                    "defaultLanguageTitle": f"{service} - {', '.join(regions)}",
+                    "defaultLanguageContent": "<p>Engineers are investigating.</p>",
+                    "stage": stage,
+                    "communicationId": "11000012345678",
+                    "isHIR": "false",
+                    "version": "0.1.1",
+                },
+                "status": status,
+                "subStatus": None,
+                "submissionTimestamp": "2026-03-01T11:58:52.7147357+00:00",
+                "ResourceType": None,
+            },
+        },
+    }
+
+
+def administrative_alert(target: str, *,
+                         operation: str = "Microsoft.KeyVault/vaults/write") -> dict[str, Any]:
+    """An activity-log alert on an administrative operation against a vault."""
+    return {
+        "schemaId": "azureMonitorCommonAlertSchema",
+        "data": {
+            "essentials": {
+                "alertId": f"/subscriptions/{SUBSCRIPTION}/providers/"
+                           "Microsoft.AlertsManagement/alerts/3c4d5e6f-bbbb-4ccc-dddd-e44445555666",
+                "alertRule": "kvdr-vault-admin-east",
+                "severity": "Sev4",
+                "signalType": "Activity Log",
+                "monitorCondition": "Fired",
+                "monitoringService": "Activity Log - Administrative",
+                "alertTargetIDs": [target],
+                "configurationItems": [target.rsplit("/", 1)[-1]],
+                "originAlertId": "e5f6a7b8-cccc-4ddd-eeee-f55556666777_1234567890abcdef",
+                "firedDateTime": "2026-03-01T11:50:21.386Z",
+                "description": "Key Vault configuration changed",
+                "essentialsVersion": "1.0",
+                "alertContextVersion": "1.0",
+            },
+            "alertContext": {
+                "authorization": {"action": operation, "scope": target},
+                "channels": "Operation",
+                "claims": "{}",
+                "caller": "admin@contoso.com",
+                "correlationId": "f6a7b8c9-dddd-4eee-ffff-a66667777888",
+                "eventSource": "Administrative",
+                "eventTimestamp": "2026-03-01T11:50:21.386Z",
+                "eventDataId": "a7b8c9d0-eeee-4fff-aaaa-b77778888999",
+                "level": "Informational",
+                "operationName": operation,
+                "operationId": "b8c9d0e1-ffff-4aaa-bbbb-c88889999000",
+                "properties": {"eventCategory": "Administrative", "entity": target,
+                               "message": operation},
+                "status": "Succeeded",
+                "subStatus": "",
+                "submissionTimestamp": "2026-03-01T11:50:41.067593Z",
+            },
+        },
+    }
+
+
+def log_search_alert(workspace_id: str) -> dict[str, Any]:
+    """A log search alert (Log Alerts V2) scoped to a Log Analytics workspace."""
+    return {
+        "schemaId": "azureMonitorCommonAlertSchema",
+        "data": {
+            "essentials": {
+                "alertId": f"/subscriptions/{SUBSCRIPTION}/providers/"
+                           "Microsoft.AlertsManagement/alerts/4d5e6f70-cccc-4ddd-eeee-f5555666677a",
+                "alertRule": "kvdr-vault-errors-east",
+                "severity": "Sev2",
+                "signalType": "Log",
+                "monitorCondition": "Fired",
+                "monitoringService": "Log Alerts V2",
+                "alertTargetIDs": [workspace_id],
+                "configurationItems": ["east"],
+                "originAlertId": "22222222-2222-2222-2222-222222222222",
+                "firedDateTime": "2026-03-01T11:55:03.626Z",
+                "description": "Key Vault east: 5xx responses in AzureDiagnostics",
+                "essentialsVersion": "1.0",
+                "alertContextVersion": "1.0",
+            },
+            "alertContext": {
+                "properties": {},
+                "conditionType": "LogQueryCriteria",
+                "condition": {
+                    "windowSize": "PT5M",
+                    "allOf": [{
+                        "searchQuery": "AzureDiagnostics | where ResourceProvider == "
+                                       "'MICROSOFT.KEYVAULT' and httpStatusCode_d >= 500",
+                        "metricMeasureColumn": None,
+                        "targetResourceTypes": "['Microsoft.OperationalInsights/workspaces']",
+                        "operator": "GreaterThan", "threshold": "10",
+                        "timeAggregation": "Count", "dimensions": [], "metricValue": 42.0,
+                        "failingPeriods": {"numberOfEvaluationPeriods": 1,
+                                           "minFailingPeriodsToAlert": 1}}],
+                    "windowStartTime": "2026-03-01T11:50:03.626Z",
+                    "windowEndTime": "2026-03-01T11:55:03.626Z",
+                },
+            },
+        },
+    }
+
+
+def workspace_id(name: str = "law-kvdr") -> str:
+    return (f"/subscriptions/{SUBSCRIPTION}/resourcegroups/rg-kvdr/providers/"
+            f"microsoft.operationalinsights/workspaces/{name}")
 
 
 def budget_test_alert() -> dict[str, Any]:

@@ -10,15 +10,21 @@ import pytest
 sys.path.insert(0, str(Path(__file__).parent))
 from alert_samples import (
     SUBSCRIPTION,
+    administrative_alert,
     body,
     budget_test_alert,
     legacy_metric_alert,
+    log_search_alert,
     metric_alert,
     resource_health_alert,
+    resource_health_recovery,
+    service_health_alert,
     vault_id,
     with_essentials,
+    workspace_id,
 )
 
+from kvdr.alert_context import AlertContext, AlertKind, region_key
 from kvdr.alerts import (
     MAX_ALERT_BYTES,
     AlertDecision,
@@ -26,6 +32,7 @@ from kvdr.alerts import (
     AlertNotice,
     AlertOutcome,
     MonitorCondition,
+    confirm,
     decide,
     failover_request,
     parse_alert,
@@ -60,7 +67,7 @@ def test_a_fired_metric_alert_on_a_vaults_availability_is_read_from_its_essentia
         alert_target_ids=(EAST,), alert_rule="kvdr-vault-availability-east", severity="Sev1",
         signal_type="Metric", monitoring_service="Platform", resolved_at=None,
         description="Key Vault east availability below 99%: kvdr in west evaluates a "
-                    "failover.")
+                    "failover.", context=AlertContext(kind=AlertKind.METRIC))
     assert AlertNotice.from_dict(notice.to_dict()) == notice
 
 
@@ -206,6 +213,124 @@ def test_an_alert_about_two_other_regions_vaults_is_ambiguous_and_ignored() -> N
 def test_an_unknown_local_region_is_a_programming_error() -> None:
     with pytest.raises(KeyError):
         decide(parse_alert(body(metric_alert(EAST))), _config(), "mars")
+
+
+# --- what alertContext says ------------------------------------------------------------------
+
+
+def test_a_resource_health_recovery_notice_is_fired_but_starts_nothing() -> None:
+    notice = parse_alert(body(resource_health_recovery(EAST)))
+    assert notice.monitor_condition == MonitorCondition.FIRED   # activity log: stateless
+    assert notice.context.kind == AlertKind.RESOURCE_HEALTH and notice.context.recovered
+    decision = decide(notice, _config(), "west")
+    assert decision.outcome == AlertOutcome.RECOVERED and not decision.starts_failover
+    assert decision.region == "east" and "Available" in decision.message
+
+
+@pytest.mark.parametrize("changes", [
+    {"health": "Available", "status": "Active", "event": "Updated"},
+    {"health": "Unavailable", "status": "Resolved", "event": "Resolved"},
+])
+def test_any_recovery_signal_of_resource_health_starts_nothing(changes) -> None:
+    notice = parse_alert(body(resource_health_alert(EAST, **changes)))
+    assert decide(notice, _config(), "west").outcome == AlertOutcome.RECOVERED
+
+
+@pytest.mark.parametrize("health", ["Degraded", "Unknown"])
+def test_resource_health_other_than_unavailable_is_not_an_outage(health: str) -> None:
+    notice = parse_alert(body(resource_health_alert(EAST, health=health)))
+    decision = decide(notice, _config(), "west")
+    assert decision.outcome == AlertOutcome.NOT_AN_OUTAGE and health in decision.message
+
+
+def test_resource_health_without_a_health_status_is_not_an_outage() -> None:
+    payload = resource_health_alert(EAST)
+    payload["data"]["alertContext"] = None
+    decision = decide(parse_alert(body(payload)), _config(), "west")
+    assert decision.outcome == AlertOutcome.NOT_AN_OUTAGE
+
+
+@pytest.mark.parametrize("operation", ["Microsoft.KeyVault/vaults/write",
+                                       "Microsoft.KeyVault/vaults/delete",
+                                       "Microsoft.KeyVault/vaults/accessPolicies/write"])
+def test_an_administrative_operation_on_the_primarys_vault_is_not_an_outage(
+        operation: str) -> None:
+    decision = decide(parse_alert(body(administrative_alert(EAST, operation=operation))),
+                      _config(), "west")
+    assert decision.outcome == AlertOutcome.NOT_AN_OUTAGE and operation in decision.message
+
+
+def test_a_log_search_alert_on_a_workspace_names_no_vault() -> None:
+    notice = parse_alert(body(log_search_alert(workspace_id())))
+    assert notice.context.kind == AlertKind.LOG
+    assert decide(notice, _config(), "west").outcome == AlertOutcome.UNKNOWN_TARGET
+
+
+def test_a_log_search_alert_scoped_to_the_vault_is_treated_like_a_metric_alert() -> None:
+    payload = with_essentials(log_search_alert(workspace_id()), alertTargetIDs=[EAST])
+    assert decide(parse_alert(body(payload)), _config(), "west").region == "east"
+
+
+@pytest.mark.parametrize(("name", "key"), [("East US", "eastus"), ("East US 2", "eastus2"),
+                                            ("West Europe", "westeurope"),
+                                            ("eastus", "eastus")])
+def test_service_health_region_names_map_to_region_keys(name: str, key: str) -> None:
+    assert region_key(name) == key
+
+
+US = ("eastus", "westus")
+
+
+@pytest.mark.parametrize("as_array", [False, True])
+def test_a_key_vault_incident_in_the_primarys_region_starts_a_failover(as_array: bool) -> None:
+    notice = parse_alert(body(service_health_alert(impacted_as_array=as_array)))
+    assert notice.alert_target_ids == (f"/subscriptions/{SUBSCRIPTION}",)
+    decision = decide(notice, _config(*US), "westus")
+    assert decision.outcome == AlertOutcome.START_FAILOVER
+    assert (decision.region, decision.regions) == ("eastus", ("eastus",))
+    request = failover_request(notice, decision, "westus", approval_required=True)
+    assert (request.target, request.expected_primary) == ("westus", "eastus")
+
+
+@pytest.mark.parametrize(("payload", "outcome"), [
+    (service_health_alert(incident_type="Maintenance", stage="Planned"),
+     AlertOutcome.NOT_AN_OUTAGE),
+    (service_health_alert(incident_type="Informational"), AlertOutcome.NOT_AN_OUTAGE),
+    (service_health_alert(incident_type="ActionRequired"), AlertOutcome.NOT_AN_OUTAGE),
+    (service_health_alert(stage="Resolved", status="Resolved"), AlertOutcome.RECOVERED),
+    (service_health_alert(stage="Active", status="Resolved"), AlertOutcome.RECOVERED),
+    (service_health_alert(stage="RCA"), AlertOutcome.RECOVERED),
+    (service_health_alert(stage="Mitigated"), AlertOutcome.RECOVERED),
+    (service_health_alert(service="Virtual Machines"), AlertOutcome.NOT_AN_OUTAGE),
+    (service_health_alert(regions=("East US 2",)), AlertOutcome.UNKNOWN_TARGET),
+    (service_health_alert(regions=("East US", "West US")), AlertOutcome.LOCAL_VAULT),
+    (service_health_alert(sub="11111111-1111-1111-1111-111111111111"),
+     AlertOutcome.UNKNOWN_TARGET),
+])
+def test_service_health_notices_that_are_not_an_active_key_vault_incident_elsewhere_start_nothing(
+        payload, outcome: AlertOutcome) -> None:
+    decision = decide(parse_alert(body(payload)), _config(*US), "westus")
+    assert decision.outcome == outcome and decision.message
+
+
+def test_confirm_starts_only_when_the_alerted_vault_is_the_primary() -> None:
+    start = decide(parse_alert(body(metric_alert(EAST))), _config(), "west")
+    assert confirm(start, "east", 1).outcome == AlertOutcome.START_FAILOVER
+    moved = confirm(start, "west", 2)
+    assert moved.outcome == AlertOutcome.NOT_PRIMARY and not moved.starts_failover
+    assert "west" in moved.message and "epoch 2" in moved.message
+    unread = confirm(start, None, None)       # the runbook re-checks
+    assert unread.outcome == AlertOutcome.START_FAILOVER and unread.region == "east"
+
+
+def test_confirm_picks_the_primary_among_the_regions_of_a_service_health_incident() -> None:
+    config = _config("eastus", "westus", "centralus")
+    start = decide(parse_alert(body(service_health_alert(regions=("East US", "Central US")))),
+                   config, "westus")
+    assert start.starts_failover and start.region is None
+    assert confirm(start, "centralus", 3).region == "centralus"
+    assert confirm(start, "westus", 4).outcome == AlertOutcome.NOT_PRIMARY
+    assert confirm(start, None, None).outcome == AlertOutcome.AMBIGUOUS_TARGET
 
 
 # --- the failover request -----------------------------------------------------------------------

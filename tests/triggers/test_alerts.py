@@ -1,9 +1,10 @@
 """The Azure Monitor alert webhook, ``POST /api/alerts``, through the local host.
 
 The app plays the one deployed in ``west`` (``topology.local_region``), watching ``east``, the
-primary. What the started runbook then does is the failover orchestration's business
-(tests/orchestrators/test_failover.py): these tests assert on what was started, and with what
-input, never on its outcome.
+primary (``westus``/``eastus`` for Service Health, whose region names map to region keys). What
+a started runbook then does is the failover orchestration's business
+(tests/orchestrators/test_failover.py); these tests assert on what was started and with what
+input, except where the webhook's answer depends on a failover having completed before.
 """
 
 from __future__ import annotations
@@ -26,29 +27,38 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent.parent / "orchestrators"))
 sys.path.insert(0, str(Path(__file__).parent.parent / "kvdr"))
+sys.path.insert(0, str(Path(__file__).parent))
 from alert_samples import (
     SUBSCRIPTION,
+    administrative_alert,
     body,
     budget_test_alert,
     legacy_metric_alert,
+    log_search_alert,
     metric_alert,
     resource_health_alert,
+    resource_health_recovery,
+    service_health_alert,
     vault_id,
     with_essentials,
+    workspace_id,
 )
+from runbook_support import call
 from sync_support import US_PAIR, SyncEnv, start_env
 
+from emulator.server import VaultSpec
 from engine.host import LocalHost
 from kvdr import emulated
 from kvdr.alerts import MAX_ALERT_BYTES
 from kvdr.runtime import configure, local_runtime
+from kvdr.topology_store import current_topology
 
 EAST, WEST = vault_id("east"), vault_id("west")
 Host = tuple[SyncEnv, LocalHost]
 
 
-def _topology(local: str | None) -> dict[str, Any]:
-    topology: dict[str, Any] = {"initial_primary": "east"}
+def _topology(local: str | None, primary: str = "east") -> dict[str, Any]:
+    topology: dict[str, Any] = {"initial_primary": primary}
     if local:
         topology["local_region"] = local
     return topology
@@ -56,15 +66,20 @@ def _topology(local: str | None) -> dict[str, Any]:
 
 @pytest.fixture
 def host_factory(tmp_path: Path) -> Iterator[Callable[..., Host]]:
-    """``host_factory(approval="required", local="west")``: the emulator, the runtime and the
-    real function app on a LocalHost."""
+    """``host_factory(approval="required", local="west", vaults=US_PAIR)``: the emulator, the
+    runtime and the real function app on a LocalHost; the first vault is the primary, and every
+    vault holds its topology record (epoch 1)."""
     opened: list[tuple[Iterator[SyncEnv], LocalHost]] = []
 
-    def start(approval: str = "required", local: str | None = "west") -> Host:
-        sections = {"topology": _topology(local), "policies": {"approval": approval}}
-        gen = start_env(tmp_path / f"env{len(opened)}", US_PAIR, sections=sections)
+    def start(approval: str = "required", local: str | None = "west",
+              vaults: tuple[VaultSpec, ...] = US_PAIR) -> Host:
+        sections = {"topology": _topology(local, vaults[0].name),
+                    "policies": {"approval": approval}}
+        gen = start_env(tmp_path / f"env{len(opened)}", vaults, sections=sections)
         env = next(gen)
         env.engine.stop()  # the host runs its own engine on another directory
+        # the initial topology record (epoch 1), as the first full sync writes it
+        current_topology(env.config, env.runtime.sessions())
         from azure.durable_functions.models.utils import http_utils
 
         import function_app
@@ -219,6 +234,151 @@ def test_alerts_that_call_for_no_failover_are_200_and_start_nothing(
     assert status == 200, answer
     assert answer["outcome"] == outcome and answer["region"] == region
     assert answer["message"]
+    assert host.engine.list_instances() == []
+
+
+# --- acting only on a real outage ---------------------------------------------------------------
+
+
+def _records(env: SyncEnv) -> dict[str, tuple[str, int]]:
+    from kvdr.topology_store import read_topology
+
+    out = {}
+    for name in env.config.region_names:
+        record = read_topology(env.runtime.session(name))
+        assert record is not None
+        out[name] = (record.primary, record.epoch)
+    return out
+
+
+def _complete(host: LocalHost, instance_id: str) -> dict[str, Any]:
+    return host.engine.wait_for_completion(instance_id, timeout=180).output
+
+
+def test_a_resource_health_recovery_notice_starts_nothing_even_with_auto_approval(
+        host_factory) -> None:
+    env, host = host_factory(approval="auto")
+    before = _records(env)
+    status, answer, _ = _post(host, body(resource_health_recovery(EAST)))
+    assert status == 200, answer
+    assert answer["outcome"] == "recovered" and answer["region"] == "east"
+    assert "Available" in answer["message"]
+    assert host.engine.list_instances() == []
+    assert _records(env) == before == {"east": ("east", 1), "west": ("east", 1)}
+
+
+@pytest.mark.parametrize("payload", [
+    administrative_alert(EAST),
+    administrative_alert(EAST, operation="Microsoft.KeyVault/vaults/delete"),
+    resource_health_alert(EAST, health="Degraded"),
+    log_search_alert(workspace_id()),
+])
+def test_operations_degradations_and_workspace_alerts_start_nothing(
+        hosted: Host, payload: dict[str, Any]) -> None:
+    _env, host = hosted
+    status, answer, _ = _post(host, body(payload))
+    assert status == 200, answer
+    assert answer["outcome"] in ("not_an_outage", "unknown_target") and answer["message"]
+    assert host.engine.list_instances() == []
+
+
+def test_after_a_completed_failover_an_alert_about_the_old_primary_is_200_not_primary(
+        host_factory) -> None:
+    env, host = host_factory(approval="auto")
+    status, first, _ = _post(host, body(metric_alert(EAST)))
+    assert status == 202, first
+    assert _complete(host, first["instance_id"])["outcome"] == "completed"
+    assert _records(env)["west"] == ("west", 2)
+
+    # the Resource Health alert of the same outage arrives after the switch
+    status, later, _ = _post(host, body(resource_health_alert(EAST)))
+    assert status == 200, later
+    assert later["outcome"] == "not_primary"
+    assert (later["region"], later["primary"], later["epoch"]) == ("east", "west", 2)
+    assert "instance_id" not in later
+    assert [s.instance_id for s in _started(host)] == [first["instance_id"]]
+
+    code, report = call(host, "GET", "/api/status")
+    assert code == 200
+    last = report["last_failover"]
+    assert (last["outcome"], last["source"], last["target"]) == ("completed", "east", "west")
+
+
+def test_a_runbook_that_changes_nothing_does_not_replace_the_last_failover_in_status(
+        host_factory) -> None:
+    _env, host = host_factory(approval="auto")
+    status, first, _ = _post(host, body(metric_alert(EAST)))
+    assert status == 202
+    assert _complete(host, first["instance_id"])["outcome"] == "completed"
+    code, started = call(host, "POST", "/api/runbooks/failover",
+                         {"target": "west", "reason": "make sure west is primary"})
+    assert code == 202, started
+    assert _complete(host, started["id"])["outcome"] == "not_needed"
+
+    code, report = call(host, "GET", "/api/status")
+    assert code == 200
+    last = report["last_failover"]
+    assert (last["run_id"], last["outcome"]) == (first["instance_id"], "completed")
+    assert (last["source"], last["target"]) == ("east", "west")
+
+
+def test_with_the_alerted_vault_down_the_webhook_reads_the_survivor_and_starts(
+        hosted: Host) -> None:
+    env, host = hosted
+    env.emu.down("east")
+    try:
+        status, answer, _ = _post(host, body(metric_alert(EAST)))
+    finally:
+        env.emu.up("east")
+    assert status == 202, answer
+    assert answer["outcome"] == "started" and "east is the primary" in answer["message"]
+
+
+def test_with_no_topology_readable_the_webhook_starts_the_runbook_which_rechecks(
+        hosted: Host) -> None:
+    env, host = hosted
+    for name in ("east", "west"):
+        env.emu.down(name)
+    try:
+        status, answer, _ = _post(host, body(metric_alert(EAST)))
+    finally:
+        for name in ("east", "west"):
+            env.emu.up(name)
+    assert status == 202, answer
+    assert answer["outcome"] == "started" and "could not be read" in answer["message"]
+    (instance,) = _started(host)
+    assert instance.input["expected_primary"] == "east"
+
+
+AZURE_PAIR = (VaultSpec("eastus", geography="us"), VaultSpec("westus", geography="us"))
+
+
+@pytest.mark.parametrize("as_array", [False, True])
+def test_a_key_vault_incident_in_the_primarys_region_starts_a_failover_here(
+        host_factory, as_array: bool) -> None:
+    _env, host = host_factory(local="westus", vaults=AZURE_PAIR)
+    status, answer, _ = _post(host, body(service_health_alert(impacted_as_array=as_array)))
+    assert status == 202, answer
+    assert answer["outcome"] == "started" and answer["region"] == "eastus"
+    (instance,) = _started(host)
+    run = instance.input
+    assert (run["kind"], run["target"], run["expected_primary"]) == (
+        "unplanned", "westus", "eastus")
+
+
+@pytest.mark.parametrize(("payload", "outcome"), [
+    (service_health_alert(stage="Resolved", status="Resolved"), "recovered"),
+    (service_health_alert(incident_type="Maintenance", stage="Planned"), "not_an_outage"),
+    (service_health_alert(service="Virtual Machines"), "not_an_outage"),
+    (service_health_alert(regions=("West US",)), "local_vault"),
+    (service_health_alert(regions=("North Europe",)), "unknown_target"),
+])
+def test_service_health_notices_other_than_an_active_key_vault_incident_start_nothing(
+        host_factory, payload: dict[str, Any], outcome: str) -> None:
+    _env, host = host_factory(local="westus", vaults=AZURE_PAIR)
+    status, answer, _ = _post(host, body(payload))
+    assert status == 200, answer
+    assert answer["outcome"] == outcome and answer["message"]
     assert host.engine.list_instances() == []
 
 
