@@ -8,6 +8,8 @@ because the SDK's client branches on them.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import json
 from collections.abc import Callable
 from datetime import datetime
@@ -23,6 +25,10 @@ from engine.runtime import Engine
 
 WEBHOOK_PREFIX = "/runtime/webhooks/durabletask"
 RPC_PREFIX = "/durabletask"
+# Listing instances pages like the extension: at most `top` (default PAGE_SIZE) per response,
+# the next page's token in this response header, sent back in the same request header.
+CONTINUATION_HEADER = "x-ms-continuation-token"
+PAGE_SIZE = 100
 
 
 def client_binding(engine: Engine, base_url: str, code: str = "") -> dict[str, Any]:
@@ -79,15 +85,46 @@ def _time(when: datetime) -> str:
     return when.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+def _positive_int(text: str | None, default: int) -> int:
+    if text is None:
+        return default
+    if not text.isdigit() or int(text) < 1:
+        raise ValueError(f"top must be a positive integer, got {text!r}")
+    return int(text)
+
+
+def _token_of(offset: int) -> str:
+    return base64.b64encode(json.dumps({"offset": offset}).encode()).decode()
+
+
+def _offset_of(token: str | None) -> int:
+    """The offset a continuation token stands for (0 without one; the extension's "null"
+    token, base64 ``bnVsbA==``, too)."""
+    if not token:
+        return 0
+    try:
+        value = json.loads(base64.b64decode(token, validate=True))
+    except (binascii.Error, ValueError):
+        raise ValueError("the continuation token is not one this API issued") from None
+    if value is None:
+        return 0
+    offset = value.get("offset") if isinstance(value, dict) else None
+    if isinstance(offset, bool) or not isinstance(offset, int) or offset < 0:
+        raise ValueError("the continuation token is not one this API issued")
+    return offset
+
+
 def _flag(request: web.Request, name: str, default: bool = False) -> bool:
     value = request.query.get(name)
     return default if value is None else value.lower() == "true"
 
 
 class ManagementApi:
-    def __init__(self, engine: Engine, base_url: Callable[[], str]) -> None:
+    def __init__(self, engine: Engine, base_url: Callable[[], str], *,
+                 page_size: int = PAGE_SIZE) -> None:
         self.engine = engine
         self._base_url = base_url   # known once the port is bound
+        self.page_size = page_size  # listing page size when the caller gives no `top`
 
     @property
     def base_url(self) -> str:
@@ -162,9 +199,19 @@ class ManagementApi:
             isoparse(created_to) if created_to else None, request.query.get("instanceIdPrefix"))
 
     async def list(self, request: web.Request) -> web.Response:
+        try:
+            top = _positive_int(request.query.get("top"), self.page_size)
+            start = _offset_of(request.headers.get(CONTINUATION_HEADER))
+        except ValueError as exc:
+            return web.json_response({"error": str(exc)}, status=400)
         found = self._filtered(request)
+        page = found[start:start + top]
         show_input = _flag(request, "showInput", False)
-        return web.json_response([status_json(s, show_input=show_input) for s in found])
+        headers = {}
+        if start + top < len(found):
+            headers[CONTINUATION_HEADER] = _token_of(start + top)
+        return web.json_response([status_json(s, show_input=show_input) for s in page],
+                                 headers=headers)
 
     async def purge(self, request: web.Request) -> web.Response:
         if self.engine.purge(request.match_info["instance_id"]):

@@ -27,6 +27,7 @@ from kvdr.failover import (
 from kvdr.request_body import json_object
 from kvdr.runtime import get_runtime
 from triggers import bp
+from triggers.instances import statuses_by
 from triggers.runbooks import ACTIVE, RunbookConflict, error_response, json_response
 
 logger = logging.getLogger(__name__)
@@ -46,7 +47,7 @@ def failover_instance_id(request: FailoverRequest) -> str:
 
 async def active_topology_runbook(client: df.DurableOrchestrationClient) -> str | None:
     """The instance id of a failover/failback still running, if any."""
-    for status in await client.get_status_by(runtime_status=list(ACTIVE)):
+    for status in await statuses_by(client, ACTIVE):  # every page, not only the first
         if status.name == FAILOVER_ORCHESTRATOR and status.instance_id:
             return status.instance_id
     return None

@@ -22,6 +22,7 @@ from kvdr.request_body import RequestError, json_object, region_list
 from kvdr.runtime import get_runtime
 from orchestrators.full_sync import FullSyncInput
 from triggers import bp
+from triggers.instances import statuses_by
 
 logger = logging.getLogger(__name__)
 
@@ -113,8 +114,9 @@ async def get_runbook(req: func.HttpRequest, client: df.DurableOrchestrationClie
         "custom_status": status.custom_status, "output": status.output,
     }
     if status.runtime_status in ACTIVE:
-        children = [s for s in await client.get_status_by(runtime_status=list(ACTIVE))
-                    if s.instance_id and s.instance_id.startswith(f"{instance_id}:")]
+        prefix = f"{instance_id}:"
+        children = [s for s in await statuses_by(client, ACTIVE, instance_id_prefix=prefix)
+                    if s.instance_id and s.instance_id.startswith(prefix)]
         body["progress"] = {t: p.to_dict() for t, p in
                             combine(s.custom_status for s in children).items() if t}
     return json_response(body)

@@ -80,3 +80,63 @@ def test_a_dry_run_gets_its_own_instance(hosted) -> None:
     _env, host = hosted
     status, body = _call(host, "POST", "/api/runbooks/full-sync", {"dry_run": True})
     assert status == 202 and body["id"].startswith("full-sync-dry-run-")
+
+
+# --- listing active runbooks past the first page -----------------------------------------------
+
+
+def _waiting_app():  # type: ignore[no-untyped-def]
+    """Orchestrators that wait for an event, so they stay Running: one named like the failover
+    runbook, one anonymous."""
+    import azure.durable_functions as df
+    import azure.functions as func
+
+    from triggers.failover import FAILOVER_ORCHESTRATOR
+
+    app = df.DFApp(http_auth_level=func.AuthLevel.ANONYMOUS)
+
+    @app.function_name(FAILOVER_ORCHESTRATOR)
+    @app.orchestration_trigger(context_name="context")
+    def failover_waits(context: df.DurableOrchestrationContext):  # type: ignore[no-untyped-def]
+        yield context.wait_for_external_event("Go")
+
+    @app.orchestration_trigger(context_name="context")
+    def waiter(context: df.DurableOrchestrationContext):  # type: ignore[no-untyped-def]
+        yield context.wait_for_external_event("Go")
+
+    return app
+
+
+def test_a_running_failover_beyond_the_first_page_of_instances_is_still_found(
+    tmp_path: Path,
+) -> None:
+    import asyncio
+    import json
+
+    import azure.durable_functions as df
+    from azure.durable_functions.models.utils import http_utils
+
+    from engine.management_api import client_binding
+    from triggers.failover import FAILOVER_ORCHESTRATOR, active_topology_runbook
+    from triggers.instances import statuses_by
+    from triggers.runbooks import ACTIVE
+
+    http_utils._client_session = None  # bound to another host's event loop
+    with LocalHost(_waiting_app(), state_dir=tmp_path / "host", port=0) as host:
+        host.management.page_size = 2
+        waiters = [host.engine.start_new("waiter", instance_id=f"waiter-{i}") for i in range(5)]
+        failover = host.engine.start_new(FAILOVER_ORCHESTRATOR, instance_id="failover-late")
+        expected = {*waiters, failover}  # Pending or Running: active either way
+        client = df.DurableOrchestrationClient(
+            json.dumps(client_binding(host.engine, host.base_url)))
+
+        async def query() -> tuple[str | None, list[str], int]:
+            first_page = await client.get_status_by(runtime_status=list(ACTIVE))
+            listed = await statuses_by(client, ACTIVE)
+            return (await active_topology_runbook(client),
+                    [s.instance_id for s in listed], len(first_page))
+
+        found, listed, first_page = asyncio.run(query())
+    assert first_page == 2  # the management API pages; the SDK's call reads one page
+    assert sorted(listed) == sorted(expected)
+    assert found == failover
