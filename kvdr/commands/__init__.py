@@ -1,20 +1,25 @@
 """`kvdr` subcommands, one module each; every module exposes ``main(argv) -> int``.
 
-Shared here: the ``--config``/``--state-dir`` options and how a configuration error is shown
-(the setting and the message, exit code 2).
+Shared here: the ``--config``/``--state-dir`` options, how a configuration error is shown
+(the setting and the message, exit code 2) and how a run interrupted by Ctrl-C ends (130).
 """
 
 from __future__ import annotations
 
 import argparse
+import os
+import signal
 import sys
+import threading
 from pathlib import Path
+from typing import NoReturn
 
 from kvdr.errors import ConfigError
 
 EXIT_OK = 0
 EXIT_FAILED = 1
 EXIT_CONFIG = 2
+EXIT_INTERRUPTED = 130
 DEFAULT_STATE_DIR = ".kvdr"
 
 
@@ -32,3 +37,30 @@ def config_error(exc: ConfigError) -> int:
     # the message already starts with the setting's name
     print(f"kvdr: configuration error in {exc.message} [{exc.code}]", file=sys.stderr)
     return EXIT_CONFIG
+
+
+def _first_interrupt(signum: int, frame: object) -> None:
+    # from the first Ctrl-C on, the run is stopping: a second one must not interrupt the
+    # stopping itself (and print a traceback from wherever it lands)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    raise KeyboardInterrupt
+
+
+def arm_interrupt() -> None:
+    """Ctrl-C raises ``KeyboardInterrupt`` once; further ones are ignored (main thread only)."""
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGINT, _first_interrupt)
+
+
+def interrupted(message: str) -> NoReturn:
+    """End an interrupted run now, with exit code 130, after saying how it resumes.
+
+    The engine's checkpoint is what resumes; activities still running are abandoned exactly as
+    a crash abandons them (they run again on resume, decision 5). Waiting for them instead
+    would keep the process alive for minutes in the interpreter's join of their threads — where
+    a second Ctrl-C ends in a traceback — so leave without running exit handlers."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    print(message, file=sys.stderr)
+    for stream in (sys.stdout, sys.stderr):
+        stream.flush()
+    os._exit(EXIT_INTERRUPTED)

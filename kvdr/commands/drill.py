@@ -5,7 +5,7 @@ run from an operator's machine against the configured vaults: it never changes t
 and never writes a user item (only the reserved probe secret in each secondary).
 
 Exit codes: 0 the drill passed; 1 it failed (a check failed or could not be measured); 2 the
-configuration or a ``--target`` is invalid.
+configuration or a ``--target`` is invalid; 130 interrupted (it resumes on the next run).
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ import sys
 import uuid
 from collections.abc import Sequence
 
-from kvdr.commands import EXIT_FAILED, EXIT_OK, add_common, config_error
+from kvdr.commands import EXIT_FAILED, EXIT_OK, add_common, config_error, interrupted
 from kvdr.commands.local import (
     ProgressDisplay,
     follow,
@@ -54,19 +54,23 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as exc:
         return config_error(exc)
     display = ProgressDisplay(sys.stderr, enabled=not args.quiet)
-    with local_engine(runtime, args) as engine:
-        existing = engine.get_status(DRILL_INSTANCE)
-        if existing is not None and not existing.runtime_status.is_terminal:
-            print("kvdr: resuming the interrupted drill", file=sys.stderr)
-        else:  # a finished drill's id is reused (its report stays in the state store)
-            request = DrillInput(tuple(args.targets) if args.targets else None,
-                                 f"cli-drill-{uuid.uuid4().hex[:12]}")
-            engine.start_new("drill", request.to_dict(), instance_id=DRILL_INSTANCE)
-        try:
-            status = follow(engine, DRILL_INSTANCE, display,
-                            line=lambda st, _children: f"drill: {phase_of(st) or 'starting'}")
-        finally:
-            display.close()
+    try:
+        with local_engine(runtime, args) as engine:
+            existing = engine.get_status(DRILL_INSTANCE)
+            if existing is not None and not existing.runtime_status.is_terminal:
+                print("kvdr: resuming the interrupted drill", file=sys.stderr)
+            else:  # a finished drill's id is reused (its report stays in the state store)
+                request = DrillInput(tuple(args.targets) if args.targets else None,
+                                     f"cli-drill-{uuid.uuid4().hex[:12]}")
+                engine.start_new("drill", request.to_dict(), instance_id=DRILL_INSTANCE)
+            try:
+                status = follow(engine, DRILL_INSTANCE, display,
+                                line=lambda st, _children: f"drill: {phase_of(st) or 'starting'}")
+            finally:
+                display.close()
+    except KeyboardInterrupt:
+        interrupted("kvdr: interrupted; the drill resumes from its checkpoint on the next "
+                    f"`kvdr drill` with --state-dir {args.state_dir}")
     if not isinstance(status.output, dict):
         print(f"kvdr: the drill ended {status.runtime_status}: {status.output}",
               file=sys.stderr)

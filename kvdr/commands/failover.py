@@ -24,7 +24,15 @@ import sys
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, TextIO
 
-from kvdr.commands import EXIT_CONFIG, EXIT_FAILED, EXIT_OK, add_common, config_error
+from kvdr.commands import (
+    EXIT_CONFIG,
+    EXIT_FAILED,
+    EXIT_OK,
+    add_common,
+    arm_interrupt,
+    config_error,
+    interrupted,
+)
 from kvdr.commands.local import (
     LineRenderer,
     ProgressDisplay,
@@ -43,7 +51,6 @@ if TYPE_CHECKING:
     from engine import Engine, InstanceStatus
 
 EXIT_NOT_DONE = 3
-EXIT_INTERRUPTED = 130
 EXIT_CODES = {
     FailoverOutcome.COMPLETED: EXIT_OK, FailoverOutcome.NOT_NEEDED: EXIT_OK,
     FailoverOutcome.PLANNED_ONLY: EXIT_OK, FailoverOutcome.FAILED: EXIT_FAILED,
@@ -149,6 +156,7 @@ def ask(question: str, stdin: TextIO, stderr: TextIO) -> bool:
         answer = stdin.readline()
     except KeyboardInterrupt:
         stderr.write("\n")
+        arm_interrupt()  # the no is an answer: a later Ctrl-C still interrupts the run
         return False
     return answer.strip().lower() in ("y", "yes")
 
@@ -227,11 +235,11 @@ def main(argv: Sequence[str] | None = None, *, kind: FailoverKind = FailoverKind
             finally:
                 display.close()
     except KeyboardInterrupt:
-        print(f"kvdr {name}: interrupted; the runbook{f' {instance_id}' if instance_id else ''} "
-              f"resumes from its checkpoint when `kvdr {name}` runs again with the same "
-              f"--target{' --unplanned' if getattr(args, 'unplanned', False) else ''} and "
-              f"--state-dir {args.state_dir}", file=sys.stderr)
-        return EXIT_INTERRUPTED
+        interrupted(f"kvdr {name}: interrupted; the runbook"
+                    f"{f' {instance_id}' if instance_id else ''} resumes from its checkpoint "
+                    f"when `kvdr {name}` runs again with the same --target"
+                    f"{' --unplanned' if getattr(args, 'unplanned', False) else ''} and "
+                    f"--state-dir {args.state_dir}")
     if not isinstance(status.output, dict):
         print(f"kvdr {name}: the runbook ended {status.runtime_status}: {status.output}",
               file=sys.stderr)

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import argparse
 import logging
+import signal
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -56,9 +58,13 @@ def open_runtime_for_targets(args: argparse.Namespace) -> Runtime:
 def local_engine(runtime: Runtime, args: argparse.Namespace) -> Iterator[Engine]:
     """Install ``runtime`` for this process and run the function app on the embedded engine
     (checkpoints under ``--state-dir``/engine, so an interrupted run resumes next time).
-    Closes the runtime on the way out."""
+    Closes the runtime on the way out. Inside, the first Ctrl-C raises ``KeyboardInterrupt``
+    and later ones are ignored (end the run with :func:`kvdr.commands.interrupted`)."""
+    from kvdr.commands import arm_interrupt
     from kvdr.runtime import configure
 
+    previous = signal.getsignal(signal.SIGINT)
+    arm_interrupt()
     configure(runtime)
     try:
         import function_app
@@ -71,6 +77,8 @@ def local_engine(runtime: Runtime, args: argparse.Namespace) -> Iterator[Engine]
     finally:
         configure(None)
         runtime.close()
+        if threading.current_thread() is threading.main_thread():
+            signal.signal(signal.SIGINT, previous)
 
 
 class ProgressDisplay:

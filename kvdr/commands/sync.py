@@ -6,7 +6,8 @@ path when Azure Functions is impaired (decision 2). To run it in Azure, call
 ``POST /api/runbooks/full-sync`` on the function app. A sync interrupted here (Ctrl-C, a crash)
 resumes from its last checkpoint the next time ``kvdr sync`` runs with the same state directory.
 
-Exit codes: 0 the sync succeeded; 1 it was partial or failed; 2 the configuration is invalid.
+Exit codes: 0 the sync succeeded; 1 it was partial or failed; 2 the configuration is invalid;
+130 interrupted (Ctrl-C: it exits at once, a second Ctrl-C is ignored).
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ import uuid
 from collections.abc import Sequence
 from typing import Any
 
-from kvdr.commands import EXIT_FAILED, EXIT_OK, add_common, config_error
+from kvdr.commands import EXIT_FAILED, EXIT_OK, add_common, config_error, interrupted
 from kvdr.commands.local import (
     ProgressDisplay,
     follow,
@@ -97,9 +98,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             finally:
                 display.close()
     except KeyboardInterrupt:
-        print("kvdr: interrupted; the sync resumes from its checkpoint on the next `kvdr sync` "
-              f"with --state-dir {args.state_dir}", file=sys.stderr)
-        return 130
+        interrupted("kvdr: interrupted; the sync resumes from its checkpoint on the next "
+                    f"`kvdr sync` with --state-dir {args.state_dir}")
     if status.output is None or not isinstance(status.output, dict):
         print(f"kvdr: the full sync ended {status.runtime_status}: {status.output}",
               file=sys.stderr)
