@@ -21,11 +21,24 @@ import azure.functions as func
 from aiohttp import web
 from azure.functions.timer import TimerRequest
 from croniter import croniter
-from dateutil.parser import isoparse
 
 from engine.clock import Clock
+from engine.eventgrid_input import (
+    MalformedDelivery,
+    allowed_origin,
+    check_event,
+    grid_event,
+    parse_delivery,
+)
 from engine.functions import HostedFunction
 from engine.management_api import ManagementApi, client_binding
+from engine.request_limits import (
+    EVENT_GRID_BODY_LIMIT,
+    BodyTooLarge,
+    http_body_limit,
+    read_limited,
+    too_large_response,
+)
 from engine.runtime import Engine
 
 log = logging.getLogger("engine.host")
@@ -44,14 +57,18 @@ class _InvocationContext:
 
 class LocalHost:
     """An engine plus the HTTP front door. `start()` serves in a background thread (tests);
-    `serve_forever()` serves in the calling thread until `stop()` (the CLI)."""
+    `serve_forever()` serves in the calling thread until `stop()` (the CLI).
+    `max_request_body_bytes` bounds HTTP-trigger and admin bodies (default: the app setting
+    FUNCTIONS_REQUEST_BODY_SIZE_LIMIT, else 100 MiB, as the Functions host does)."""
 
     def __init__(self, app: Any, *, state_dir: Path | str, port: int = 7071,
                  host: str = "127.0.0.1", clock: Clock | None = None,
-                 max_activity_concurrency: int = 8, route_prefix: str = "api") -> None:
+                 max_activity_concurrency: int = 8, route_prefix: str = "api",
+                 max_request_body_bytes: int | None = None) -> None:
         self.engine = Engine(app, state_dir, clock=clock,
                              max_activity_concurrency=max_activity_concurrency)
         self.host, self.port, self.route_prefix = host, port, route_prefix.strip("/")
+        self.max_request_body_bytes = max_request_body_bytes or http_body_limit()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._runner: web.AppRunner | None = None
         self._stopped: asyncio.Event | None = None
@@ -102,7 +119,9 @@ class LocalHost:
         self.management = ManagementApi(self.engine, lambda: self.base_url)
         self.management.add_routes(app)
         self._add_function_routes(app)
-        runner = web.AppRunner(app, access_log=None)
+        # after an early 413, discard what the sender still sends for at most 1 s (so it
+        # can read the answer), not aiohttp's 10 s: an oversized body is not drained
+        runner = web.AppRunner(app, access_log=None, lingering_time=1.0)
         try:
             await runner.setup()
             site = web.TCPSite(runner, self.host, self.port)
@@ -154,8 +173,9 @@ class LocalHost:
                        for m in (fn.trigger.methods or ["GET", "POST"])]
             for method in methods:
                 app.router.add_route(method, path, self._http_handler(fn))
-        app.router.add_post("/runtime/webhooks/EventGrid", self._event_grid)
-        app.router.add_post("/runtime/webhooks/eventgrid", self._event_grid)
+        for path in ("/runtime/webhooks/EventGrid", "/runtime/webhooks/eventgrid"):
+            app.router.add_post(path, self._event_grid)
+            app.router.add_route("OPTIONS", path, self._event_grid_handshake)
         app.router.add_post("/admin/functions/{name}", self._admin_invoke)
 
     async def _invoke(self, fn: HostedFunction, trigger_value: Any) -> Any:
@@ -179,10 +199,15 @@ class LocalHost:
         async def handle(request: web.Request) -> web.StreamResponse:
             # Core Tools does not enforce function keys locally; ?code= and x-functions-key
             # are accepted and ignored.
+            try:
+                body = await read_limited(request, self.max_request_body_bytes)
+            except BodyTooLarge as exc:
+                log.warning("function %s: request.too_large: %s", fn.name, exc)
+                return too_large_response("request.too_large", exc)
             req = func.HttpRequest(
                 method=request.method, url=str(request.url),
                 headers=dict(request.headers), params=dict(request.query),
-                route_params=dict(request.match_info), body=await request.read())
+                route_params=dict(request.match_info), body=body)
             try:
                 result = await self._invoke(fn, req)
             except Exception:
@@ -191,40 +216,64 @@ class LocalHost:
             return _to_response(result)
         return handle
 
+    def _grid_function(self, request: web.Request) -> HostedFunction | None:
+        return self.engine.functions.of_type("eventGridTrigger").get(
+            request.query.get("functionName", ""))
+
     async def _event_grid(self, request: web.Request) -> web.Response:
         name = request.query.get("functionName", "")
-        fn = self.engine.functions.of_type("eventGridTrigger").get(name)
+        fn = self._grid_function(request)
         if fn is None:
             return web.json_response({"error": f"no Event Grid function {name!r}"}, status=404)
         try:
-            payload = await request.json()
-        except ValueError:
-            return web.Response(status=400, text="expected a JSON array of events")
-        events = payload if isinstance(payload, list) else [payload]
-        for event in events:
-            if event.get("eventType") == "Microsoft.EventGrid.SubscriptionValidationEvent" \
-                    or request.headers.get("aeg-event-type") == "SubscriptionValidation":
-                code = (event.get("data") or {}).get("validationCode")
-                return web.json_response({"validationResponse": code})
-        for event in events:
+            body = await read_limited(request, EVENT_GRID_BODY_LIMIT)
+            delivery = parse_delivery(body, validation_header=request.headers.get(
+                "aeg-event-type", "").lower() == "subscriptionvalidation")
+        except BodyTooLarge as exc:
+            log.warning("Event Grid delivery to %s: eventgrid.too_large: %s", name, exc)
+            return too_large_response("eventgrid.too_large", exc)
+        except MalformedDelivery as exc:
+            return _malformed(f"Event Grid delivery to {name}", exc)
+        if delivery.validation_code is not None:
+            return web.json_response({"validationResponse": delivery.validation_code})
+        for event in delivery.events:  # every event was checked before the first runs
             try:
-                await self._invoke(fn, _grid_event(event))
-            except Exception:
+                await self._invoke(fn, grid_event(event))
+            except Exception:  # a genuine failure: 500, and Event Grid retries the delivery
                 log.exception("function %s failed", name)
                 return web.Response(status=500)
         return web.Response(status=202)
+
+    async def _event_grid_handshake(self, request: web.Request) -> web.Response:
+        """The CloudEvents 1.0 webhook abuse-protection handshake (an OPTIONS request with
+        ``WebHook-Request-Origin``), answered as the Functions host answers it."""
+        name = request.query.get("functionName", "")
+        if self._grid_function(request) is None:
+            return web.json_response({"error": f"no Event Grid function {name!r}"}, status=404)
+        headers = {"WebHook-Allowed-Origin": allowed_origin(
+            request.headers.get("WebHook-Request-Origin")), "Allow": "POST"}
+        if request.headers.get("WebHook-Request-Rate"):
+            headers["WebHook-Allowed-Rate"] = "*"
+        return web.Response(status=200, headers=headers)
 
     async def _admin_invoke(self, request: web.Request) -> web.Response:
         fn = self.engine.functions.all.get(request.match_info["name"])
         if fn is None or fn.trigger_type in ("httpTrigger", "orchestrationTrigger",
                                              "activityTrigger"):
             return web.Response(status=404)
-        text = await request.text()
+        try:
+            body = await read_limited(request, self.max_request_body_bytes)
+        except BodyTooLarge as exc:
+            log.warning("admin run of %s: request.too_large: %s", fn.name, exc)
+            return too_large_response("request.too_large", exc)
         value: Any = None
         if fn.trigger_type == "timerTrigger":
             value = TimerRequest(past_due=False)
-        elif fn.trigger_type == "eventGridTrigger" and text:
-            value = _grid_event(json.loads(json.loads(text).get("input") or "{}"))
+        elif fn.trigger_type == "eventGridTrigger" and body.strip():
+            try:
+                value = grid_event(_admin_event(body))
+            except MalformedDelivery as exc:
+                return _malformed(f"admin run of {fn.name}", exc)
         try:
             await self._invoke(fn, value)
         except Exception:
@@ -263,20 +312,25 @@ def resolve_app_setting(value: str) -> str | None:
     return os.environ.get(match.group(1)) or None
 
 
-def _grid_event(event: dict[str, Any]) -> func.EventGridEvent:
-    if "specversion" in event:  # CloudEvents 1.0 schema
-        return func.EventGridEvent(
-            id=event.get("id", ""), data=event.get("data"), topic=event.get("source", ""),
-            subject=event.get("subject", ""), event_type=event.get("type", ""),
-            event_time=_when(event.get("time")), data_version=event.get("dataversion", ""))
-    return func.EventGridEvent(
-        id=event.get("id", ""), data=event.get("data"), topic=event.get("topic", ""),
-        subject=event.get("subject", ""), event_type=event.get("eventType", ""),
-        event_time=_when(event.get("eventTime")), data_version=event.get("dataVersion", ""))
+def _admin_event(body: bytes) -> dict[str, Any]:
+    """The admin API's ``{"input": "<the event as a JSON string>"}``, checked."""
+    try:
+        outer = json.loads(body)
+        text = outer.get("input") if isinstance(outer, dict) else None
+        if not isinstance(text, str) or not text:
+            raise MalformedDelivery('send {"input": "<one event, as a JSON string>"}')
+        event = json.loads(text)
+    except (ValueError, RecursionError):
+        raise MalformedDelivery('the body is not {"input": "<one event, as a JSON string>"}'
+                                ) from None
+    check_event(event, "the input event")
+    return event
 
 
-def _when(text: str | None) -> datetime | None:
-    return isoparse(text) if text else None
+def _malformed(what: str, exc: MalformedDelivery) -> web.Response:
+    # one line, no traceback: the sender's input is wrong, not the host
+    log.warning("%s: %s: %s", what, exc.code, exc)
+    return web.json_response({"error": {"code": exc.code, "message": str(exc)}}, status=400)
 
 
 def _to_response(result: Any) -> web.Response:

@@ -4,7 +4,9 @@ API, Event Grid deliveries, timer triggers run on demand, and our own function_a
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
+import logging
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -189,3 +191,135 @@ def test_timer_triggers_fire_on_their_cron_schedule(tmp_path):
 
     with LocalHost(every_second, state_dir=tmp_path / "state", port=0):
         assert fired.wait(10), "the every-second timer never fired"
+
+
+# -- the Event Grid webhook at the edges ----------------------------------------------------------
+
+GOOD_EVENT = {"id": "e1", "eventType": "Microsoft.KeyVault.SecretNewVersionCreated",
+              "subject": "db", "topic": "/vaults/v", "data": {"ObjectName": "db"},
+              "eventTime": "2030-01-01T00:00:00.1234567Z", "dataVersion": "1"}
+
+
+def _without(key: str) -> dict:
+    return {k: v for k, v in GOOD_EVENT.items() if k != key}
+
+
+@pytest.mark.parametrize("body", [
+    json.dumps([_without("eventType")]),
+    json.dumps([{**GOOD_EVENT, "eventTime": "yesterday"}]),
+    json.dumps([{**GOOD_EVENT, "eventTime": "9999-12-31T23:59:59-05:00"}]),
+    json.dumps([{**GOOD_EVENT, "data": "a string"}]),
+    json.dumps([GOOD_EVENT, {**GOOD_EVENT, "id": ""}]),  # one bad event: none is delivered
+    json.dumps([{"specversion": "1.0", "id": "c1", "source": "/s", "type": "t",
+                 "time": "soon"}]),
+    json.dumps([{"eventType": "Microsoft.EventGrid.SubscriptionValidationEvent", "id": "v",
+                 "subject": "", "eventTime": "2030-01-01T00:00:00Z", "data": "code"}]),
+    "[1]", '"x"', "null", "[]", "{not json", "[" * 100_000 + "]" * 100_000,
+], ids=["no-eventType", "eventTime-not-a-time", "eventTime-out-of-range", "data-a-string",
+        "one-bad-in-batch", "cloudevent-bad-time", "validation-data-a-string", "[1]", '"x"',
+        "null", "empty-array", "not-json", "nested-too-deeply"])
+async def test_event_grid_answers_400_with_a_stable_code_and_invokes_nothing(host, body,
+                                                                             caplog):
+    # Event Grid retries a 5xx for 24 h; a 400 goes to the dead-letter container at once
+    sample_app.GRID_EVENTS.clear()
+    caplog.set_level(logging.WARNING, logger="engine.host")
+    url = f"{host.base_url}/runtime/webhooks/EventGrid?functionName=on_grid_event"
+    async with aiohttp.ClientSession() as session, session.post(
+            url, data=body, headers={"aeg-event-type": "Notification",
+                                     "Content-Type": "application/json"}) as response:
+        assert response.status == 400
+        error = (await response.json())["error"]
+    assert error["code"] == "eventgrid.malformed" and error["message"]
+    assert "Traceback" not in error["message"]
+    assert sample_app.GRID_EVENTS == []
+    [record] = [r for r in caplog.records if r.name == "engine.host"]
+    assert record.exc_info is None and "eventgrid.malformed" in record.getMessage()
+
+
+async def test_event_grid_answers_the_cloudevents_abuse_protection_handshake(host):
+    url = f"{host.base_url}/runtime/webhooks/EventGrid?functionName=on_grid_event"
+    async with aiohttp.ClientSession() as session:
+        async with session.options(url, headers={
+                "WebHook-Request-Origin": "eventgrid.azure.net"}) as response:
+            assert response.status == 200
+            assert response.headers["WebHook-Allowed-Origin"] == "eventgrid.azure.net"
+            assert response.headers["Allow"] == "POST"
+        missing = f"{host.base_url}/runtime/webhooks/EventGrid?functionName=nope"
+        async with session.options(missing, headers={
+                "WebHook-Request-Origin": "eventgrid.azure.net"}) as response:
+            assert response.status == 404
+
+
+class _Endless:
+    """A chunked request body far larger than any limit. It pauses after ``pause_at`` bytes
+    until the answer is in (a host that must read everything first gets the rest after a
+    while), so ``sent_when_answered`` says how much the host took before answering."""
+
+    def __init__(self, total: int = 256 * 1024 * 1024, pause_at: int = 16 * 1024 * 1024
+                 ) -> None:
+        self.total, self.pause_at, self.sent = total, pause_at, 0
+        self.answered = asyncio.Event()
+
+    async def __aiter__(self):
+        chunk = b"[" + b" " * (256 * 1024 - 1)
+        paused = False
+        while self.sent < self.total and not self.answered.is_set():  # answered: stop
+            if self.sent >= self.pause_at and not paused:
+                paused = True  # once; no answer by then: a host that reads it all gets it all
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self.answered.wait(), 30)
+            self.sent += len(chunk)
+            yield chunk
+
+
+async def _post_streamed(url: str, body: _Endless) -> tuple[int, dict, int]:
+    """Status, JSON answer, and how much of the body had been sent when the answer came."""
+    async with aiohttp.ClientSession() as session, \
+            session.post(url, data=body.__aiter__()) as response:
+        sent_when_answered = body.sent
+        body.answered.set()
+        return response.status, await response.json(), sent_when_answered
+
+
+async def test_an_oversized_event_grid_delivery_is_413_without_being_read_whole(host):
+    url = f"{host.base_url}/runtime/webhooks/EventGrid?functionName=on_grid_event"
+    body = _Endless()
+    status, answer, sent = await _post_streamed(url, body)
+    assert (status, answer["error"]["code"]) == (413, "eventgrid.too_large")
+    assert sent <= body.pause_at   # answered near its 1 MiB limit, not after reading all
+    declared = json.dumps([{**GOOD_EVENT, "data": {"pad": "x" * (1024 * 1024)}}])
+    async with aiohttp.ClientSession() as session, session.post(url, data=declared) as response:
+        assert response.status == 413    # Content-Length alone says it is too large
+
+
+async def test_an_oversized_http_trigger_body_is_413_without_being_read_whole(tmp_path):
+    with LocalHost(sample_app.app, state_dir=tmp_path / "state", port=0,
+                   max_request_body_bytes=64 * 1024) as small:
+        body = _Endless()
+        status, answer, sent = await _post_streamed(f"{small.base_url}/api/echo", body)
+        assert (status, answer["error"]["code"]) == (413, "request.too_large")
+        assert sent <= body.pause_at
+        async with aiohttp.ClientSession() as session, \
+                session.post(f"{small.base_url}/api/echo", data="x" * 1000) as response:
+            assert response.status == 201
+
+
+async def test_the_http_body_limit_follows_the_functions_app_setting(tmp_path, monkeypatch):
+    monkeypatch.setenv("FUNCTIONS_REQUEST_BODY_SIZE_LIMIT", "1024")
+    with LocalHost(sample_app.app, state_dir=tmp_path / "state", port=0) as limited:
+        async with aiohttp.ClientSession() as session:
+            async with session.post(f"{limited.base_url}/api/echo", data="x" * 1025) as r:
+                assert r.status == 413
+            async with session.post(f"{limited.base_url}/api/echo", data="x" * 1024) as r:
+                assert r.status == 201
+
+
+@pytest.mark.parametrize("body", ['{"input": "{not json"}', "not json", '{"input": "[1]"}',
+                                  json.dumps({"input": json.dumps(_without("id"))})])
+async def test_admin_run_of_an_event_grid_function_rejects_malformed_input(host, body):
+    sample_app.GRID_EVENTS.clear()
+    async with aiohttp.ClientSession() as session, session.post(
+            f"{host.base_url}/admin/functions/on_grid_event", data=body) as response:
+        assert response.status == 400
+        assert (await response.json())["error"]["code"] == "eventgrid.malformed"
+    assert sample_app.GRID_EVENTS == []
