@@ -80,10 +80,14 @@ def test_the_state_store_uses_the_blob_endpoint_a_sovereign_template_passes(
     assert store.container.url == f"{endpoint}kvdr-state"
 
 
-def test_the_template_passes_the_blob_endpoint_the_cloud_reports() -> None:
+@pytest.mark.parametrize("service", ["blob", "queue", "table"])
+def test_the_template_passes_each_runtime_storage_endpoint_the_cloud_reports(service: str) -> None:
+    # The host and the Durable provider build *.core.windows.net URLs from accountName alone;
+    # the explicit service URIs (the cloud's own endpoints) win over it.
     bicep = (ROOT / "infra/bicep/modules/functionApp.bicep").read_text(encoding="utf-8")
     assert re.search(
-        r"^\s*AzureWebJobsStorage__blobServiceUri:\s*storage\.properties\.primaryEndpoints\.blob\s*$",
+        rf"^\s*AzureWebJobsStorage__{service}ServiceUri:\s*"
+        rf"storage\.properties\.primaryEndpoints\.{service}\s*$",
         bicep,
         re.MULTILINE,
     )

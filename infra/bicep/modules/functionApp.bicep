@@ -138,7 +138,11 @@ resource appSettings 'Microsoft.Web/sites/config@2024-04-01' = {
     KVDR_FINGERPRINT_KEY: fingerprintKey
     AzureWebJobsStorage__accountName: storage.name
     AzureWebJobsStorage__credential: 'managedidentity'
+    // Explicit service URIs win over accountName, which the host and the Durable provider would
+    // otherwise turn into *.core.windows.net URLs (wrong in sovereign clouds).
     AzureWebJobsStorage__blobServiceUri: storage.properties.primaryEndpoints.blob
+    AzureWebJobsStorage__queueServiceUri: storage.properties.primaryEndpoints.queue
+    AzureWebJobsStorage__tableServiceUri: storage.properties.primaryEndpoints.table
     APPLICATIONINSIGHTS_CONNECTION_STRING: appInsightsConnectionString
     APPLICATIONINSIGHTS_AUTHENTICATION_STRING: 'Authorization=AAD'
     KvdrEventsQueue__queueServiceUri: eventsQueueServiceUri
