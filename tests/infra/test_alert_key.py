@@ -6,6 +6,7 @@ import os
 import re
 import stat
 import subprocess
+from pathlib import Path
 
 import bicep_model as bm
 import pytest
@@ -13,6 +14,7 @@ import pytest
 KEY_TYPE = re.compile(r"^Microsoft\.Web/sites/(host|functions)/\w*keys$", re.I)
 ALERTS_PY = bm.REPO / "triggers" / "alerts.py"
 PREPROVISION = bm.REPO / "infra" / "scripts" / "preprovision.sh"
+POSTDOWN = bm.REPO / "infra" / "scripts" / "postdown.sh"
 
 
 def _list_keys_calls(node) -> list:
@@ -162,8 +164,8 @@ def azd_env(tmp_path):
     env_file.write_text("")
     env = {**os.environ, "PATH": f"{bin_dir}:{os.environ['PATH']}", "AZD_ENV_FILE": str(env_file)}
 
-    def provision() -> dict[str, str]:
-        done = subprocess.run(["sh", str(PREPROVISION)], env=env, capture_output=True,
+    def provision(hook: Path = PREPROVISION) -> dict[str, str]:
+        done = subprocess.run(["sh", str(hook)], env=env, capture_output=True,
                               text=True, check=True)
         values = dict(line.split("=", 1) for line in env_file.read_text().splitlines())
         for value in values.values():
@@ -182,3 +184,16 @@ def test_preprovision_generates_the_alert_key_once_and_keeps_it(azd_env):
     second = azd_env()
     assert second["ALERT_WEBHOOK_KEY"] == key
     assert second["KVDR_FINGERPRINT_KEY"] == first["KVDR_FINGERPRINT_KEY"]
+
+
+def test_azd_down_forgets_the_code_deployment_but_keeps_the_generated_keys(azd_env):
+    # After `azd down` the next `azd up` creates apps without code: provisioning the alert key
+    # with APP_CODE_DEPLOYED still true would ask the new host for a function it lacks (404).
+    azure_yaml = (bm.REPO / "azure.yaml").read_text()
+    hook = r"^  postdown:\n    shell: sh\n    run: infra/scripts/postdown.sh$"
+    assert re.search(hook, azure_yaml, re.MULTILINE)
+    first = azd_env()
+    after_down = azd_env(POSTDOWN)
+    assert after_down["APP_CODE_DEPLOYED"] == "false"
+    assert after_down["ALERT_WEBHOOK_KEY"] == first["ALERT_WEBHOOK_KEY"]
+    assert after_down["KVDR_FINGERPRINT_KEY"] == first["KVDR_FINGERPRINT_KEY"]
