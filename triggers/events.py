@@ -4,12 +4,16 @@
   answers the subscription validation handshake itself.
 - ``event_queue_sync``: Event Grid writes each event to the storage queue ``kvdr-events``
   (private mode: Event Grid cannot push into a private endpoint); the app reads the queue.
+  host.json sets ``messageEncoding: none``, so a message arrives as written, plain JSON or
+  base64 of it, and :func:`kvdr.events.decode_body` reads both.
 
 Both run :func:`kvdr.events.handle_event` in the trigger. Why not an orchestration: the copy is
 one idempotent item (check, then act), Event Grid and the queue already retry and dead-letter,
 and measured locally an orchestration adds latency and history writes for nothing
 (docs/events.md, bench/event_lag.py). An ignorable event returns normally; a failure raises, so
-Event Grid (30 attempts in 24 h) or the queue (5 dequeues, then ``kvdr-events-poison``) retries.
+Event Grid (30 attempts in 24 h) or the queue (10 dequeues, then ``kvdr-events-poison``; the
+number is host.json's ``maxDequeueCount``) retries. A malformed event can never succeed: it is
+logged (one line, no traceback) and dropped, never raised.
 """
 
 from __future__ import annotations

@@ -24,9 +24,10 @@ from engine.host import LocalHost
 from kvdr import emulated
 from kvdr.config import Config
 from kvdr.event_stats import STATS_KEY
-from kvdr.events import reset_caches
-from kvdr.runtime import configure, local_runtime
-from triggers.events import event_queue_sync
+from kvdr.events import EventFailed, reset_caches
+from kvdr.runtime import Runtime, configure, local_runtime
+from kvdr.vaults import VaultSession
+from triggers.events import event_grid_sync, event_queue_sync
 
 VAULTS = {"eastus": "kv-east", "westus": "kv-west"}
 
@@ -34,6 +35,15 @@ VAULTS = {"eastus": "kv-east", "westus": "kv-west"}
 def emulator_config(emu: Emulator) -> Config:
     return emulated.emulator_config({r: emu.url(v) for r, v in VAULTS.items()}, emu.ca_cert,
                                     vault_names=VAULTS)
+
+
+class FastRuntime(Runtime):
+    """A runtime whose sessions retry after milliseconds (a vault that is down fails fast)."""
+
+    def open_session(self, region: str) -> VaultSession:
+        self.config.region(region)
+        return VaultSession(self.config, region, credential=self.credential,
+                            pacers=self.pacers, retry_backoff=(0.02, 0.05))
 
 
 class Stack:
@@ -159,3 +169,86 @@ def test_no_seeded_value_in_logs_state_or_engine_sqlite(stack, caplog) -> None:
         assert value not in caplog.text
         for path in files:
             assert value.encode() not in path.read_bytes(), path
+
+
+def _trigger_lines(caplog) -> list[logging.LogRecord]:
+    return [r for r in caplog.records if r.name.startswith("kvdr")
+            and r.levelno >= logging.WARNING]
+
+
+@pytest.mark.parametrize("event", [
+    dict(event_type=""),
+    dict(data="a string"),
+    dict(data=["a", "list"]),
+    dict(event_type="Microsoft.EventGrid.SubscriptionValidationEvent", data="code"),
+], ids=["no-event-type", "data-a-string", "data-a-list", "validation-data-a-string"])
+def test_the_grid_trigger_drops_a_malformed_event_with_one_log_line(stack, caplog,
+                                                                    event) -> None:
+    caplog.set_level(logging.INFO)
+    fields = dict(id="bad-1", subject="s", topic="/vaults/kv-east", data={"VaultName": "x"},
+                  event_type="Microsoft.KeyVault.SecretNewVersionCreated",
+                  event_time=None, data_version="1")
+    function_app_event = func.EventGridEvent(**{**fields, **event})
+    assert event_grid_sync(function_app_event) is None     # returned: not retried
+    [line] = _trigger_lines(caplog)
+    assert line.exc_info is None and "bad-1" in line.getMessage()
+    assert stack.runtime.state.get_json(STATS_KEY)["ignored"] == {"malformed": 1}
+
+
+@pytest.mark.parametrize("body", [
+    b"[1]", b'"x"', b"null", base64.b64encode(b"[1]"), b"[" * 100_000 + b"]" * 100_000,
+    json.dumps([{"id": "v", "eventType": "Microsoft.EventGrid.SubscriptionValidationEvent",
+                 "data": "code"}]).encode(),
+], ids=["[1]", '"x"', "null", "base64-of-[1]", "nested-too-deeply", "validation-data-string"])
+def test_the_queue_trigger_drops_a_malformed_message_with_one_log_line(stack, caplog,
+                                                                       body) -> None:
+    caplog.set_level(logging.INFO)
+    assert event_queue_sync(func.QueueMessage(id="m-bad", body=body)) is None
+    [line] = _trigger_lines(caplog)
+    assert line.exc_info is None and "m-bad" in line.getMessage()
+
+
+def test_a_vault_outage_still_raises_from_the_queue_trigger(stack) -> None:
+    # a genuine failure must raise: the queue retries it, then moves it to the poison queue
+    name = f"e2e-{uuid.uuid4().hex[:8]}"
+    with stack.emu.secret_client("kv-east") as east:
+        version = east.set_secret(name, "later").properties.version
+    event = json.dumps(build_event("kv-east", stack.emu.url("kv-east"), "secrets", name,
+                                   version)).encode()
+    base = stack.runtime
+    fast = FastRuntime(config=base.config, credential=base.credential, state=base.state,
+                       fingerprint_key=base.fingerprint_key)
+    configure(fast)  # an unreachable vault fails after milliseconds, not 31 s of backoff
+    stack.emu.down("kv-west", "refuse")
+    try:
+        with pytest.raises(EventFailed):
+            event_queue_sync(func.QueueMessage(id="m-down", body=event))
+    finally:
+        stack.emu.up("kv-west")
+        configure(base)
+        fast.close()
+    event_queue_sync(func.QueueMessage(id="m-down", body=event))   # the retry copies it
+    assert stack.copy_of(name) == "later"
+
+
+@pytest.mark.parametrize("body", [
+    "[1]", '"x"', "null",
+    json.dumps([{"id": "e", "subject": "s", "eventTime": "2030-01-01T00:00:00Z", "data": {}}]),
+    json.dumps([{"id": "e", "subject": "s", "eventType": "Microsoft.KeyVault.SecretExpired",
+                 "eventTime": "not a time", "data": {}}]),
+    json.dumps([{"id": "e", "subject": "s", "eventType": "Microsoft.KeyVault.SecretExpired",
+                 "eventTime": "2030-01-01T00:00:00Z", "data": "a string"}]),
+], ids=["[1]", '"x"', "null", "no-eventType", "eventTime-not-a-time", "data-a-string"])
+def test_the_hosted_app_answers_a_malformed_delivery_400_and_counts_nothing(stack, body
+                                                                            ) -> None:
+    import urllib.error
+    import urllib.request
+
+    request = urllib.request.Request(stack.webhook, data=body.encode(), method="POST",
+                                     headers={"aeg-event-type": "Notification",
+                                              "Content-Type": "application/json"})
+    with pytest.raises(urllib.error.HTTPError) as answer:
+        urllib.request.urlopen(request, timeout=30)
+    assert answer.value.code == 400
+    assert json.loads(answer.value.read())["error"]["code"] == "eventgrid.malformed"
+    assert stack.runtime.state.get_json(STATS_KEY) is None    # the function never ran
