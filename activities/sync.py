@@ -23,7 +23,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from activities import bp
-from kvdr.errors import KvdrError
+from kvdr.errors import KvdrError, VaultUnavailableError
 from kvdr.history import settle_history
 from kvdr.inventory import Inventory, ItemKind, format_time, parse_time
 from kvdr.plan import (
@@ -67,11 +67,13 @@ def _error(exc: BaseException) -> dict[str, Any]:
 
 
 @contextmanager
-def _sessions(runtime: Runtime, *regions: str) -> Iterator[list[Any]]:
+def _sessions(runtime: Runtime, *regions: str, probe: bool = False) -> Iterator[list[Any]]:
+    """Fresh sessions; ``probe`` ones give up within seconds on a vault that does not answer
+    (:meth:`Runtime.open_session`), as the failover's and the drill's reads do."""
     with ExitStack() as stack:
         opened = []
         for region in regions:
-            session = runtime.open_session(region)
+            session = runtime.open_session(region, probe=probe)
             stack.callback(session.close)
             opened.append(session)
         yield opened
@@ -129,7 +131,8 @@ def read_sync_topology(runtime: Runtime, request: TopologyRequest) -> SyncTopolo
     from kvdr.topology_store import current_topology, read_topology
 
     config = runtime.config
-    with _sessions(runtime, *config.region_names) as opened:
+    # one small read per vault: a dead one must not hold the run for a full backoff schedule
+    with _sessions(runtime, *config.region_names, probe=True) as opened:
         sessions = dict(zip(config.region_names, opened, strict=True))
         try:
             if request.dry_run:
@@ -140,6 +143,7 @@ def read_sync_topology(runtime: Runtime, request: TopologyRequest) -> SyncTopolo
                     except KvdrError as exc:
                         logger.warning("dry run: cannot read the topology of %s: %s", name, exc)
                         records[name] = None
+                unanswered = [n for n, r in records.items() if r is None]
                 if any(records.values()):
                     view = assess_topology(records)
                 else:
@@ -147,10 +151,12 @@ def read_sync_topology(runtime: Runtime, request: TopologyRequest) -> SyncTopolo
                         config.topology.initial_primary, changed_at=datetime.now(UTC))})
             else:
                 view = current_topology(config, sessions)
+                unanswered = list(view.missing_regions)
         except KvdrError as exc:
             return SyncTopology(False, error=exc.to_dict(),
                                 calls={n: s.calls for n, s in sessions.items()})
         calls = {n: s.calls for n, s in sessions.items()}
+    runtime.suspect(unanswered)  # the pair plans probe these first (dead_vault)
     if view.split_brain:
         rivals = ", ".join(r.primary for r in view.rivals)
         return SyncTopology(False, calls=calls, error={
@@ -286,12 +292,42 @@ def check_history(source: Any, target: Any, plan: SyncPlan, target_inv: Inventor
     return settle_history(source, target, plan, history_checks(plan, target_inv))
 
 
+def dead_vault(runtime: Runtime, *regions: str) -> tuple[dict[str, Any] | None, dict[str, int]]:
+    """Before a pair's inventory (six lists, each retried for 31 s on a vault that does not
+    answer): one read of each of these vaults' topology record through a probe session (the
+    pair asks only for those the run's topology read got no record from, so a healthy run
+    pays nothing). Returns the error of the first vault that did not answer (None when all
+    did) and the calls made."""
+    from kvdr.topology_store import read_topology
+
+    error = None
+    with _sessions(runtime, *regions, probe=True) as probes:
+        for region, session in zip(regions, probes, strict=True):
+            try:
+                read_topology(session)
+            except VaultUnavailableError as exc:  # 5xx after the retries, or unreachable
+                error = {"code": exc.code, "message": f"{region}'s vault did not answer, so "
+                         f"the pair was not synced: {exc.message}"}
+                break
+            except KvdrError:  # it answered: the inventory reports anything else
+                continue
+        calls = {region: s.calls for region, s in zip(regions, probes, strict=True)}
+    return error, calls
+
+
 def plan_pair(runtime: Runtime, request: PairPlanRequest) -> PairPlanSummary:
     """Inventory both vaults, plan (then settle what the current primary's version history
     tells of the plan's conflicts and drift: :func:`check_history`), store the executable batches
     (unless a dry run) and the planner's ``missing_since``; return counts and the start
     report, whose calls include every call made here."""
     started_at = parse_time(request.started_at) or datetime.now(UTC)
+    dead, probe_calls = dead_vault(runtime, *(r for r in (request.source, request.target)
+                                              if runtime.is_suspect(r)))
+    if dead is not None:
+        return PairPlanSummary(False, request.source, request.target, error=dead,
+                               report=SyncReport(request.source, (request.target,), started_at,
+                                                 request.dry_run).add_calls(probe_calls)
+                               .to_dict())
     with _sessions(runtime, request.source, request.target) as (src, tgt):
         try:
             source_inv, target_inv = _inventories(src, tgt)
@@ -299,6 +335,7 @@ def plan_pair(runtime: Runtime, request: PairPlanRequest) -> PairPlanSummary:
             return PairPlanSummary(False, request.source, request.target, error=exc.to_dict(),
                                    report=SyncReport(request.source, (request.target,),
                                                      started_at, request.dry_run)
+                                   .add_calls(probe_calls)
                                    .add_calls({request.source: src.calls,
                                                request.target: tgt.calls}).to_dict())
         plan = make_plan(runtime, source_inv, target_inv, source=request.source,
@@ -318,7 +355,7 @@ def plan_pair(runtime: Runtime, request: PairPlanRequest) -> PairPlanSummary:
             runtime.state.put_json(missing_since_key(request.target),
                                    {k: format_time(v) for k, v in plan.missing_since.items()})
     report = SyncReport.start(plan, dry_run=request.dry_run, started_at=started_at)
-    report = report.add_calls(calls)
+    report = report.add_calls(probe_calls).add_calls(calls)
     drift = sum(1 for item in plan.items if item.drift)
     logger.info("full sync %s (%s): plan %s -> %s: %d items, %d executable in %d batches, "
                 "%d drift", request.run_id, request.mode, request.source, request.target,

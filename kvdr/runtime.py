@@ -16,7 +16,7 @@ from __future__ import annotations
 import os
 import secrets
 import threading
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -44,6 +44,7 @@ class Runtime:
     pacers: PacerRegistry | None = None
     _sessions: dict[str, VaultSession] = field(default_factory=dict, init=False, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
+    _suspects: frozenset[str] = field(default=frozenset(), init=False, repr=False)
 
     def __post_init__(self) -> None:
         if self.pacers is None:
@@ -73,6 +74,16 @@ class Runtime:
                                 pacers=self.pacers, retry_backoff=PROBE_BACKOFF,
                                 timeouts=PROBE_TIMEOUTS)
         return VaultSession(self.config, region, credential=self.credential, pacers=self.pacers)
+
+    def suspect(self, regions: Iterable[str]) -> None:
+        """Remember the vaults a topology read got no record from (down, or not bootstrapped
+        yet), replacing what was remembered: later work in this process probes them before
+        committing to full retries. Only a hint — a process that never saw the read (another
+        instance in Azure) just takes the slow path."""
+        self._suspects = frozenset(regions)
+
+    def is_suspect(self, region: str) -> bool:
+        return region in self._suspects
 
     def sessions(self) -> dict[str, VaultSession]:
         """A cached session for every configured region."""
