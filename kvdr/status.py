@@ -73,6 +73,12 @@ class ReplicationStatus:
                 "events": dict(self.events), "last_drill": self.last_drill,
                 "last_failover": self.last_failover, "problems": list(self.problems)}
 
+    @property
+    def healthy(self) -> bool:
+        """Every vault answered, the records agree, every pair is within its RPO: nothing in
+        ``problems`` (``kvdr status`` exits non-zero otherwise)."""
+        return not self.problems
+
     def render_text(self) -> str:
         lines = [f"primary {self.primary or '?'} at epoch {self.epoch if self.epoch else '?'}"
                  f" (RPO {self.rpo_seconds}s)"]
@@ -91,8 +97,14 @@ class ReplicationStatus:
                 + ("" if p.within_rpo in (None, True) else "  ** over RPO **"))
         if self.last_drill:
             d = self.last_drill
-            lines.append(f"  last drill {d.get('finished_at') or '?'}: {d.get('result')} "
-                         f"(RPO {d.get('rpo_seconds')}s, RTO {d.get('rto_seconds')}s)")
+            # a failed drill may have measured nothing: show only the figures it has
+            figures = [f"{label} {d[key]:.0f}s" for label, key in
+                       (("RPO", "rpo_seconds"), ("RTO", "rto_seconds"))
+                       if isinstance(d.get(key), int | float)]
+            if d.get("failed_checks"):
+                figures.append("failed checks: " + ", ".join(d["failed_checks"]))
+            lines.append(f"  last drill {d.get('finished_at') or '?'}: {d.get('result')}"
+                         + (f" ({'; '.join(figures)})" if figures else ""))
         if self.last_failover:
             f = self.last_failover
             lines.append(f"  last {f.get('kind')} {f.get('finished_at') or '?'}: "
@@ -163,12 +175,18 @@ def build_status(runtime: Any, *, now: datetime | None = None) -> ReplicationSta
     config = runtime.config
     problems: list[str] = []
     records = {}
+    unanswered: set[str] = set()
     for name in config.region_names:
+        # a probe session: a vault that does not answer is reported within seconds
+        session = runtime.open_session(name, probe=True)
         try:
-            records[name] = read_topology(runtime.session(name))
+            records[name] = read_topology(session)
         except KvdrError as exc:
             problems.append(f"{name}: cannot read the topology record [{exc.code}]")
             records[name] = None
+            unanswered.add(name)
+        finally:
+            session.close()
     try:
         view = assess_topology(records)
         primary, epoch = view.current.primary, view.current.epoch
@@ -178,6 +196,10 @@ def build_status(runtime: Any, *, now: datetime | None = None) -> ReplicationSta
         if view.split_brain:
             problems.append("split brain: two primaries at epoch "
                             f"{epoch}; run a failover to the intended primary")
+        problems += [f"{name}: holds topology epoch {records[name].epoch}, older than epoch "
+                     f"{epoch} (stale)" for name in view.stale_regions if records.get(name)]
+        problems += [f"{name}: holds no topology record" for name in view.missing_regions
+                     if name not in unanswered]
     except KvdrError as exc:
         primary, epoch, topology = config.topology.initial_primary, None, None
         problems.append(f"{exc.message} (assuming {primary}, the configured initial primary)")
@@ -202,6 +224,12 @@ def build_status(runtime: Any, *, now: datetime | None = None) -> ReplicationSta
             events_failed=int(events.get("failed") or 0), estimated_lag_seconds=lag,
             lag_basis=basis,
             within_rpo=None if lag is None else lag <= config.objectives.rpo_seconds))
+        if lag is None:
+            problems.append(f"{primary} -> {region.name}: lag unknown ({basis}), so not "
+                            "known to be within the RPO")
+        elif lag > config.objectives.rpo_seconds:
+            problems.append(f"{primary} -> {region.name} is over its RPO: estimated lag "
+                            f"{lag:.0f}s ({basis}) > {config.objectives.rpo_seconds}s")
     event_summary = {k: events.get(k) for k in ("received", "replicated", "ignored", "failed",
                                                  "pending", "lag_seconds_p50",
                                                  "lag_seconds_max", "lag_clamped")}

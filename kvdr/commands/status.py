@@ -1,5 +1,10 @@
 """`kvdr status`: replication status per vault pair, from the vaults' topology records and
-the local state store (the last full sync, the event counters)."""
+the local state store (the last full sync, the event counters).
+
+Exit codes (usable as a monitoring probe): 0 healthy; 1 a problem is listed (a vault did not
+answer, the topology records disagree — split brain, a stale or missing record — or a pair is
+over its RPO or its lag is unknown); 2 the configuration is invalid.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +13,7 @@ import json
 import sys
 from collections.abc import Sequence
 
-from kvdr.commands import EXIT_OK, add_common, config_error
+from kvdr.commands import EXIT_FAILED, EXIT_OK, add_common, config_error
 from kvdr.errors import ConfigError
 
 
@@ -17,7 +22,10 @@ def build_parser() -> argparse.ArgumentParser:
         prog="kvdr status",
         description="Replication status per vault pair: primary, epoch, last full sync, last "
                     "event, events pending/failed, estimated lag. Reads the vaults' topology "
-                    "records and the local state directory; writes nothing.")
+                    "records and the local state directory; writes nothing.",
+        epilog="exit codes: 0 healthy; 1 a problem is listed (a vault did not answer, split "
+               "brain, a stale or missing topology record, a pair over its RPO or with an "
+               "unknown lag); 2 bad usage or configuration")
     add_common(parser)
     return parser
 
@@ -39,7 +47,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(json.dumps(status.to_dict(), indent=2))
     else:
         print(status.render_text())
-    return EXIT_OK
+    return EXIT_OK if status.healthy else EXIT_FAILED
 
 
 if __name__ == "__main__":
