@@ -51,14 +51,22 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def render_record(record: dict[str, Any]) -> str:
+def render_record(record: dict[str, Any], regions: Sequence[str] = ()) -> str:
+    """The run record as text. A run stopped before it knew its pairs (no topology, split
+    brain) names the configured ``regions`` in its header instead of ``? -> ``."""
     from kvdr.report import SyncReport
 
-    text = SyncReport.from_dict(record).render_text()
+    report = SyncReport.from_dict(record)
+    text = report.render_text()
     status = record.get("status")
     first, _, rest = text.partition("\n")
     for state in ("succeeded", "partial", "failed", "running"):
         first = first.replace(f": {state} in ", f": {status} in ")
+    if not report.target_regions and regions:
+        source = report.source_region if report.source_region in regions else None
+        targets = ", ".join(r for r in regions if r != source)
+        first = first.replace(f"sync {report.source_region} -> ",
+                              f"sync {source or '(primary unknown)'} -> {targets}", 1)
     lines = [first, *([rest] if rest else [])]
     lines.append(f"  run {record.get('run_id')}, epoch {record.get('epoch')}, "
                  f"drift found {record.get('drift', 0)}")
@@ -75,6 +83,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as exc:
         return config_error(exc)
     from orchestrators.full_sync import FullSyncInput
+
+    regions = runtime.config.region_names
 
     display = ProgressDisplay(sys.stderr, enabled=not args.quiet)
     try:
@@ -108,7 +118,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.json:
         print(json.dumps(record, indent=2))
     else:
-        print(render_record(record))
+        print(render_record(record, regions))
     return EXIT_OK if record.get("status") == "succeeded" else EXIT_FAILED
 
 

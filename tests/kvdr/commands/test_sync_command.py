@@ -66,3 +66,22 @@ def test_a_bad_configuration_exits_2_naming_the_setting(tmp_path) -> None:
 def test_a_missing_configuration_file_exits_2(tmp_path) -> None:
     result = _kvdr("status", "--config", str(tmp_path / "nope.toml"), cwd=tmp_path)
     assert result.returncode == 2 and "not found" in result.stderr
+
+
+def test_a_sync_stopped_by_a_split_topology_names_its_regions(emulator, tmp_path) -> None:
+    from datetime import UTC, datetime
+
+    from kvdr.links import TOPOLOGY_SECRET_NAME
+    from kvdr.topology import TopologyRecord
+
+    config = _toml(emulator, tmp_path / "kvdr.toml")
+    for vault in ("east", "west"):  # both claim to be primary at epoch 2
+        record = TopologyRecord(vault, 2, datetime(2026, 1, 1, tzinfo=UTC), "test", "test")
+        emulator.secret_client(vault).set_secret(TOPOLOGY_SECRET_NAME, record.to_json())
+
+    done = _kvdr("sync", "--config", str(config), "--quiet", cwd=tmp_path)
+
+    assert done.returncode == 1, done.stderr
+    header = done.stdout.splitlines()[0]
+    assert header.startswith("sync (primary unknown) -> east, west: failed"), header
+    assert "[topology.split_brain]" in done.stdout
