@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import time
 from typing import Any
+from urllib.parse import urlsplit
 
 from azure.core.credentials import AccessToken, AccessTokenInfo, TokenCredential
 
 from kvdr.config import Config
 from kvdr.endpoints import is_loopback_url
-from kvdr.errors import ConfigError
+from kvdr.errors import AuthError, ConfigError
 
 LOCAL_TOKEN = "kvdr-local"
 _LIFETIME_SECONDS = 3600
@@ -56,3 +57,40 @@ def credential_for(config: Config) -> TokenCredential:
     from azure.identity import DefaultAzureCredential  # slow import; only when needed
 
     return DefaultAzureCredential()
+
+
+def vault_scope(vault_url: str) -> str:
+    """The token scope Key Vault's challenge names for this vault: the vault's DNS suffix
+    (``https://vault.azure.net/.default`` for ``https://kv.vault.azure.net/``; sovereign
+    clouds and Managed HSM alike)."""
+    host = urlsplit(vault_url).hostname or ""
+    return f"https://{host.partition('.')[2] or host}/.default"
+
+
+def auth_failure(credential: Any, exc: BaseException) -> AuthError:
+    """One short sentence for a credential that could not get a token: which credentials were
+    tried (from the chain itself, not by parsing the SDK's multi-line message) and what to do."""
+    chain = getattr(credential, "credentials", None)
+    tried = ", ".join(type(c).__name__ for c in chain) if chain else type(credential).__name__
+    return AuthError(
+        f"{type(credential).__name__} could not get a token for the vaults (tried {tried}; "
+        f"{type(exc).__name__}). Sign in with `az login` (or `azd auth login`), set "
+        "AZURE_TENANT_ID, AZURE_CLIENT_ID and AZURE_CLIENT_SECRET for a service principal, "
+        "or run where a managed identity holds a Key Vault role; AZURE_TOKEN_CREDENTIALS=dev "
+        "skips the managed identity probe on a workstation")
+
+
+def check_credential(credential: TokenCredential, vault_urls: tuple[str, ...]) -> None:
+    """Get one token per vault DNS suffix before any vault is called, so that missing or
+    failing Azure credentials are reported as such (``auth.failed``), before any request
+    leaves for a vault — not later as unreachable vaults. The static local credential (the
+    emulator) needs no check."""
+    if isinstance(credential, LocalTokenCredential):
+        return
+    from azure.core.exceptions import ClientAuthenticationError
+
+    for scope in dict.fromkeys(vault_scope(u) for u in vault_urls):
+        try:
+            credential.get_token(scope)
+        except ClientAuthenticationError as exc:
+            raise auth_failure(credential, exc) from None

@@ -38,6 +38,7 @@ Codes in use:
 | ``vault.unavailable`` | 5xx after every retry, or the connection dropped mid-request |
 | ``vault.unreachable`` | the request never reached the vault (refused, DNS, TLS) |
 | ``vault.error`` | any other vault response |
+| ``auth.failed`` | no Azure credential could get a token for the vaults (CLI exit code 4) |
 """
 
 from __future__ import annotations
@@ -75,6 +76,12 @@ class ConfigError(KvdrError):
 
     def to_dict(self) -> dict[str, Any]:
         return {**super().to_dict(), "setting": self.setting}
+
+
+class AuthError(KvdrError):
+    """No credential could get a token: one summary line, not the SDK's per-credential dump."""
+
+    default_code = "auth.failed"
 
 
 class TopologyError(KvdrError):

@@ -1,7 +1,8 @@
 """`kvdr` subcommands, one module each; every module exposes ``main(argv) -> int``.
 
 Shared here: the ``--config``/``--state-dir`` options, how a configuration error is shown
-(the setting and the message, exit code 2) and how a run interrupted by Ctrl-C ends (130).
+(the setting and the message, exit code 2), how failing Azure credentials are (one line, exit
+code 4) and how a run interrupted by Ctrl-C ends (130).
 """
 
 from __future__ import annotations
@@ -14,11 +15,12 @@ import threading
 from pathlib import Path
 from typing import NoReturn
 
-from kvdr.errors import ConfigError
+from kvdr.errors import AuthError, ConfigError
 
 EXIT_OK = 0
 EXIT_FAILED = 1
 EXIT_CONFIG = 2
+EXIT_AUTH = 4  # no Azure credential could get a token for the vaults (auth.failed)
 EXIT_INTERRUPTED = 130
 DEFAULT_STATE_DIR = ".kvdr"
 
@@ -37,6 +39,11 @@ def config_error(exc: ConfigError) -> int:
     # the message already starts with the setting's name
     print(f"kvdr: configuration error in {exc.message} [{exc.code}]", file=sys.stderr)
     return EXIT_CONFIG
+
+
+def auth_error(exc: AuthError) -> int:
+    print(f"kvdr: authentication failed: {exc.message} [{exc.code}]", file=sys.stderr)
+    return EXIT_AUTH
 
 
 def _first_interrupt(signum: int, frame: object) -> None:

@@ -16,7 +16,7 @@ import sys
 import uuid
 from collections.abc import Sequence
 
-from kvdr.commands import EXIT_FAILED, EXIT_OK, add_common, config_error, interrupted
+from kvdr.commands import EXIT_FAILED, EXIT_OK, add_common, auth_error, config_error, interrupted
 from kvdr.commands.local import (
     ProgressDisplay,
     follow,
@@ -25,7 +25,7 @@ from kvdr.commands.local import (
     phase_of,
     setup_logging,
 )
-from kvdr.errors import ConfigError
+from kvdr.errors import AuthError, ConfigError
 
 DRILL_INSTANCE = "drill"  # the same singleton id the function app uses
 
@@ -53,6 +53,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         runtime = open_runtime_for_targets(args)
     except ConfigError as exc:
         return config_error(exc)
+    except AuthError as exc:
+        return auth_error(exc)
     display = ProgressDisplay(sys.stderr, enabled=not args.quiet)
     try:
         with local_engine(runtime, args) as engine:

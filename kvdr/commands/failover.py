@@ -30,6 +30,7 @@ from kvdr.commands import (
     EXIT_OK,
     add_common,
     arm_interrupt,
+    auth_error,
     config_error,
     interrupted,
 )
@@ -42,7 +43,7 @@ from kvdr.commands.local import (
     phase_of,
     setup_logging,
 )
-from kvdr.errors import ConfigError
+from kvdr.errors import AuthError, ConfigError
 from kvdr.failover import APPROVAL_EVENT, FailoverKind, FailoverPhase, RequestError, parse_request
 from kvdr.failover_report import FailoverOutcome, FailoverReport
 from kvdr.progress import combine
@@ -172,6 +173,8 @@ def main(argv: Sequence[str] | None = None, *, kind: FailoverKind = FailoverKind
         runtime = open_runtime(args)
     except ConfigError as exc:
         return config_error(exc)
+    except AuthError as exc:
+        return auth_error(exc)
     body: dict[str, Any] = {"target": args.target, "reason": args.reason,
                             "dry_run": args.dry_run, "approval_required": interactive,
                             "expected_epoch": args.expected_epoch}

@@ -30,28 +30,45 @@ def setup_logging() -> None:
     """Warnings and errors on stderr; stdout stays for the report (and ``--json``)."""
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr,
                         format="%(levelname)s %(name)s: %(message)s")
+    # a credential that gets no token is reported once, as auth.failed (open_runtime), not as
+    # azure.identity's warning that lists every credential it tried over many lines
+    logging.getLogger("azure.identity").setLevel(logging.ERROR)
 
 
 def open_runtime(args: argparse.Namespace) -> Runtime:
-    """The operator's runtime from ``--config`` and ``--state-dir``; raises ``ConfigError``."""
+    """The operator's runtime from ``--config`` and ``--state-dir``, its Azure credential
+    checked before any vault is called; raises ``ConfigError`` or ``AuthError``."""
     from kvdr.runtime import local_runtime
 
-    return local_runtime(args.config, args.state_dir)
+    return _credential_checked(local_runtime(args.config, args.state_dir))
+
+
+def _credential_checked(runtime: Runtime) -> Runtime:
+    from kvdr.credentials import check_credential
+
+    try:
+        check_credential(runtime.credential, tuple(r.vault_url for r in runtime.config.regions))
+    except BaseException:
+        runtime.close()
+        raise
+    return runtime
 
 
 def open_runtime_for_targets(args: argparse.Namespace) -> Runtime:
     """:func:`open_runtime`, then every ``--target`` (``args.targets``) must be a configured
-    region; raises ``ConfigError`` naming ``--target`` otherwise."""
+    region (checked first: bad input is reported before any credential is asked); raises
+    ``ConfigError`` naming ``--target`` otherwise."""
     from kvdr.errors import ConfigError
+    from kvdr.runtime import local_runtime
 
-    runtime = open_runtime(args)
+    runtime = local_runtime(args.config, args.state_dir)
     regions = runtime.config.region_names
     unknown = [t for t in (args.targets or ()) if t not in regions]
     if unknown:
         runtime.close()
         raise ConfigError("--target", f"unknown region(s) {', '.join(unknown)}; configured: "
                                       f"{', '.join(regions)}")
-    return runtime
+    return _credential_checked(runtime)
 
 
 @contextmanager

@@ -13,8 +13,8 @@ import json
 import sys
 from collections.abc import Sequence
 
-from kvdr.commands import EXIT_FAILED, EXIT_OK, add_common, config_error
-from kvdr.errors import ConfigError
+from kvdr.commands import EXIT_FAILED, EXIT_OK, add_common, auth_error, config_error
+from kvdr.errors import AuthError, ConfigError
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -32,13 +32,16 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    from kvdr.runtime import local_runtime
+    from kvdr.commands.local import open_runtime, setup_logging
     from kvdr.status import build_status
 
+    setup_logging()
     try:
-        runtime = local_runtime(args.config, args.state_dir)
+        runtime = open_runtime(args)
     except ConfigError as exc:
         return config_error(exc)
+    except AuthError as exc:
+        return auth_error(exc)
     try:
         status = build_status(runtime)
     finally:

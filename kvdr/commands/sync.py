@@ -19,7 +19,7 @@ import uuid
 from collections.abc import Sequence
 from typing import Any
 
-from kvdr.commands import EXIT_FAILED, EXIT_OK, add_common, config_error, interrupted
+from kvdr.commands import EXIT_FAILED, EXIT_OK, add_common, auth_error, config_error, interrupted
 from kvdr.commands.local import (
     ProgressDisplay,
     follow,
@@ -27,7 +27,7 @@ from kvdr.commands.local import (
     open_runtime_for_targets,
     setup_logging,
 )
-from kvdr.errors import ConfigError
+from kvdr.errors import AuthError, ConfigError
 
 FULL_SYNC_INSTANCE = "full-sync"  # the same singleton id the function app uses
 
@@ -82,6 +82,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         runtime = open_runtime_for_targets(args)
     except ConfigError as exc:
         return config_error(exc)
+    except AuthError as exc:
+        return auth_error(exc)
     from orchestrators.full_sync import FullSyncInput
 
     regions = runtime.config.region_names
