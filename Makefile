@@ -27,8 +27,9 @@ node_modules: package-lock.json
 test: venv lint node_modules
 	$(PY) -m pytest -q
 
+# KEEP=1 keeps the demo's working directory (reports, checkpoints, demo.log)
 demo: venv
-	$(PY) -m kvdr.demo
+	$(PY) -m kvdr.demo $(if $(KEEP),--keep)
 
 bench: venv
 	$(PY) -m pip install -q -e '.[dev,bench]'

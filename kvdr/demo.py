@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 VAULTS = {"eastus": "kv-east", "westus": "kv-west"}
+LOG_NAME = "demo.log"
 CREATE_OPS = ("SetSecret", "ImportCertificate", "RestoreKey")  # each makes a new version
 WRITE_OPS = (*CREATE_OPS, "UpdateSecret", "UpdateCertificate", "UpdateKey", "DeleteSecret",
              "RecoverDeletedSecret")
@@ -200,13 +201,45 @@ def leaked(paths: Sequence[Path], values: dict[str, str]) -> int:
     return found
 
 
+def log_to_file(path: Path) -> logging.Handler:
+    """Warnings (a vault down on purpose, retries) go to ``path``, not between the story's
+    lines; the end of the demo says how many there were and where."""
+    handler = logging.FileHandler(path, encoding="utf-8")
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    handler.setLevel(logging.WARNING)
+    root = logging.getLogger()
+    root.addHandler(handler)
+    if root.level == logging.NOTSET or root.level > logging.WARNING:
+        root.setLevel(logging.WARNING)
+    return handler
+
+
+def where_things_are(work: Path, *, keep: bool) -> str:
+    """The reports the demo's runbooks wrote (kvdr's state store) and its log."""
+    from kvdr.drill import LAST_REPORT_KEY as DRILL_REPORT
+    from kvdr.failover_report import LAST_REPORT_KEY as FAILOVER_REPORT
+    from kvdr.status import LAST_REPORT_KEY as SYNC_REPORT
+
+    log = work / LOG_NAME
+    warnings = sum(1 for _ in log.open(encoding="utf-8")) if log.exists() else 0
+    lines = ["Reports (JSON) of the last full sync, drill and failback, and the log "
+             f"({warnings} routine warning(s), e.g. the vault taken down on purpose):"]
+    lines += [f"   {work / 'state' / key}" for key in (SYNC_REPORT, DRILL_REPORT,
+                                                        FAILOVER_REPORT)]
+    lines.append(f"   {log}")
+    lines.append(f"Kept in {work} (remove it when done)." if keep else
+                 f"{work} has been removed; `make demo KEEP=1` (or --keep) keeps it.")
+    return "\n".join(lines)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m kvdr.demo", description=__doc__)
     parser.add_argument("--secrets", type=int, default=250,
                         help="secrets to seed on the primary (default 250)")
-    parser.add_argument("--keep", action="store_true", help="keep the temporary directory")
+    parser.add_argument("--keep", action="store_true",
+                        help="keep the working directory (reports, checkpoints, demo.log); "
+                             "`make demo KEEP=1`")
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.WARNING, format="   %(levelname)s %(name)s: %(message)s")
 
     import function_app
     from emulator.server import VaultSpec
@@ -222,6 +255,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     from kvdr.status import build_status
 
     work = Path(tempfile.mkdtemp(prefix="kvdr-demo-"))
+    log = log_to_file(work / LOG_NAME)
     say("kvdr demo — disaster recovery for Azure Key Vault, on one laptop")
     say(f"(working directory {work}; everything runs on 127.0.0.1 and stops at the end)")
 
@@ -347,7 +381,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         count = leaked([work / "engine", work / "state"], values)
         say(f"   seeded values found in {work / 'engine'} and {work / 'state'}: {count}")
 
+    logging.getLogger().removeHandler(log)
+    log.close()
     say("\nDone: the emulator and the local host are stopped.")
+    say(where_things_are(work, keep=args.keep))
     if not args.keep:
         import shutil
 

@@ -2,6 +2,12 @@
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
 from kvdr import demo
 
 
@@ -18,5 +24,29 @@ def test_the_demo_syncs_drills_fails_over_on_an_alert_fails_back_and_leaks_no_va
     assert "failback westus -> eastus: completed (epoch 2 -> 3)" in out
     assert "outage writes now on eastus: 3 of 3" in out
     assert "primary eastus at epoch 3" in out
-    assert "seeded values found in" in out and out.rstrip().endswith("are stopped.")
+    assert "seeded values found in" in out and "are stopped." in out
     assert ": 0\n" in out.split("seeded values found in", 1)[1]
+    assert out.rstrip().endswith("`make demo KEEP=1` (or --keep) keeps it.")
+
+
+def test_make_demo_keep_keeps_the_reports_it_names_and_warnings_stay_in_its_log(tmp_path):
+    """`make demo KEEP=1` runs the demo with --keep; run so (a subprocess, its stderr on the
+    terminal between the story's lines), no warning interrupts the story and the reports it
+    names at the end exist."""
+    root = Path(__file__).resolve().parents[2]
+    planned = subprocess.run(["make", "-s", "-n", "-C", str(root), "demo", "KEEP=1"],
+                             capture_output=True, text=True, timeout=60)
+    assert planned.stdout.strip().endswith("-m kvdr.demo --keep"), planned.stdout
+    env = {k: v for k, v in os.environ.items() if not k.startswith("KVDR_")}
+    env.update(PYTHONPATH=str(root), TMPDIR=str(tmp_path))
+    done = subprocess.run([sys.executable, "-m", "kvdr.demo", "--secrets", "12", "--keep"],
+                          cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
+    out = done.stdout + done.stderr
+    assert done.returncode == 0, out
+    assert "WARNING" not in out and "Traceback" not in out
+    named = [Path(line.strip()) for line in out.split("Reports (JSON)", 1)[1].splitlines()[1:5]]
+    assert [p.name for p in named] == ["last-report.json"] * 3 + ["demo.log"]
+    assert all(p.is_file() for p in named)
+    assert json.loads(named[0].read_text())["status"] == "succeeded"
+    assert "vault.unreachable" in named[3].read_text()  # eastus was taken down on purpose
+    assert f"Kept in {named[3].parent}" in out
