@@ -5,7 +5,8 @@ run from an operator's machine against the configured vaults: it never changes t
 and never writes a user item (only the reserved probe secret in each secondary).
 
 Exit codes: 0 the drill passed; 1 it failed (a check failed or could not be measured); 2 the
-configuration or a ``--target`` is invalid; 130 interrupted (it resumes on the next run).
+configuration or a ``--target`` is invalid; 4 no Azure credential can get a token; 130
+interrupted (it resumes on the next run).
 """
 
 from __future__ import annotations

@@ -10,8 +10,9 @@ terminal to ask on, ``--yes`` is required.
 
 Exit codes: 0 completed, not needed or planned only (dry run); 1 failed; 2 bad usage or
 configuration; 3 blocked, rejected, approval timed out, or another failover/failback is in
-progress in this state directory; 130 interrupted (the run resumes from its checkpoint when the
-same command runs again with the same ``--state-dir``).
+progress in this state directory; 4 no Azure credential can get a token (``auth.failed``); 130
+interrupted (the run resumes from its checkpoint when the same command runs again with the same
+``--state-dir``).
 """
 
 from __future__ import annotations
@@ -75,7 +76,8 @@ def build_parser(kind: FailoverKind) -> argparse.ArgumentParser:
                     "topology epoch rises by exactly one. To run it in Azure, POST "
                     f"/api/runbooks/{name}.",
         epilog="exit codes: 0 completed, not needed or dry run; 1 failed; 2 bad usage or "
-               "configuration; 3 blocked, rejected or approval timed out")
+               "configuration; 3 blocked, rejected or approval timed out; 4 no Azure "
+               "credential can get a token; 130 interrupted")
     parser.add_argument("--target", required=True, metavar="REGION",
                         help="the region to make primary")
     parser.add_argument("--reason", required=True, metavar="TEXT",

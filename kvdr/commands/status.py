@@ -3,7 +3,8 @@ the local state store (the last full sync, the event counters).
 
 Exit codes (usable as a monitoring probe): 0 healthy; 1 a problem is listed (a vault did not
 answer, the topology records disagree — split brain, a stale or missing record — or a pair is
-over its RPO or its lag is unknown); 2 the configuration is invalid.
+over its RPO or its lag is unknown); 2 the configuration is invalid; 4 no Azure credential
+can get a token.
 """
 
 from __future__ import annotations
@@ -25,7 +26,8 @@ def build_parser() -> argparse.ArgumentParser:
                     "records and the local state directory; writes nothing.",
         epilog="exit codes: 0 healthy; 1 a problem is listed (a vault did not answer, split "
                "brain, a stale or missing topology record, a pair over its RPO or with an "
-               "unknown lag); 2 bad usage or configuration")
+               "unknown lag); 2 bad usage or configuration; 4 no Azure credential can get "
+               "a token")
     add_common(parser)
     return parser
 

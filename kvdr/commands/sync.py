@@ -7,7 +7,8 @@ path when Azure Functions is impaired (decision 2). To run it in Azure, call
 resumes from its last checkpoint the next time ``kvdr sync`` runs with the same state directory.
 
 Exit codes: 0 the sync succeeded; 1 it was partial or failed; 2 the configuration is invalid;
-130 interrupted (Ctrl-C: it exits at once, a second Ctrl-C is ignored).
+4 no Azure credential can get a token; 130 interrupted (Ctrl-C: it exits at once, a second
+Ctrl-C is ignored).
 """
 
 from __future__ import annotations
