@@ -36,6 +36,7 @@ from urllib.parse import urlsplit
 from azure.core.credentials import TokenCredential
 from azure.core.exceptions import (
     AzureError,
+    ClientAuthenticationError,
     HttpResponseError,
     ServiceRequestError,
 )
@@ -139,6 +140,9 @@ def map_sdk_error(exc: BaseException, *, what: str, region: str | None = None) -
     for, and a vault error message must never carry a value."""
     if isinstance(exc, VaultError):
         return exc
+    if isinstance(exc, ClientAuthenticationError) and exc.status_code is None:
+        # the credential could not get a token (no HTTP response): an identity problem
+        return vault_error(401, None, what=what, region=region)
     if isinstance(exc, HttpResponseError) and exc.status_code is not None:
         retry_after = None
         if exc.response is not None:

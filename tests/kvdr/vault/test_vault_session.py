@@ -90,6 +90,26 @@ def test_an_unreachable_vault_is_vault_unreachable(kv_emulator_factory, make_ses
     assert err.value.code == "vault.unreachable"
 
 
+def test_a_credential_that_fails_mid_run_is_vault_unauthenticated_not_unavailable(
+        config, unique) -> None:
+    # A managed identity whose token request fails raises ClientAuthenticationError without an
+    # HTTP status; it is an identity problem, not "the vault answered with a server error".
+    from azure.core.exceptions import ClientAuthenticationError
+
+    class FailingCredential:
+        def get_token(self, *scopes: str, **kwargs: object) -> object:
+            raise ClientAuthenticationError("ManagedIdentityCredential: token request failed")
+
+    east = VaultSession(config, "east", credential=FailingCredential())  # type: ignore[arg-type]
+    try:
+        with pytest.raises(VaultError) as err:
+            east.item(ItemKind.SECRET, unique("auth"))
+    finally:
+        east.close()
+    assert err.value.code == "vault.unauthenticated"
+    assert "identity" in err.value.message
+
+
 def test_the_static_credential_serves_loopback_vaults_only(config, app_settings) -> None:
     assert isinstance(credential_for(config), LocalTokenCredential)
     with pytest.raises(ConfigError):
