@@ -3,8 +3,14 @@
 from __future__ import annotations
 
 import argparse
+import logging
+import os
 import sys
 from collections.abc import Sequence
+
+# EX_SOFTWARE: kvdr itself failed (a bug), never the user's input or an Azure outage, which have
+# their own codes (1-4, 130) and messages.
+EXIT_INTERNAL = 70
 
 
 def _host(argv: Sequence[str]) -> int:
@@ -69,7 +75,26 @@ def main(argv: Sequence[str] | None = None) -> int:
     name, rest = argv[0], argv[1:]
     if name not in _COMMANDS:
         parser.error(f"unknown command {name!r}; choose from {', '.join(_COMMANDS)}")
-    return _COMMANDS[name][1](rest)
+    try:
+        return _COMMANDS[name][1](rest)
+    except KeyboardInterrupt:
+        # commands with a checkpoint handle Ctrl-C themselves; the others just stop
+        print(f"kvdr: 'kvdr {name}' interrupted", file=sys.stderr)
+        return 130
+    except Exception as exc:
+        return _internal_error(name, exc)
+
+
+def _internal_error(command: str, exc: Exception) -> int:
+    """Last line of defence: an error no command handled is a kvdr bug. Say so in one line;
+    the traceback only on request (``KVDR_DEBUG=1``). The exception's message is not printed:
+    it is not ours to vouch for and could quote data."""
+    if os.environ.get("KVDR_DEBUG") == "1":
+        logging.getLogger("kvdr").exception("kvdr %s failed", command)
+    print(f"kvdr: internal error in 'kvdr {command}' ({type(exc).__name__}): this is a bug in "
+          "kvdr, not in your input; a run with a --state-dir resumes from its checkpoint. "
+          "Set KVDR_DEBUG=1 to print the traceback, and report it", file=sys.stderr)
+    return EXIT_INTERNAL
 
 
 if __name__ == "__main__":
