@@ -29,7 +29,7 @@ from kvdr.endpoints import is_loopback_url, normalize_vault_url, sdk_client_kwar
 from kvdr.endpoints import vault_name_from_host as _vault_name_from_host
 from kvdr.errors import ConfigError
 from kvdr.ncrontab import validate_ncrontab
-from kvdr.settings import SETTINGS, SETTINGS_BY_NAME, SETTINGS_BY_TOML_KEY
+from kvdr.settings import CLI_VARIABLES, SETTINGS, SETTINGS_BY_NAME, SETTINGS_BY_TOML_KEY
 
 APP_SETTING_PREFIX = "KVDR_"
 FINGERPRINT_KEY_SETTING = "KVDR_FINGERPRINT_KEY"
@@ -310,7 +310,7 @@ def load_app_settings(env: Mapping[str, str], *, strict: bool = True) -> Config:
               if k.startswith(APP_SETTING_PREFIX) and isinstance(v, str) and v.strip()}
     if strict:
         for name in sorted(values):
-            if name not in SETTINGS_BY_NAME:
+            if name not in SETTINGS_BY_NAME and name not in CLI_VARIABLES:
                 raise ConfigError(name, "unknown kvdr setting" + _suggest(name, SETTINGS_BY_NAME)
                                   + "; remove it or fix its name", code="config.unknown")
     for spec in SETTINGS:

@@ -60,9 +60,8 @@ def credential_for(config: Config) -> TokenCredential:
 
 
 def vault_scope(vault_url: str) -> str:
-    """The token scope Key Vault's challenge names for this vault: the vault's DNS suffix
-    (``https://vault.azure.net/.default`` for ``https://kv.vault.azure.net/``; sovereign
-    clouds and Managed HSM alike)."""
+    """The token scope Key Vault's challenge names for this vault: ``https://<the vault host's
+    DNS suffix>/.default`` (the public cloud, sovereign clouds and Managed HSM alike)."""
     host = urlsplit(vault_url).hostname or ""
     return f"https://{host.partition('.')[2] or host}/.default"
 

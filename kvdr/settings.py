@@ -276,8 +276,21 @@ def render_markdown() -> str:
         "key has the default shown. `KVDR_FINGERPRINT_KEY` has no TOML form: secrets do not "
         "belong in a config file.",
         "",
+        "## Variables of the `kvdr` command line",
+        "",
+        "Read by the command line only, never app settings:",
+        "",
     ]
+    lines += [f"- `{name}`: {meaning}." for name, meaning in CLI_VARIABLES.items()]
+    lines.append("")
     return "\n".join(lines)
+
+
+# Variables of the operator's shell that only the ``kvdr`` command line reads: not app settings
+# (the template never sets them, and the app-settings loader does not call them unknown).
+CLI_VARIABLES: dict[str, str] = {
+    "KVDR_DEBUG": "`1` prints the traceback of an error kvdr did not foresee (exit code 70)",
+}
 
 
 if __name__ == "__main__":

@@ -7,10 +7,9 @@ import re
 import bicep_model as bm
 
 from kvdr.config import SETTINGS
+from kvdr.settings import CLI_VARIABLES
 
 CODE_PATHS = ["kvdr", "orchestrators", "activities", "triggers", "function_app.py", "host.json"]
-# variables of the operator's shell, read by the command line only: never app settings
-CLI_ONLY = {"KVDR_DEBUG"}
 # a whole setting name: not a prefix such as "KVDR_" or "KVDR_REGION_<n>_*" in prose
 SETTING_NAME = re.compile(r"\bKVDR_[A-Z0-9_]*[A-Z0-9](?![A-Za-z0-9_<*])")
 
@@ -28,7 +27,7 @@ def names_the_code_reads() -> set[str]:
     found = {s.name for s in SETTINGS}
     for path in _code_files():
         found |= set(SETTING_NAME.findall(path.read_text()))
-    return found - CLI_ONLY
+    return found - set(CLI_VARIABLES)  # the command line's own
 
 
 def names_the_template_sets() -> set[str]:

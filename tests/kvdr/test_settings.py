@@ -5,8 +5,12 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+import pytest
+
 from kvdr import config
-from kvdr.settings import SETTINGS, SETTINGS_BY_NAME, render_markdown
+from kvdr.config import load_app_settings
+from kvdr.errors import ConfigError
+from kvdr.settings import CLI_VARIABLES, SETTINGS, SETTINGS_BY_NAME, render_markdown
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "configuration.md"
 KVDR_DIR = Path(config.__file__).resolve().parent
@@ -38,7 +42,7 @@ def test_every_kvdr_name_in_the_library_is_in_the_canonical_list():
     mentioned = set()
     for path in KVDR_DIR.glob("*.py"):
         mentioned |= set(re.findall(r"\bKVDR_[A-Z0-9_]*[A-Z0-9]\b", path.read_text()))
-    unknown = {m for m in mentioned if m not in SETTINGS_BY_NAME}
+    unknown = {m for m in mentioned if m not in SETTINGS_BY_NAME and m not in CLI_VARIABLES}
     assert unknown <= {"KVDR_REGION"}, unknown  # prose only ("KVDR_REGION_<n>_*")
 
 
@@ -58,3 +62,13 @@ def test_the_readme_lists_every_setting_from_the_canonical_list():
     start, end = readme.index(README_BEGIN), readme.index(README_END) + len(README_END)
     assert readme[start:end] == render_readme_table(), (
         "README settings table is stale: paste kvdr.settings.render_readme_table()")
+
+
+def test_a_command_line_variable_in_the_environment_is_not_an_unknown_app_setting(
+        app_settings) -> None:
+    # KVDR_DEBUG=1 in an operator's shell must not make `kvdr host` refuse its app settings
+    assert "KVDR_DEBUG" in CLI_VARIABLES
+    load_app_settings({**app_settings, "KVDR_DEBUG": "1"})
+    with pytest.raises(ConfigError) as err:
+        load_app_settings({**app_settings, "KVDR_DEBGU": "1"})
+    assert err.value.code == "config.unknown"
