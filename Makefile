@@ -29,7 +29,7 @@ test: venv lint node_modules
 
 # KEEP=1 keeps the demo's working directory (reports, checkpoints, demo.log)
 demo: venv
-	$(PY) -m kvdr.demo $(if $(KEEP),--keep)
+	$(PY) -m kvdr_cli.demo $(if $(KEEP),--keep)
 
 bench: venv
 	$(PY) -m pip install -q -e '.[dev,bench]'

@@ -20,7 +20,7 @@ from typing import Any
 
 from activities import bp
 from activities.sync import make_plan
-from kvdr.drill import (
+from kvdr.drill.model import (
     DRILL_COMPLETED_EVENT,
     LAST_REPORT_KEY,
     PROBE_CONTENT_TYPE,
@@ -40,8 +40,8 @@ from kvdr.drill import (
     rto_check,
 )
 from kvdr.errors import KvdrError, TopologyError, VaultError
-from kvdr.inventory import Inventory, ItemKind
 from kvdr.runtime import Runtime, get_runtime
+from kvdr.vault.inventory import Inventory, ItemKind
 
 logger = logging.getLogger(__name__)
 
@@ -65,7 +65,7 @@ def _calls(sessions: Mapping[str, Any]) -> dict[str, int]:
 
 
 def _read(region: str, session: Any) -> VaultRead:
-    from kvdr.topology_store import read_topology
+    from kvdr.topology.store import read_topology
 
     try:
         return VaultRead(region, read_topology(session))
@@ -317,7 +317,7 @@ def drill_save_report(record: dict[str, Any]) -> dict[str, Any]:
 
 
 def emit_completed(record: Mapping[str, Any]) -> dict[str, Any]:
-    """The ``kvdr.drill.completed`` custom event the drill-failure alert watches."""
+    """The ``kvdr.drill.model.completed`` custom event the drill-failure alert watches."""
     from kvdr.telemetry import custom_event
 
     report = DrillReport.from_dict(record)

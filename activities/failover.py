@@ -14,8 +14,8 @@ from typing import Any
 
 from activities import bp
 from kvdr.errors import KvdrError, TopologyError, VaultError
-from kvdr.failover_plan import Assessment
-from kvdr.failover_report import (
+from kvdr.failover.plan import Assessment
+from kvdr.failover.report import (
     LAST_REPORT_KEY,
     FailoverReport,
     replaces_last_report,
@@ -23,11 +23,11 @@ from kvdr.failover_report import (
 )
 from kvdr.runtime import Runtime, get_runtime
 from kvdr.telemetry import custom_event
-from kvdr.topology import TopologyRecord
+from kvdr.topology.record import TopologyRecord
 
 logger = logging.getLogger(__name__)
 
-COMPLETED_EVENT = "kvdr.failover.completed"
+COMPLETED_EVENT = "kvdr.failover.request.completed"
 
 
 
@@ -48,7 +48,7 @@ def _sessions(runtime: Runtime, regions: tuple[str, ...], *, probe: tuple[str, .
 def _read_all(sessions: Mapping[str, Any]
               ) -> tuple[dict[str, TopologyRecord | None], dict[str, str]]:
     """Every vault's record; unreachable vaults are named with their error code."""
-    from kvdr.topology_store import read_topology
+    from kvdr.topology.store import read_topology
 
     records: dict[str, TopologyRecord | None] = {}
     unreachable: dict[str, str] = {}
@@ -162,8 +162,8 @@ def switch(runtime: Runtime, request: SwitchRequest) -> SwitchResult:
     """Write the new record to the new primary first (it must succeed: that write is also the
     proof that the vault takes writes), then to every other reachable vault, which fences it:
     its events and syncs stop counting as the primary's."""
-    from kvdr.events import TOPOLOGY
-    from kvdr.topology_store import read_topology, write_topology
+    from kvdr.events.handler import TOPOLOGY
+    from kvdr.topology.store import read_topology, write_topology
 
     record = TopologyRecord.from_dict(request.record)
     target = record.primary
@@ -246,7 +246,7 @@ class VerifyResult:
 
 def verify(runtime: Runtime, request: VerifyRequest) -> VerifyResult:
     """Read every record back: the new primary at the new epoch must be what readers choose."""
-    from kvdr.topology import assess_topology
+    from kvdr.topology.record import assess_topology
 
     regions = runtime.config.region_names
     with _sessions(runtime, regions, probe=regions) as sessions:

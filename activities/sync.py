@@ -24,9 +24,8 @@ from typing import Any
 
 from activities import bp
 from kvdr.errors import KvdrError, VaultUnavailableError
-from kvdr.history import settle_history
-from kvdr.inventory import Inventory, ItemKind, format_time, parse_time
-from kvdr.plan import (
+from kvdr.runtime import Runtime, get_runtime
+from kvdr.sync.plan import (
     EXECUTABLE,
     PlanAction,
     PlanItem,
@@ -36,9 +35,10 @@ from kvdr.plan import (
     history_checks,
     plan_sync,
 )
-from kvdr.report import MAX_LISTED, BatchResult, ItemNote, ItemOutcome, SyncReport
-from kvdr.runtime import Runtime, get_runtime
-from kvdr.topology_store import FENCED_CODE, fenced_message, newer_record
+from kvdr.sync.report import MAX_LISTED, BatchResult, ItemNote, ItemOutcome, SyncReport
+from kvdr.topology.store import FENCED_CODE, fenced_message, newer_record
+from kvdr.vault.inventory import Inventory, ItemKind, format_time, parse_time
+from kvdr.vault.version_history import settle_history
 
 logger = logging.getLogger(__name__)
 
@@ -127,8 +127,8 @@ class SyncTopology:
 def read_sync_topology(runtime: Runtime, request: TopologyRequest) -> SyncTopology:
     """The primary (copy source), the epoch and the targets. A dry run never bootstraps the
     topology record (it would write to the vaults): it assumes the initial one."""
-    from kvdr.topology import assess_topology, initial_record
-    from kvdr.topology_store import current_topology, read_topology
+    from kvdr.topology.record import assess_topology, initial_record
+    from kvdr.topology.store import current_topology, read_topology
 
     config = runtime.config
     # one small read per vault: a dead one must not hold the run for a full backoff schedule
@@ -273,7 +273,8 @@ def make_plan(runtime: Runtime, source_inv: Inventory, target_inv: Inventory, *,
 def check_history(source: Any, target: Any, plan: SyncPlan, target_inv: Inventory
                   ) -> SyncPlan:
     """Right after planning, in every mode: settle what the current primary's version history
-    can tell (:func:`kvdr.plan.history_checks`, read by :func:`kvdr.history.settle_history`).
+    can tell (:func:`kvdr.sync.plan.history_checks`, read by
+    :func:`kvdr.vault.version_history.settle_history`).
     Each check costs one version listing of the region holding the history (properties only,
     no value) and, when the copies found there name the origin's version id, one of the other
     region too (the real ids behind the subject's version token); all are counted in the
@@ -288,7 +289,7 @@ def check_history(source: Any, target: Any, plan: SyncPlan, target_inv: Inventor
       update of the value, no drift (not a conflict, not listed as overwritten); one whose
       history cannot be read stays drift, as planned.
 
-    (:func:`kvdr.plan.resolve_history`.)"""
+    (:func:`kvdr.sync.plan.resolve_history`.)"""
     return settle_history(source, target, plan, history_checks(plan, target_inv))
 
 
@@ -298,7 +299,7 @@ def dead_vault(runtime: Runtime, *regions: str) -> tuple[dict[str, Any] | None, 
     pair asks only for those the run's topology read got no record from, so a healthy run
     pays nothing). Returns the error of the first vault that did not answer (None when all
     did) and the calls made."""
-    from kvdr.topology_store import read_topology
+    from kvdr.topology.store import read_topology
 
     error = None
     with _sessions(runtime, *regions, probe=True) as probes:
@@ -414,7 +415,7 @@ def execute_batch(runtime: Runtime, request: BatchRequest) -> BatchResult:
 
 
 def _execute(runtime: Runtime, request: BatchRequest) -> tuple[list[PlanItem], BatchResult]:
-    from kvdr.replicate import execute_items
+    from kvdr.sync.replicate import execute_items
 
     items = load_batch(runtime, request)
     if items is None:

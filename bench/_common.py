@@ -29,10 +29,10 @@ from emulator.server import VaultSpec  # noqa: E402
 from emulator.store import Item, Version, new_version  # noqa: E402
 from emulator.testing import Emulator  # noqa: E402
 from emulator.throttle import ThrottleLimits  # noqa: E402
-from kvdr.config import Config  # noqa: E402
-from kvdr.emulated import emulator_config  # noqa: E402
-from kvdr.links import LINK_TAG, LinkTag  # noqa: E402
+from kvdr.config.schema import Config  # noqa: E402
 from kvdr.runtime import Runtime, configure, local_runtime  # noqa: E402
+from kvdr.vault.links import LINK_TAG, LinkTag  # noqa: E402
+from kvdr_cli.emulated import emulator_config  # noqa: E402
 
 
 def config_for(emu: Emulator, regions: tuple[str, ...], **sections: Any) -> Config:
@@ -62,7 +62,7 @@ def seed_pair(emu: Emulator, count: int, *, source: str = "east", target: str | 
             src.live["secrets"][name.lower()] = item
     if dst is None:
         return
-    token = f"c{created}"  # kvdr.vaults.version_token of the creation time
+    token = f"c{created}"  # kvdr.vault.session.version_token of the creation time
     link = LinkTag(source, token, epoch, token).format()
     with dst.lock:
         for i in range(count):

@@ -4,7 +4,7 @@ Everything runs locally in one process: the Key Vault emulator (vaults kv-east =
 kv-west), its Event Grid publisher delivering to the engine's LocalHost, which hosts either
 
 - ``direct``: the app's own ``event_grid_sync`` (``function_app:app``): the trigger runs
-  ``kvdr.events.handle_event`` itself; or
+  ``kvdr.events.handler.handle_event`` itself; or
 - ``orchestrated``: a bench-local app whose Event Grid trigger starts a one-activity
   orchestration (``replicate_event``) that runs the same handler in an activity.
 
@@ -39,14 +39,14 @@ sys.path.insert(0, str(ROOT))
 import azure.durable_functions as df  # noqa: E402
 import azure.functions as func  # noqa: E402
 
-import kvdr.events as events  # noqa: E402
+import kvdr.events.handler as events  # noqa: E402
 from emulator.server import VaultSpec  # noqa: E402
 from emulator.testing import Emulator  # noqa: E402
 from engine.host import LocalHost  # noqa: E402
-from kvdr.config import Config  # noqa: E402
-from kvdr.emulated import emulator_config  # noqa: E402
-from kvdr.event_stats import percentile  # noqa: E402
+from kvdr.config.schema import Config  # noqa: E402
+from kvdr.events.stats import percentile  # noqa: E402
 from kvdr.runtime import configure, get_runtime, local_runtime  # noqa: E402
+from kvdr_cli.emulated import emulator_config  # noqa: E402
 
 VAULTS = {"eastus": "kv-east", "westus": "kv-west"}
 

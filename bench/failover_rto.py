@@ -26,7 +26,7 @@ from typing import Any
 from _common import Bench, bench_env, cpu_note, seed_pair
 
 from emulator.throttle import ThrottleLimits
-from kvdr.failover import FailoverKind, FailoverRequest
+from kvdr.failover.request import FailoverKind, FailoverRequest
 
 
 def failover(bench: Bench, kind: FailoverKind, target: str) -> tuple[dict[str, Any], float]:
@@ -61,7 +61,7 @@ def main() -> None:
         seed_pair(bench.emu, args.count)
         seed_pair(bench.emu, args.pending, target=None, prefix="pending")
         # bootstrap the topology record without syncing the pending secrets
-        from kvdr.topology_store import current_topology
+        from kvdr.topology.store import current_topology
 
         current_topology(bench.config, bench.runtime.sessions())
         print(f"failover runbooks, {args.count} secrets in sync + {args.pending} pending, "

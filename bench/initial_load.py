@@ -3,7 +3,7 @@
 The emulator enforces Key Vault's limits (`ThrottleLimits()`: 300 creates and 4,000 other
 operations per vault per 10 s). The source is seeded in-process (see bench/_common.py); the
 target is empty. kvdr's full sync copies everything through the local engine with the pacing
-defaults (kvdr.config.Pacing). Measured:
+defaults (kvdr.config.schema.Pacing). Measured:
 
 * sustained write rate: creates in the target per second between its first and last create,
   timed by an observer on the emulator's store (every stored new version), as a fraction of

@@ -93,7 +93,7 @@ class TopologyError(KvdrError):
 # --- Vault errors -------------------------------------------------------------------------------
 # Errors returned by a vault, mapped in one place (:func:`vault_error`) from the HTTP status and
 # Key Vault's error code (the inner code when there is one), so that callers match on a stable
-# ``code`` instead of catching SDK exceptions. kvdr.vaults turns SDK exceptions into these.
+# ``code`` instead of catching SDK exceptions. kvdr.vault.session turns SDK exceptions into these.
 
 
 class VaultError(KvdrError):

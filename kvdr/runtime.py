@@ -21,14 +21,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from kvdr.config import FINGERPRINT_KEY_SETTING, Config, load_app_settings, load_toml
-from kvdr.pacing import PacerRegistry
+from kvdr.config.schema import FINGERPRINT_KEY_SETTING, Config, load_app_settings, load_toml
+from kvdr.vault.pacing import PacerRegistry
 
 if TYPE_CHECKING:
     from azure.core.credentials import TokenCredential
 
-    from kvdr.state import StateStore
-    from kvdr.vaults import VaultSession
+    from kvdr.state.store import StateStore
+    from kvdr.vault.session import VaultSession
 
 
 @dataclass
@@ -48,7 +48,7 @@ class Runtime:
 
     def __post_init__(self) -> None:
         if self.pacers is None:
-            from kvdr.vaults import default_pacers  # the process-wide registry
+            from kvdr.vault.session import default_pacers  # the process-wide registry
 
             self.pacers = default_pacers(self.config.pacing)
 
@@ -66,7 +66,7 @@ class Runtime:
         count only what the caller does with it). The caller closes it. A ``probe`` session
         gives up within seconds (short retries and timeouts): a failover must learn quickly
         that a vault is down, not spend the RTO on 31 s of backoff per read."""
-        from kvdr.vaults import PROBE_BACKOFF, PROBE_TIMEOUTS, VaultSession
+        from kvdr.vault.session import PROBE_BACKOFF, PROBE_TIMEOUTS, VaultSession
 
         self.config.region(region)  # KeyError naming the configured regions
         if probe:
@@ -121,10 +121,10 @@ def runtime_from_env(env: Mapping[str, str]) -> Runtime:
     """The runtime of a function app: ``KVDR_*`` settings, ``DefaultAzureCredential`` (or the
     emulator's local token), the ``kvdr-state`` blob container and ``KVDR_FINGERPRINT_KEY``;
     Azure Monitor telemetry is configured on the way (once per process)."""
-    from kvdr.credentials import credential_for
-    from kvdr.fingerprint import key_from_env
-    from kvdr.state import state_store_from_env
+    from kvdr.state.store import state_store_from_env
     from kvdr.telemetry import configure_telemetry
+    from kvdr.vault.credentials import credential_for
+    from kvdr.vault.fingerprint import key_from_env
 
     configure_telemetry(env)  # here, not at import: the host imports before settings are final
     config = load_app_settings(env)
@@ -135,7 +135,7 @@ def runtime_from_env(env: Mapping[str, str]) -> Runtime:
 def local_fingerprint_key(env: Mapping[str, str]) -> bytes:
     """``KVDR_FINGERPRINT_KEY`` when set (validated), else a random key for this process:
     fingerprints are only ever compared inside one activity, so a per-process key is sound."""
-    from kvdr.fingerprint import key_from_env
+    from kvdr.vault.fingerprint import key_from_env
 
     if (env.get(FINGERPRINT_KEY_SETTING) or "").strip():
         return key_from_env(env)
@@ -146,10 +146,10 @@ def local_runtime(config: Config | str | os.PathLike[str], state_dir: str | os.P
                   *, credential: TokenCredential | None = None,
                   env: Mapping[str, str] | None = None) -> Runtime:
     """The runtime of an operator's machine (CLI, tests, demo): ``kvdr.toml`` (or a Config),
-    a :class:`~kvdr.state.FileStateStore` under ``state_dir/state`` and the fingerprint key
+    a :class:`~kvdr.state.store.FileStateStore` under ``state_dir/state`` and the fingerprint key
     from the environment or random."""
-    from kvdr.credentials import credential_for
-    from kvdr.state import FileStateStore
+    from kvdr.state.store import FileStateStore
+    from kvdr.vault.credentials import credential_for
 
     env = os.environ if env is None else env
     cfg = config if isinstance(config, Config) else load_toml(config)

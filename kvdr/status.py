@@ -19,10 +19,10 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from kvdr.drill import LAST_REPORT_KEY as DRILL_REPORT_KEY
+from kvdr.drill.model import LAST_REPORT_KEY as DRILL_REPORT_KEY
 from kvdr.errors import KvdrError
-from kvdr.failover_report import LAST_REPORT_KEY as FAILOVER_REPORT_KEY
-from kvdr.inventory import format_time, parse_time
+from kvdr.failover.report import LAST_REPORT_KEY as FAILOVER_REPORT_KEY
+from kvdr.vault.inventory import format_time, parse_time
 
 logger = logging.getLogger(__name__)
 
@@ -139,7 +139,7 @@ def _lag(now: datetime, sync: Mapping[str, Any] | None, events: Mapping[str, Any
     healthy = (events.get("received", 0) > 0 and not events.get("failed")
                and not events.get("pending") and events.get("lag_seconds_max") is not None)
     if healthy:
-        from kvdr.event_stats import lag_after
+        from kvdr.events.stats import lag_after
 
         # a clean full sync copied whatever earlier events missed: their lags are history
         clean = bool(sync and sync.get("status") == "succeeded" and not sync.get("dry_run"))
@@ -168,8 +168,8 @@ def estimated_lag(state: Any, target: str, now: datetime) -> tuple[float | None,
 
 def build_status(runtime: Any, *, now: datetime | None = None) -> ReplicationStatus:
     """Read the topology (without bootstrapping it), the last report and the event counters."""
-    from kvdr.topology import assess_topology
-    from kvdr.topology_store import read_topology
+    from kvdr.topology.record import assess_topology
+    from kvdr.topology.store import read_topology
 
     now = now or datetime.now(UTC)
     config = runtime.config

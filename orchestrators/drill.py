@@ -1,8 +1,8 @@
 """The DR drill runbook: preflight -> RPO per secondary -> RTO rehearsal per secondary ->
-report -> the ``kvdr.drill.completed`` event.
+report -> the ``kvdr.drill.model.completed`` event.
 
 Non-disruptive: it never changes the topology record and never writes a user item (see
-``kvdr.drill``). A step whose activity fails for good becomes a failed check, not a failed
+``kvdr.drill.model``). A step whose activity fails for good becomes a failed check, not a failed
 orchestration, so every drill ends with a saved report and the event the drill-failure alert
 watches. Deterministic: no I/O, time from ``context.current_utc_datetime``.
 """
@@ -16,7 +16,7 @@ from typing import Any
 import azure.durable_functions as df
 
 from activities.drill import Measurement, MeasureRequest, PreflightRequest, PreflightResult
-from kvdr.drill import CheckName, DrillPhase, DrillReport, Preflight, step_failed
+from kvdr.drill.model import CheckName, DrillPhase, DrillReport, Preflight, step_failed
 from orchestrators import bp
 
 DRILL_ORCHESTRATOR = "drill"

@@ -1,7 +1,7 @@
 """The failover/failback runbook: assess -> plan -> (approval) -> reconcile -> drain -> switch ->
 verify -> report.
 
-Plan, then execute: the plan (``kvdr.failover_plan``) is made from what the vaults hold before
+Plan, then execute: the plan (``kvdr.failover.plan``) is made from what the vaults hold before
 anything is written, shown in the custom status while an operator decides, and made again
 after the approval (the world may have moved while people talked). Reconcile and drain run the
 full-sync pair orchestration in its ``reconcile`` and ``drain`` modes, so they are as bounded
@@ -27,12 +27,12 @@ from activities.failover import (
     VerifyRequest,
     VerifyResult,
 )
-from kvdr.failover import APPROVAL_EVENT, FailoverKind, FailoverPhase, FailoverRequest
-from kvdr.failover_plan import FailoverPlan, PlanOutcome, Step, plan_failover
-from kvdr.failover_report import Approval, FailoverOutcome, FailoverReport
-from kvdr.inventory import format_time, parse_time
-from kvdr.plan import SyncMode
-from kvdr.topology import TopologyRecord
+from kvdr.failover.plan import FailoverPlan, PlanOutcome, Step, plan_failover
+from kvdr.failover.report import Approval, FailoverOutcome, FailoverReport
+from kvdr.failover.request import APPROVAL_EVENT, FailoverKind, FailoverPhase, FailoverRequest
+from kvdr.sync.plan import SyncMode
+from kvdr.topology.record import TopologyRecord
+from kvdr.vault.inventory import format_time, parse_time
 from orchestrators import bp
 from orchestrators.full_sync import PairInput, PairResult
 

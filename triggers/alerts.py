@@ -10,7 +10,7 @@ deployment error that a retry cannot fix), and a task hub that did not answer (5
 Azure Monitor retries, with 408/429/504, up to 5 times within about 75 s). See docs/alerts.md.
 
 Before starting anything, an alert that calls for a failover is checked against the primary
-read from the topology records (``kvdr.alert_primary``: probe sessions, a few seconds at most,
+read from the topology records (``kvdr.alerts.primary``: probe sessions, a few seconds at most,
 so a hung vault cannot stall the answer): an alert about a vault that is no longer the primary
 is answered 200 ``not_primary`` and starts nothing. When no record can be read, the runbook is
 started as before and re-checks (``expected_primary``).
@@ -25,8 +25,7 @@ import logging
 import azure.durable_functions as df
 import azure.functions as func
 
-from kvdr.alert_primary import PrimaryReading, read_primary
-from kvdr.alerts import (
+from kvdr.alerts.notice import (
     AlertError,
     AlertOutcome,
     confirm,
@@ -34,8 +33,9 @@ from kvdr.alerts import (
     failover_request,
     parse_alert,
 )
+from kvdr.alerts.primary import PrimaryReading, read_primary
 from kvdr.errors import KvdrError
-from kvdr.failover import FailoverRequest
+from kvdr.failover.request import FailoverRequest
 from kvdr.runtime import get_runtime
 from triggers import bp
 from triggers.failover import (

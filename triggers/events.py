@@ -5,11 +5,11 @@
 - ``event_queue_sync``: Event Grid writes each event to the storage queue ``kvdr-events``
   (private mode: Event Grid cannot push into a private endpoint); the app reads the queue.
   host.json sets ``messageEncoding: none``, so a message arrives as written, plain JSON or
-  base64 of it, and :func:`kvdr.events.decode_body` reads both.
+  base64 of it, and :func:`kvdr.events.handler.decode_body` reads both.
 
-Both run :func:`kvdr.events.handle_event` in the trigger. Why not an orchestration: the copy is
-one idempotent item (check, then act), Event Grid and the queue already retry and dead-letter,
-and measured locally an orchestration adds latency and history writes for nothing
+Both run :func:`kvdr.events.handler.handle_event` in the trigger. Why not an orchestration: the
+copy is one idempotent item (check, then act), Event Grid and the queue already retry and
+dead-letter, and measured locally an orchestration adds latency and history writes for nothing
 (docs/events.md, bench/event_lag.py). An ignorable event returns normally; a failure raises, so
 Event Grid (30 attempts in 24 h) or the queue (10 dequeues, then ``kvdr-events-poison``; the
 number is host.json's ``maxDequeueCount``) retries. A malformed event can never succeed: it is
@@ -23,7 +23,7 @@ from typing import Any
 
 import azure.functions as func
 
-from kvdr.events import EventError, handle_payload
+from kvdr.events.handler import EventError, handle_payload
 from triggers import bp
 
 log = logging.getLogger("kvdr.triggers.events")

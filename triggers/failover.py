@@ -14,9 +14,9 @@ import uuid
 import azure.durable_functions as df
 import azure.functions as func
 
-from kvdr.config import ApprovalPolicy
+from kvdr.config.schema import ApprovalPolicy
 from kvdr.errors import KvdrError
-from kvdr.failover import (
+from kvdr.failover.request import (
     APPROVAL_EVENT,
     FailoverKind,
     FailoverPhase,

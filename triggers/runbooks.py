@@ -17,9 +17,9 @@ import azure.durable_functions as df
 import azure.functions as func
 
 from kvdr.errors import KvdrError
-from kvdr.progress import combine
 from kvdr.request_body import RequestError, json_object, region_list
 from kvdr.runtime import get_runtime
+from kvdr.sync.progress import combine
 from orchestrators.full_sync import FullSyncInput
 from triggers import bp
 from triggers.instances import statuses_by

@@ -25,8 +25,8 @@ logger = logging.getLogger(__name__)
 def current_primary(runtime: Runtime) -> str:
     """The primary from the vaults' topology records (read only; the sync itself bootstraps
     the record when none exists, so then it is the configured initial primary)."""
-    from kvdr.topology import assess_topology
-    from kvdr.topology_store import read_topology
+    from kvdr.topology.record import assess_topology
+    from kvdr.topology.store import read_topology
 
     records = {}
     for name in runtime.config.region_names:

@@ -198,7 +198,7 @@ var kvdrRegions = toObject(regions, r => r.location, r => {
   geography: geographyOf[r.location]
 })
 
-// Every KVDR_* setting kvdr reads (kvdr/settings.py) but the secret one; KVDR_LOCAL_REGION is
+// Every KVDR_* setting kvdr reads (kvdr/config/settings.py) but the secret one; KVDR_LOCAL_REGION is
 // added per region, KVDR_FINGERPRINT_KEY travels as a @secure() parameter of its own so that the
 // deployment history never records it.
 var kvdrSettings = {

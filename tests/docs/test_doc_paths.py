@@ -55,10 +55,10 @@ def test_every_relative_link_and_backticked_repo_path_exists(doc: Path) -> None:
 
 
 def test_the_scan_finds_links_and_paths() -> None:
-    sample = ("see [events](events.md#lag), [site](https://x.y/), `kvdr/state.py`, "
+    sample = ("see [events](events.md#lag), [site](https://x.y/), `kvdr/state/store.py`, "
               "`kvdr/{x}.py`, `tests/a.py::test_b`, `.ci/run`")
     assert _links(sample) == ["events.md"]
-    assert _code_paths(sample) == ["kvdr/state.py", "tests/a.py", ".ci/run"]
+    assert _code_paths(sample) == ["kvdr/state/store.py", "tests/a.py", ".ci/run"]
     assert len(DOCS) > 3
 
 
@@ -67,4 +67,4 @@ def test_a_missing_file_or_test_name_is_reported() -> None:
     assert _missing_ref("kvdr/no_such_module.py", None)
     assert _missing_ref(here, "test_that_does_not_exist")
     assert not _missing_ref(here, "test_a_missing_file_or_test_name_is_reported")
-    assert not _missing_ref("kvdr/endpoints.py", None)
+    assert not _missing_ref("kvdr/vault/endpoints.py", None)

@@ -1,13 +1,13 @@
 """The template sets exactly the KVDR_* app settings the code reads: every name in the
-canonical list (kvdr.settings.SETTINGS, re-exported by kvdr.config) and every KVDR_* name the
-code or host.json mentions; none that nothing reads."""
+canonical list (kvdr.config.settings.SETTINGS, re-exported by kvdr.config.schema) and every
+KVDR_* name the code or host.json mentions; none that nothing reads."""
 
 import re
 
 import bicep_model as bm
 
-from kvdr.config import SETTINGS
-from kvdr.settings import CLI_VARIABLES
+from kvdr.config.schema import SETTINGS
+from kvdr.config.settings import CLI_VARIABLES
 
 CODE_PATHS = ["kvdr", "orchestrators", "activities", "triggers", "function_app.py", "host.json"]
 # a whole setting name: not a prefix such as "KVDR_" or "KVDR_REGION_<n>_*" in prose

@@ -24,8 +24,8 @@ from alert_samples import (
     workspace_id,
 )
 
-from kvdr.alert_context import AlertContext, AlertKind, region_key
-from kvdr.alerts import (
+from kvdr.alerts.context import AlertContext, AlertKind, region_key
+from kvdr.alerts.notice import (
     MAX_ALERT_BYTES,
     AlertDecision,
     AlertError,
@@ -37,8 +37,8 @@ from kvdr.alerts import (
     failover_request,
     parse_alert,
 )
-from kvdr.config import Config
-from kvdr.failover import MAX_REASON_CHARS, FailoverKind, FailoverRequest
+from kvdr.config.schema import Config
+from kvdr.failover.request import MAX_REASON_CHARS, FailoverKind, FailoverRequest
 
 EAST, WEST, EUROPE = vault_id("east"), vault_id("west"), vault_id("europe")
 

@@ -7,7 +7,7 @@ from datetime import timedelta
 
 import pytest
 
-from kvdr.config import (
+from kvdr.config.schema import (
     ApprovalPolicy,
     Config,
     ConflictPolicy,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from kvdr.credentials import vault_scope
+from kvdr.vault.credentials import vault_scope
 
 
 @pytest.mark.parametrize(("url", "scope"), [

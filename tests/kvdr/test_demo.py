@@ -8,7 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from kvdr import demo
+from kvdr_cli import demo
 
 
 def test_the_demo_syncs_drills_fails_over_on_an_alert_fails_back_and_leaks_no_value(capsys):
@@ -36,10 +36,10 @@ def test_make_demo_keep_keeps_the_reports_it_names_and_warnings_stay_in_its_log(
     root = Path(__file__).resolve().parents[2]
     planned = subprocess.run(["make", "-s", "-n", "-C", str(root), "demo", "KEEP=1"],
                              capture_output=True, text=True, timeout=60)
-    assert planned.stdout.strip().endswith("-m kvdr.demo --keep"), planned.stdout
+    assert planned.stdout.strip().endswith("-m kvdr_cli.demo --keep"), planned.stdout
     env = {k: v for k, v in os.environ.items() if not k.startswith("KVDR_")}
     env.update(PYTHONPATH=str(root), TMPDIR=str(tmp_path))
-    done = subprocess.run([sys.executable, "-m", "kvdr.demo", "--secrets", "12", "--keep"],
+    done = subprocess.run([sys.executable, "-m", "kvdr_cli.demo", "--secrets", "12", "--keep"],
                           cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
     out = done.stdout + done.stderr
     assert done.returncode == 0, out

@@ -7,8 +7,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from kvdr.config import ConflictPolicy, Policies
-from kvdr.drill import (
+from kvdr.config.schema import ConflictPolicy, Policies
+from kvdr.drill.model import (
     CheckName,
     CheckStatus,
     DrillCheck,
@@ -22,10 +22,10 @@ from kvdr.drill import (
     rpo_check,
     rto_check,
 )
-from kvdr.inventory import Inventory, ItemKind, ItemProps
-from kvdr.links import LinkTag
-from kvdr.plan import plan_sync
-from kvdr.topology import TopologyRecord
+from kvdr.sync.plan import plan_sync
+from kvdr.topology.record import TopologyRecord
+from kvdr.vault.inventory import Inventory, ItemKind, ItemProps
+from kvdr.vault.links import LinkTag
 
 NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 REGIONS = ("east", "west", "north")

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from kvdr.config import load_toml
-from kvdr.emulated import emulator_config, emulator_document, to_toml
+from kvdr.config.schema import load_toml
+from kvdr_cli.emulated import emulator_config, emulator_document, to_toml
 
 
 def test_the_toml_of_an_emulator_document_loads_back_as_the_same_configuration(tmp_path):

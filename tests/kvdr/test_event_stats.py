@@ -6,9 +6,9 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from kvdr.event_stats import MAX_EVENT_AGE, STATS_KEY, record_begin, record_end
-from kvdr.events import EventOutcome, EventStatus
-from kvdr.state import FileStateStore
+from kvdr.events.handler import EventOutcome, EventStatus
+from kvdr.events.stats import MAX_EVENT_AGE, STATS_KEY, record_begin, record_end
+from kvdr.state.store import FileStateStore
 from kvdr.status import LAST_REPORT_KEY, estimated_lag
 
 NOW = datetime(2026, 3, 1, 12, 0, 0, tzinfo=UTC)

@@ -17,10 +17,8 @@ from azure.keyvault.certificates import CertificatePolicy
 from emulator.eventgrid import build_event
 from emulator.server import VaultSpec
 from emulator.testing import Emulator
-from kvdr import emulated
-from kvdr.config import Config
-from kvdr.event_stats import STATS_KEY
-from kvdr.events import (
+from kvdr.config.schema import Config
+from kvdr.events.handler import (
     EventFailed,
     EventStatus,
     IgnoreReason,
@@ -29,8 +27,10 @@ from kvdr.events import (
     parse_delivery,
     reset_caches,
 )
+from kvdr.events.stats import STATS_KEY
 from kvdr.runtime import Runtime, local_runtime
-from kvdr.vaults import VaultSession
+from kvdr.vault.session import VaultSession
+from kvdr_cli import emulated
 
 VAULTS = {"eastus": "kv-east", "westus": "kv-west"}
 FAST_BACKOFF = (0.02, 0.05)
@@ -197,8 +197,8 @@ def test_events_from_a_non_primary_vault_cause_no_write(emu, runtime, name) -> N
 
 
 def test_a_version_the_replicator_wrote_is_self_written(emu, runtime, name) -> None:
-    from kvdr.topology import next_epoch
-    from kvdr.topology_store import current_topology, write_topology
+    from kvdr.topology.record import next_epoch
+    from kvdr.topology.store import current_topology, write_topology
 
     with emu.secret_client("kv-east") as east:
         version = east.set_secret(name, "copied-value").properties.version
@@ -229,7 +229,7 @@ def test_a_version_the_replicator_wrote_is_self_written(emu, runtime, name) -> N
 def test_expiry_notices_are_counted_and_logged_not_copied(emu, runtime, name, caplog) -> None:
     emu.reset_stats("kv-east")
     emu.reset_stats("kv-west")
-    caplog.set_level(logging.INFO, logger="kvdr.events")
+    caplog.set_level(logging.INFO, logger="kvdr.events.handler")
     near = handle_event(runtime, event_for(emu, "kv-east", "secrets", name, "abc",
                                            "NearExpiry"))
     gone = handle_event(runtime, event_for(emu, "kv-east", "certificates", name, "abc",
@@ -305,9 +305,9 @@ def test_an_unsupported_event_type_is_a_warning(emu, runtime, name, caplog) -> N
     # Functions host shows WARNING and above by default, so INFO would hide it
     other = build_event("kv-east", emu.url("kv-east"), "secrets", name, "abc")
     other["eventType"] = "Microsoft.KeyVault.VaultAccessPolicyChanged"
-    caplog.set_level(logging.WARNING, logger="kvdr.events")
+    caplog.set_level(logging.WARNING, logger="kvdr.events.handler")
     handle_payload(runtime, [other])
-    [record] = [r for r in caplog.records if r.name == "kvdr.events"]
+    [record] = [r for r in caplog.records if r.name == "kvdr.events.handler"]
     assert record.levelno == logging.WARNING
     assert "unsupported-type" in record.getMessage()
     assert "VaultAccessPolicyChanged" in record.getMessage()

@@ -9,9 +9,8 @@ from datetime import UTC, datetime
 
 import pytest
 
-from kvdr.config import load_toml
-from kvdr.event_stats import empty_stats, percentile, record_begin, record_end
-from kvdr.events import (
+from kvdr.config.schema import load_toml
+from kvdr.events.handler import (
     EventChange,
     EventError,
     EventOutcome,
@@ -26,7 +25,8 @@ from kvdr.events import (
     region_for_event,
     split_event_type,
 )
-from kvdr.inventory import ItemKind
+from kvdr.events.stats import empty_stats, percentile, record_begin, record_end
+from kvdr.vault.inventory import ItemKind
 
 TOPIC = ("/subscriptions/00000000-0000-0000-0000-000000000000/resourceGroups/rg-kvdr/providers/"
          "Microsoft.KeyVault/vaults/kv-east")

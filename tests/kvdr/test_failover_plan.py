@@ -9,10 +9,10 @@ from typing import Any
 
 import pytest
 
-from kvdr.failover import FailoverKind, FailoverRequest
-from kvdr.failover_plan import Assessment, FailoverPlan, PlanOutcome, Step, plan_failover
-from kvdr.failover_report import Approval, FailoverOutcome, FailoverReport
-from kvdr.topology import TopologyRecord
+from kvdr.failover.plan import Assessment, FailoverPlan, PlanOutcome, Step, plan_failover
+from kvdr.failover.report import Approval, FailoverOutcome, FailoverReport
+from kvdr.failover.request import FailoverKind, FailoverRequest
+from kvdr.topology.record import TopologyRecord
 
 T0 = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
 DOWN = "vault.unreachable"

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from kvdr.failover_report import FailoverOutcome, FailoverReport
+from kvdr.failover.report import FailoverOutcome, FailoverReport
 
 STARTED = datetime(2026, 3, 1, 12, 0, 0, tzinfo=UTC)
 

@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from kvdr.failover import (
+from kvdr.failover.request import (
     DEFAULT_APPROVAL_TIMEOUT_SECONDS,
     FailoverKind,
     FailoverRequest,

@@ -8,9 +8,9 @@ from datetime import UTC, datetime, timedelta, timezone
 import pytest
 
 from kvdr.errors import ConfigError
-from kvdr.fingerprint import fingerprint, fingerprints_match, key_from_env
-from kvdr.inventory import Inventory, ItemKind, ItemProps, item_key
-from kvdr.links import (
+from kvdr.vault.fingerprint import fingerprint, fingerprints_match, key_from_env
+from kvdr.vault.inventory import Inventory, ItemKind, ItemProps, item_key
+from kvdr.vault.links import (
     LINK_TAG,
     MAX_TAGS,
     TOPOLOGY_SECRET_NAME,

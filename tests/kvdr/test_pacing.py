@@ -7,8 +7,8 @@ from datetime import UTC, datetime
 
 import pytest
 
-from kvdr.config import Pacing
-from kvdr.pacing import (
+from kvdr.config.schema import Pacing
+from kvdr.vault.pacing import (
     Operation,
     PacerRegistry,
     TokenBucket,

@@ -7,16 +7,14 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from kvdr.config import (
+from kvdr.config.schema import (
     ConflictPolicy,
     DeletionPolicy,
     KeyPolicy,
     Policies,
     SoftDeletedTargetPolicy,
 )
-from kvdr.inventory import Inventory, ItemKind, ItemProps
-from kvdr.links import LinkTag
-from kvdr.plan import (
+from kvdr.sync.plan import (
     HistoryMatch,
     PlanAction,
     Reason,
@@ -28,6 +26,8 @@ from kvdr.plan import (
     plan_sync,
     resolve_history,
 )
+from kvdr.vault.inventory import Inventory, ItemKind, ItemProps
+from kvdr.vault.links import LinkTag
 
 NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 SECRET, CERT, KEY = ItemKind.SECRET, ItemKind.CERTIFICATE, ItemKind.KEY
@@ -770,7 +770,7 @@ def test_history_checks_ask_the_primary_for_the_latest_of_every_synced_drift(pol
 
 
 def test_resolving_the_sync_history_makes_a_superseded_conflict_a_plain_update():
-    from kvdr.report import SyncReport
+    from kvdr.sync.report import SyncReport
 
     names = ("superseded", "diverged", "unread")
     relayed = ItemProps(SECRET, "relayed", "v5", link=LinkTag("centralus", "c1", 3, "v5"))

@@ -5,11 +5,9 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime, timedelta
 
-from kvdr.config import DeletionPolicy, Policies
-from kvdr.inventory import Inventory, ItemKind, ItemProps
-from kvdr.links import LinkTag
-from kvdr.plan import PlanAction, plan_sync
-from kvdr.report import (
+from kvdr.config.schema import DeletionPolicy, Policies
+from kvdr.sync.plan import PlanAction, plan_sync
+from kvdr.sync.report import (
     MAX_LISTED,
     BatchResult,
     ItemNote,
@@ -17,6 +15,8 @@ from kvdr.report import (
     SyncReport,
     SyncStatus,
 )
+from kvdr.vault.inventory import Inventory, ItemKind, ItemProps
+from kvdr.vault.links import LinkTag
 
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 S, C, K = ItemKind.SECRET, ItemKind.CERTIFICATE, ItemKind.KEY

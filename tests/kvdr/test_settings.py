@@ -7,13 +7,13 @@ from pathlib import Path
 
 import pytest
 
-from kvdr import config
-from kvdr.config import load_app_settings
+from kvdr.config import schema as config
+from kvdr.config.schema import load_app_settings
+from kvdr.config.settings import CLI_VARIABLES, SETTINGS, SETTINGS_BY_NAME, render_markdown
 from kvdr.errors import ConfigError
-from kvdr.settings import CLI_VARIABLES, SETTINGS, SETTINGS_BY_NAME, render_markdown
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "configuration.md"
-KVDR_DIR = Path(config.__file__).resolve().parent
+KVDR_DIR = Path(config.__file__).resolve().parents[1]   # the whole kvdr package
 
 
 def test_every_setting_is_a_unique_kvdr_name_with_a_description():
@@ -35,12 +35,13 @@ def test_configuration_reference_lists_every_setting_and_toml_key():
 
 def test_configuration_reference_is_generated_from_the_list():
     assert DOC.read_text() == render_markdown(), (
-        "docs/configuration.md is stale: run `python -m kvdr.settings > docs/configuration.md`")
+        "docs/configuration.md is stale: run "
+        "`python -m kvdr.config.settings > docs/configuration.md`")
 
 
 def test_every_kvdr_name_in_the_library_is_in_the_canonical_list():
     mentioned = set()
-    for path in KVDR_DIR.glob("*.py"):
+    for path in KVDR_DIR.rglob("*.py"):
         mentioned |= set(re.findall(r"\bKVDR_[A-Z0-9_]*[A-Z0-9]\b", path.read_text()))
     unknown = {m for m in mentioned if m not in SETTINGS_BY_NAME and m not in CLI_VARIABLES}
     assert unknown <= {"KVDR_REGION"}, unknown  # prose only ("KVDR_REGION_<n>_*")
@@ -56,12 +57,12 @@ def test_every_toml_key_maps_to_a_loader_key():
 def test_the_readme_lists_every_setting_from_the_canonical_list():
     from pathlib import Path
 
-    from kvdr.settings import README_BEGIN, README_END, render_readme_table
+    from kvdr.config.settings import README_BEGIN, README_END, render_readme_table
 
     readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
     start, end = readme.index(README_BEGIN), readme.index(README_END) + len(README_END)
     assert readme[start:end] == render_readme_table(), (
-        "README settings table is stale: paste kvdr.settings.render_readme_table()")
+        "README settings table is stale: paste kvdr.config.settings.render_readme_table()")
 
 
 def test_a_command_line_variable_in_the_environment_is_not_an_unknown_app_setting(

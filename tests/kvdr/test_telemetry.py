@@ -14,7 +14,7 @@ from opentelemetry.sdk._logs import LoggerProvider
 from opentelemetry.sdk._logs.export import InMemoryLogRecordExporter, SimpleLogRecordProcessor
 
 from kvdr import telemetry
-from kvdr.drill import DRILL_COMPLETED_EVENT
+from kvdr.drill.model import DRILL_COMPLETED_EVENT
 from kvdr.telemetry import check_dimensions, configure_telemetry, custom_event
 
 
@@ -37,7 +37,7 @@ def test_a_custom_event_becomes_an_event_data_envelope_with_its_dimensions(captu
     assert envelope.name == "Microsoft.ApplicationInsights.Event"
     assert envelope.data.base_type == "EventData"
     event = envelope.data.base_data
-    assert event.name == "kvdr.drill.completed"
+    assert event.name == "kvdr.drill.model.completed"
     # customDimensions: every dimension, as text; the exporter's marker attributes are not
     assert {k: event.properties[k] for k in dims} == {k: str(v) for k, v in dims.items()}
     assert not any(k.startswith("microsoft.") for k in event.properties)

@@ -8,14 +8,14 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from kvdr.errors import TopologyError
-from kvdr.links import TOPOLOGY_SECRET_NAME, is_reserved_name
-from kvdr.topology import (
+from kvdr.topology.record import (
     TopologyRecord,
     assess_topology,
     choose_current,
     initial_record,
     next_epoch,
 )
+from kvdr.vault.links import TOPOLOGY_SECRET_NAME, is_reserved_name
 
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 

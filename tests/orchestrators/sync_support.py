@@ -14,9 +14,9 @@ import pytest
 from emulator.server import VaultSpec
 from emulator.testing import Emulator
 from engine import Engine
-from kvdr import emulated
-from kvdr.config import Config
+from kvdr.config.schema import Config
 from kvdr.runtime import Runtime, configure, local_runtime
+from kvdr_cli import emulated
 
 WRITE_OPS = ("SetSecret", "UpdateSecret", "DeleteSecret", "RecoverDeletedSecret",
              "RestoreSecret", "ImportCertificate", "CreateCertificate", "UpdateCertificate",

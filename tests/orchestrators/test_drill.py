@@ -19,10 +19,10 @@ from sync_support import SyncEnv
 from telemetry_support import custom_events
 
 from activities.drill import MeasureRequest, rehearse_rto
-from kvdr.drill import LAST_REPORT_KEY, PROBE_RUN_TAG, PROBE_SECRET_NAME, report_key
-from kvdr.links import TOPOLOGY_SECRET_NAME
+from kvdr.drill.model import LAST_REPORT_KEY, PROBE_RUN_TAG, PROBE_SECRET_NAME, report_key
 from kvdr.runtime import Runtime
-from kvdr.vaults import VaultSession
+from kvdr.vault.links import TOPOLOGY_SECRET_NAME
+from kvdr.vault.session import VaultSession
 
 VALUE = "drill-test-Zq8#unmistakable-value-4471"
 FAST_BACKOFF = (0.02, 0.05)
@@ -48,7 +48,7 @@ def run_drill(env: SyncEnv, **body: Any) -> tuple[dict[str, Any], Any]:
 
 
 def drill_events(exporter: InMemoryLogRecordExporter, run_id: str) -> list[dict[str, Any]]:
-    return custom_events(exporter, "kvdr.drill.completed", run_id)
+    return custom_events(exporter, "kvdr.drill.model.completed", run_id)
 
 
 def checks(report: dict[str, Any]) -> dict[str, dict[str, Any]]:

@@ -12,10 +12,10 @@ import pytest
 from sync_support import SyncEnv
 
 from emulator.eventgrid import build_event
-from kvdr.events import EventStatus, handle_payload, reset_caches
-from kvdr.failover import APPROVAL_EVENT, FailoverKind, FailoverRequest
-from kvdr.plan import Reason
-from kvdr.topology_store import read_topology
+from kvdr.events.handler import EventStatus, handle_payload, reset_caches
+from kvdr.failover.request import APPROVAL_EVENT, FailoverKind, FailoverRequest
+from kvdr.sync.plan import Reason
+from kvdr.topology.store import read_topology
 
 SECRET_VALUE = "failover-test-value-7f3a9c"  # must never appear in outputs or status
 
@@ -214,7 +214,7 @@ def test_a_finished_failover_emits_its_custom_event_with_timings_and_no_value(
     from telemetry_support import custom_events
 
     report = run(synced, request())
-    (event,) = custom_events(events, "kvdr.failover.completed", report["run_id"])
+    (event,) = custom_events(events, "kvdr.failover.request.completed", report["run_id"])
     assert event["outcome"] == "completed" and event["target"] == "west"
     assert event["epoch_after"] == 2 and event["rto_seconds"] == report["rto_seconds"]
     assert SECRET_VALUE not in json.dumps(event, default=str)
@@ -343,7 +343,7 @@ def test_two_runbooks_making_the_same_switch_leave_one_record_per_epoch(
     from datetime import UTC, datetime
 
     from activities.failover import SwitchRequest, switch
-    from kvdr.topology import TopologyRecord
+    from kvdr.topology.record import TopologyRecord
 
     def record(runbook: str) -> dict[str, Any]:
         return TopologyRecord("west", 2, datetime.now(UTC), "alert", "outage",
@@ -364,7 +364,7 @@ def test_a_switch_refuses_when_another_runbook_chose_a_different_primary(
     from sync_support import WITH_EUROPE
 
     from activities.failover import SwitchRequest, switch
-    from kvdr.topology import TopologyRecord
+    from kvdr.topology.record import TopologyRecord
 
     env = sync_env_factory(WITH_EUROPE)
     env.sync()

@@ -11,8 +11,8 @@ from azure.keyvault.certificates import CertificatePolicy, WellKnownIssuerNames
 from sync_support import WITH_EUROPE, SyncEnv
 
 from emulator.throttle import ThrottleLimits
-from kvdr.inventory import ItemKind
-from kvdr.vaults import VaultSession
+from kvdr.vault.inventory import ItemKind
+from kvdr.vault.session import VaultSession
 
 SEEDED_VALUES = ("v4lue-alpha-0001", "v4lue-beta-0002", "v4lue-gamma-0003")
 

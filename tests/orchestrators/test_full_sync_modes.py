@@ -23,11 +23,11 @@ from activities.sync import (
     plan_pair,
 )
 from emulator.eventgrid import build_event
-from kvdr.events import EventStatus, IgnoreReason, handle_payload, reset_caches
-from kvdr.plan import Reason, SyncMode
-from kvdr.topology import TopologyRecord, next_epoch
-from kvdr.topology_store import FENCED_CODE, current_topology, write_topology
-from kvdr.vaults import VaultSession
+from kvdr.events.handler import EventStatus, IgnoreReason, handle_payload, reset_caches
+from kvdr.sync.plan import Reason, SyncMode
+from kvdr.topology.record import TopologyRecord, next_epoch
+from kvdr.topology.store import FENCED_CODE, current_topology, write_topology
+from kvdr.vault.session import VaultSession
 from orchestrators.full_sync import PairInput
 
 BACKDATE_SECONDS = 30  # versions made before a step must not share a creation second with later

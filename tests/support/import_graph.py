@@ -148,9 +148,8 @@ def wrong_way(imports: list[Import]) -> list[Import]:
         elif dst in STAND_INS:
             if src != "kvdr_cli":
                 bad.append(imp)
-        elif src_layer is not None and dst_layer is not None and dst_layer < src_layer:
-            bad.append(imp)
-        elif src in ACTIVITY_FREE and dst == "activities":
+        elif (src_layer is not None and dst_layer is not None and dst_layer < src_layer) or (
+                src in ACTIVITY_FREE and dst == "activities"):
             bad.append(imp)
     return bad
 
@@ -170,7 +169,7 @@ def cycles(imports: list[Import], limit: int = 1000) -> list[tuple[str, ...]]:
         path = [start]
         on_path = {start}
         while stack:
-            node, children = stack[-1]
+            _node, children = stack[-1]
             advanced = False
             for child in children:
                 if order[child] < order[start]:

@@ -48,10 +48,10 @@ from sync_support import US_PAIR, SyncEnv, start_env
 
 from emulator.server import VaultSpec
 from engine.host import LocalHost
-from kvdr import emulated
-from kvdr.alerts import MAX_ALERT_BYTES
+from kvdr.alerts.notice import MAX_ALERT_BYTES
 from kvdr.runtime import configure, local_runtime
-from kvdr.topology_store import current_topology
+from kvdr.topology.store import current_topology
+from kvdr_cli import emulated
 
 EAST, WEST = vault_id("east"), vault_id("west")
 Host = tuple[SyncEnv, LocalHost]
@@ -241,7 +241,7 @@ def test_alerts_that_call_for_no_failover_are_200_and_start_nothing(
 
 
 def _records(env: SyncEnv) -> dict[str, tuple[str, int]]:
-    from kvdr.topology_store import read_topology
+    from kvdr.topology.store import read_topology
 
     out = {}
     for name in env.config.region_names:

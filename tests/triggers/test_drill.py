@@ -22,10 +22,10 @@ from sync_support import US_PAIR, SyncEnv, emulator_config, start_env
 
 from emulator.testing import Emulator
 from engine.host import LocalHost
-from kvdr.config import Config
+from kvdr.config.schema import Config
 from kvdr.runtime import local_runtime
-from kvdr.topology import initial_record
-from kvdr.topology_store import write_topology
+from kvdr.topology.record import initial_record
+from kvdr.topology.store import write_topology
 from triggers.drill import maybe_start_drill
 
 Status = df.OrchestrationRuntimeStatus

@@ -21,12 +21,12 @@ from emulator.eventgrid import build_event
 from emulator.server import VaultSpec
 from emulator.testing import Emulator
 from engine.host import LocalHost
-from kvdr import emulated
-from kvdr.config import Config
-from kvdr.event_stats import STATS_KEY
-from kvdr.events import EventFailed, reset_caches
+from kvdr.config.schema import Config
+from kvdr.events.handler import EventFailed, reset_caches
+from kvdr.events.stats import STATS_KEY
 from kvdr.runtime import Runtime, configure, local_runtime
-from kvdr.vaults import VaultSession
+from kvdr.vault.session import VaultSession
+from kvdr_cli import emulated
 from triggers.events import event_grid_sync, event_queue_sync
 
 VAULTS = {"eastus": "kv-east", "westus": "kv-west"}

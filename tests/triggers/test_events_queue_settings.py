@@ -27,6 +27,6 @@ def test_docs_and_trigger_state_the_max_dequeue_count_host_json_sets() -> None:
 
 def test_queue_messages_reach_the_function_as_written_plain_or_base64() -> None:
     # the queue extension base64-decodes by default and cannot read a plain JSON message;
-    # "none" hands over the text as Event Grid wrote it, and kvdr.events reads both forms
+    # "none" hands over the text as Event Grid wrote it, and kvdr.events.handler reads both forms
     assert queues()["messageEncoding"] == "none"
     assert '"messageEncoding": "none"' in (REPO / "docs" / "events.md").read_text()

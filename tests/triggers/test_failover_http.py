@@ -18,8 +18,8 @@ from runbook_support import call, hosted_app
 from sync_support import SyncEnv
 
 from engine.host import LocalHost
-from kvdr.topology import TopologyRecord
-from kvdr.topology_store import current_topology, read_topology, write_topology
+from kvdr.topology.record import TopologyRecord
+from kvdr.topology.store import current_topology, read_topology, write_topology
 
 Host = tuple[SyncEnv, LocalHost]
 VALID = {"target": "west", "reason": "east maintenance"}

@@ -15,9 +15,9 @@ sys.path.insert(0, str(Path(__file__).parent.parent / "orchestrators"))
 from sync_support import US_PAIR, emulator_config
 
 from emulator.testing import Emulator
-from kvdr.progress import Phase, SyncProgress, combine, render_line
 from kvdr.runtime import local_runtime
 from kvdr.status import _lag
+from kvdr.sync.progress import Phase, SyncProgress, combine, render_line
 from triggers.timers import maybe_start
 
 
@@ -42,7 +42,7 @@ def _runtime(emu: Emulator, tmp_path: Path, local: str):
     config = emulator_config(emu, ["east", "west"])
     data = config.to_dict()
     data["topology"]["local_region"] = local
-    from kvdr.config import Config
+    from kvdr.config.schema import Config
 
     return local_runtime(Config.from_dict(data), tmp_path, env={})
 

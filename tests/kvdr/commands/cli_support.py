@@ -11,7 +11,7 @@ from pathlib import Path
 
 from emulator.server import VaultSpec
 from emulator.testing import Emulator
-from kvdr.emulated import emulator_document, to_toml
+from kvdr_cli.emulated import emulator_document, to_toml
 
 ROOT = Path(__file__).resolve().parents[3]
 REGIONS = ("east", "west")
@@ -32,8 +32,8 @@ def write_toml(emu: Emulator, path: Path) -> Path:
 
 def run_kvdr(*args: str, cwd: Path, stdin: int | None = subprocess.DEVNULL,
              timeout: float = 180) -> subprocess.CompletedProcess[str]:
-    """``python -m kvdr.cli ARGS``; stdin is not a terminal unless the caller says so."""
+    """``python -m kvdr_cli ARGS``; stdin is not a terminal unless the caller says so."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("KVDR_")}
     env["PYTHONPATH"] = str(ROOT)
-    return subprocess.run([sys.executable, "-m", "kvdr.cli", *args], cwd=cwd, env=env,
+    return subprocess.run([sys.executable, "-m", "kvdr_cli", *args], cwd=cwd, env=env,
                           stdin=stdin, capture_output=True, text=True, timeout=timeout)

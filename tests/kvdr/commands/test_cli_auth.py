@@ -18,7 +18,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).parent))
 from cli_support import ROOT
 
-from kvdr.emulated import to_toml
+from kvdr_cli.emulated import to_toml
 
 SUB = "00000000-0000-0000-0000-000000000000"
 
@@ -79,7 +79,7 @@ def run_without_credentials(tmp_path: Path, *args: str) -> tuple[subprocess.Comp
     env = {"PATH": str(tmp_path / "no-tools"), "HOME": str(home),
            "PYTHONPATH": os.pathsep.join((str(guard), str(ROOT))),
            "AZURE_TOKEN_CREDENTIALS": "dev", "NETWORK_GUARD_LOG": str(log)}
-    result = subprocess.run([sys.executable, "-m", "kvdr.cli", *args], cwd=tmp_path, env=env,
+    result = subprocess.run([sys.executable, "-m", "kvdr_cli", *args], cwd=tmp_path, env=env,
                             stdin=subprocess.DEVNULL, capture_output=True, text=True,
                             timeout=120)
     return result, log.read_text()

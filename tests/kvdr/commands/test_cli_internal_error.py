@@ -7,7 +7,7 @@ import logging
 
 import pytest
 
-from kvdr import cli
+from kvdr_cli import main as cli
 
 
 def _broken(argv: object) -> int:

@@ -18,12 +18,12 @@ sys.path.insert(0, str(Path(__file__).parent))
 from cli_support import run_kvdr, two_regions, write_toml
 
 from emulator.testing import Emulator
-from kvdr.commands import failover as command
-from kvdr.commands.local import local_engine
-from kvdr.failover import FailoverKind, FailoverRequest
-from kvdr.links import TOPOLOGY_SECRET_NAME
+from kvdr.failover.request import FailoverKind, FailoverRequest
 from kvdr.runtime import local_runtime
-from kvdr.topology_store import current_topology
+from kvdr.topology.store import current_topology
+from kvdr.vault.links import TOPOLOGY_SECRET_NAME
+from kvdr_cli.commands import failover as command
+from kvdr_cli.commands.local import local_engine
 
 SECRET_VALUE = "cli-failover-value-5d1e"  # must never be printed
 

@@ -26,10 +26,10 @@ sys.path.insert(0, str(Path(__file__).parent))
 from cli_support import REGIONS, ROOT, two_regions
 
 from emulator.testing import Emulator
-from kvdr.emulated import emulator_document, to_toml
-from kvdr.links import TOPOLOGY_SECRET_NAME
 from kvdr.runtime import local_runtime
-from kvdr.topology_store import current_topology
+from kvdr.topology.store import current_topology
+from kvdr.vault.links import TOPOLOGY_SECRET_NAME
+from kvdr_cli.emulated import emulator_document, to_toml
 
 pytestmark = pytest.mark.slow
 
@@ -120,13 +120,13 @@ class Run:
 
 def kvdr_process(args: list[str], cwd: Path, tag: str) -> tuple[subprocess.Popen[bytes],
                                                                  Callable[[], Run]]:
-    """``python -m kvdr.cli ARGS`` as :func:`cli_support.run_kvdr` runs it (same env), with its
+    """``python -m kvdr_cli ARGS`` as :func:`cli_support.run_kvdr` runs it (same env), with its
     output in files (a pipe nobody reads could block it); the callable waits and collects."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("KVDR_")}
     env["PYTHONPATH"] = str(ROOT)
     out, err = cwd / f"{tag}.stdout", cwd / f"{tag}.stderr"
     with out.open("wb") as fout, err.open("wb") as ferr:
-        proc = subprocess.Popen([sys.executable, "-m", "kvdr.cli", *args], cwd=cwd, env=env,
+        proc = subprocess.Popen([sys.executable, "-m", "kvdr_cli", *args], cwd=cwd, env=env,
                                 stdin=subprocess.DEVNULL, stdout=fout, stderr=ferr)
 
     def collect() -> Run:

@@ -16,8 +16,8 @@ sys.path.insert(0, str(Path(__file__).parent))
 from cli_support import run_kvdr, two_regions, write_toml
 
 from emulator.testing import Emulator
-from kvdr.links import TOPOLOGY_SECRET_NAME
-from kvdr.topology import TopologyRecord
+from kvdr.topology.record import TopologyRecord
+from kvdr.vault.links import TOPOLOGY_SECRET_NAME
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 

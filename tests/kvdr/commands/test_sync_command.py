@@ -71,8 +71,8 @@ def test_a_missing_configuration_file_exits_2(tmp_path) -> None:
 def test_a_sync_stopped_by_a_split_topology_names_its_regions(emulator, tmp_path) -> None:
     from datetime import UTC, datetime
 
-    from kvdr.links import TOPOLOGY_SECRET_NAME
-    from kvdr.topology import TopologyRecord
+    from kvdr.topology.record import TopologyRecord
+    from kvdr.vault.links import TOPOLOGY_SECRET_NAME
 
     config = _toml(emulator, tmp_path / "kvdr.toml")
     for vault in ("east", "west"):  # both claim to be primary at epoch 2

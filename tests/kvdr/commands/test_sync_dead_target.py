@@ -16,7 +16,7 @@ from cli_support import run_kvdr, two_regions, write_toml
 
 from emulator.server import DownMode
 from emulator.testing import Emulator
-from kvdr.vaults import PROBE_BACKOFF
+from kvdr.vault.session import PROBE_BACKOFF
 
 PROBE_ATTEMPTS = len(PROBE_BACKOFF) + 1  # a probe read: the first try and its short retries
 

@@ -29,7 +29,7 @@ def emulator() -> Iterator[Emulator]:
 def start_kvdr(*args: str, cwd: Path) -> subprocess.Popen[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("KVDR_")}
     env["PYTHONPATH"] = str(ROOT)
-    return subprocess.Popen([sys.executable, "-m", "kvdr.cli", *args], cwd=cwd, env=env,
+    return subprocess.Popen([sys.executable, "-m", "kvdr_cli", *args], cwd=cwd, env=env,
                             stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True)
 

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from kvdr.state import DEV_ACCOUNT_KEY, DEV_ACCOUNT_NAME, BlobStateStore, FileStateStore
+from kvdr.state.store import DEV_ACCOUNT_KEY, DEV_ACCOUNT_NAME, BlobStateStore, FileStateStore
 
 REPO = Path(__file__).resolve().parents[3]
 AZURITE_PACKAGE = REPO / "node_modules" / "azurite" / "package.json"

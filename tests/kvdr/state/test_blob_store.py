@@ -8,7 +8,7 @@ from azure.identity import DefaultAzureCredential, ManagedIdentityCredential
 from azure.storage.blob import ContainerClient
 
 from kvdr.errors import ConfigError
-from kvdr.state import (
+from kvdr.state.store import (
     DEV_ACCOUNT_KEY,
     BlobStateStore,
     StateConflictError,

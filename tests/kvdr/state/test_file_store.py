@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from kvdr.state import FileStateStore
+from kvdr.state.store import FileStateStore
 
 PROCESS_INCREMENTS = 60
 
@@ -20,7 +20,7 @@ import sys, time
 from pathlib import Path
 import pytest
 
-from kvdr.state import FileStateStore
+from kvdr.state.store import FileStateStore
 
 root, me, n = Path(sys.argv[1]), sys.argv[2], int(sys.argv[3])
 (root.parent / f"ready-{me}").touch()

@@ -8,7 +8,7 @@ import threading
 
 import pytest
 
-from kvdr.state import StateKeyError, StateStore
+from kvdr.state.store import StateKeyError, StateStore
 
 THREADS = 8
 INCREMENTS = 15

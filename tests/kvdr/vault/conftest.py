@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from kvdr.config import Config
-from kvdr.pacing import PacerRegistry
-from kvdr.vaults import VaultSession
+from kvdr.config.schema import Config
+from kvdr.vault.pacing import PacerRegistry
+from kvdr.vault.session import VaultSession
 
 HERE = Path(__file__).parent
 if str(HERE) not in sys.path:

@@ -5,9 +5,9 @@ from __future__ import annotations
 from azure.keyvault.certificates import CertificateContentType, CertificatePolicy
 from vault_test_support import actions, execute, pending_work, plan_for, version_count
 
-from kvdr.inventory import ItemKind
-from kvdr.links import LINK_TAG
-from kvdr.plan import PlanAction, Reason
+from kvdr.sync.plan import PlanAction, Reason
+from kvdr.vault.inventory import ItemKind
+from kvdr.vault.links import LINK_TAG
 
 
 def _policy(content_type: CertificateContentType, **kw) -> CertificatePolicy:

@@ -6,9 +6,9 @@ from datetime import UTC, datetime, timedelta
 
 from vault_test_support import actions, execute, pending_work, plan_for, version_count
 
-from kvdr.inventory import ItemKind
-from kvdr.links import LINK_TAG, LinkTag
-from kvdr.plan import PlanAction
+from kvdr.sync.plan import PlanAction
+from kvdr.vault.inventory import ItemKind
+from kvdr.vault.links import LINK_TAG, LinkTag
 
 
 def test_secret_value_and_every_attribute_round_trip(config, sessions, unique) -> None:

@@ -6,10 +6,10 @@ from datetime import UTC, datetime
 
 from vault_test_support import emulator_config, version_count
 
-from kvdr.inventory import ItemKind
-from kvdr.links import TOPOLOGY_SECRET_NAME
-from kvdr.topology import next_epoch
-from kvdr.topology_store import current_topology, read_topology, write_topology
+from kvdr.topology.record import next_epoch
+from kvdr.topology.store import current_topology, read_topology, write_topology
+from kvdr.vault.inventory import ItemKind
+from kvdr.vault.links import TOPOLOGY_SECRET_NAME
 
 
 def test_initial_record_is_written_to_every_vault_then_read_back_idempotently(

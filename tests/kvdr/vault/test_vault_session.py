@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import pytest
 
-from kvdr.credentials import LocalTokenCredential, credential_for
 from kvdr.errors import ConfigError, VaultError
-from kvdr.inventory import ItemKind, item_key
-from kvdr.pacing import Operation
-from kvdr.vaults import VaultSession, _operation_for, default_pacers
+from kvdr.vault.credentials import LocalTokenCredential, credential_for
+from kvdr.vault.inventory import ItemKind, item_key
+from kvdr.vault.pacing import Operation
+from kvdr.vault.session import VaultSession, _operation_for, default_pacers
 
 BASE = "https://127.0.0.1:8443"
 

@@ -5,13 +5,13 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 
-from kvdr import emulated
-from kvdr.config import Config, Pacing, Policies
-from kvdr.inventory import ItemKind
-from kvdr.plan import PlanAction, SyncPlan, plan_sync
-from kvdr.replicate import execute_items
-from kvdr.report import BatchResult
-from kvdr.vaults import VaultSession
+from kvdr.config.schema import Config, Pacing, Policies
+from kvdr.sync.plan import PlanAction, SyncPlan, plan_sync
+from kvdr.sync.replicate import execute_items
+from kvdr.sync.report import BatchResult
+from kvdr.vault.inventory import ItemKind
+from kvdr.vault.session import VaultSession
+from kvdr_cli import emulated
 
 FINGERPRINT_KEY = b"f" * 40
 FAST_BACKOFF = (0.05, 0.1, 0.2, 0.4, 0.8)
@@ -38,7 +38,7 @@ def plan_for(config: Config, source: VaultSession, target: VaultSession,
     src, tgt = source.inventory(kinds), target.inventory(kinds)
     if names is not None:
         wanted = {n.lower() for n in names}
-        from kvdr.inventory import Inventory
+        from kvdr.vault.inventory import Inventory
         src = Inventory(src.region, tuple(p for p in src.items if p.name.lower() in wanted),
                         frozenset(k for k in src.deleted if k.split("/", 1)[1] in wanted),
                         src.complete)

@@ -1,0 +1,1 @@
+"""The DR drill, pure: checks, judgement against the objectives, the report."""

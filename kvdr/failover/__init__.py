@@ -1,0 +1,1 @@
+"""Failover and failback: requests, the pure planner and the report."""

@@ -1,0 +1,1 @@
+"""The state store: small JSON documents that outlive one activity."""

@@ -1,0 +1,1 @@
+"""Full sync: the pure planner, the copier, the report and the progress status."""

@@ -1,0 +1,1 @@
+"""The topology record (primary, fencing epoch) and where it is kept."""

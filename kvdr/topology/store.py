@@ -1,0 +1,114 @@
+"""Where the topology record lives: the reserved secret ``kvdr-topology`` in every vault.
+
+Its value is :meth:`TopologyRecord.to_json`; its content type ``application/json`` and the tag
+``kvdr-record = topology`` mark it as kvdr's. Readers take the highest epoch among the vaults
+they reach (:func:`kvdr.topology.record.assess_topology`). Writing is idempotent: a vault that
+already holds the record gets no new version.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from datetime import UTC, datetime
+
+from kvdr.config.schema import Config
+from kvdr.errors import TopologyError, VaultError
+from kvdr.topology.record import (
+    TOPOLOGY_CONTENT_TYPE,
+    TopologyRecord,
+    TopologyView,
+    assess_topology,
+    initial_record,
+)
+from kvdr.vault.links import TOPOLOGY_SECRET_NAME
+from kvdr.vault.session import VaultSession
+
+__all__ = ["FENCED_CODE", "RECORD_TAG", "TOPOLOGY_SECRET_CONTENT_TYPE", "current_topology",
+           "fenced_message", "newer_record", "read_topology", "write_topology"]
+
+log = logging.getLogger(__name__)
+
+TOPOLOGY_SECRET_CONTENT_TYPE = TOPOLOGY_CONTENT_TYPE
+RECORD_TAG = ("kvdr-record", "topology")
+FENCED_CODE = "topology.fenced"
+
+
+def read_topology(session: VaultSession) -> TopologyRecord | None:
+    """The record held by this vault, or None when it has none. A record that cannot be parsed
+    raises ``topology.invalid``; an unreachable vault raises its ``vault.*`` error."""
+    secret = session.call_or_none(f"read secret '{TOPOLOGY_SECRET_NAME}'",
+                                  session.secrets.get_secret, TOPOLOGY_SECRET_NAME)
+    if secret is None or secret.value is None:
+        return None
+    return TopologyRecord.from_json(secret.value)
+
+
+def newer_record(session: VaultSession, epoch: int) -> TopologyRecord | None:
+    """The fence (decision 1), one read: this vault's record when its epoch is above ``epoch``
+    — a failover or failback happened after the caller read the topology, so the caller must
+    not write here — else None (also when the vault holds no record)."""
+    record = read_topology(session)
+    return record if record is not None and record.epoch > epoch else None
+
+
+def fenced_message(region: str, record: TopologyRecord, epoch: int) -> str:
+    return (f"fenced: {region} holds topology epoch {record.epoch} (primary {record.primary}), "
+            f"newer than epoch {epoch} this work was planned at; a failover or failback "
+            "happened since, so nothing was written — run the sync again from the current "
+            "primary")
+
+
+def write_topology(session: VaultSession, record: TopologyRecord) -> None:
+    """Store ``record`` in this vault; nothing is written when it already holds it."""
+    try:
+        current = read_topology(session)
+    except TopologyError:
+        current = None  # unreadable: overwrite it with a good record
+    if current == record:
+        return
+    session.call(f"write secret '{TOPOLOGY_SECRET_NAME}'", session.secrets.set_secret,
+                 TOPOLOGY_SECRET_NAME, record.to_json(),
+                 content_type=TOPOLOGY_SECRET_CONTENT_TYPE, tags=dict([RECORD_TAG]))
+    log.info("topology record (primary %s, epoch %d) written to %s", record.primary,
+             record.epoch, session.region)
+
+
+def current_topology(config: Config, sessions: Mapping[str, VaultSession], *,
+                     now: datetime | None = None) -> TopologyView:
+    """Read every vault's record (unreachable or unreadable vaults count as missing) and assess
+    them. When no vault holds one, write the initial record for
+    ``topology.initial_primary`` (epoch 1) to every reachable vault and return it."""
+    records: dict[str, TopologyRecord | None] = {}
+    reachable: list[str] = []
+    for region in config.region_names:
+        session = sessions.get(region)
+        if session is None:
+            records[region] = None
+            continue
+        try:
+            records[region] = read_topology(session)
+            reachable.append(region)
+        except VaultError as exc:
+            log.warning("topology: %s unreachable [%s]", region, exc.code)
+            records[region] = None
+        except TopologyError as exc:
+            log.warning("topology: %s holds an unreadable record [%s]", region, exc.code)
+            records[region] = None
+            reachable.append(region)
+    if any(r is not None for r in records.values()):
+        return assess_topology(records)
+    if not reachable:
+        raise TopologyError("no vault could be reached to read the topology record; check the "
+                            "vault URLs, network and kvdr's role", code="topology.missing")
+    record = initial_record(config.topology.initial_primary, changed_at=now or datetime.now(UTC))
+    for region in reachable:
+        try:
+            write_topology(sessions[region], record)
+            records[region] = record
+        except VaultError as exc:
+            log.warning("topology: initial record not written to %s [%s]", region, exc.code)
+    if all(r is None for r in records.values()):
+        raise TopologyError("the initial topology record could not be written to any vault",
+                            code="topology.missing")
+    return assess_topology(records)

@@ -1,0 +1,7 @@
+"""``python -m kvdr_cli``: the `kvdr` command line."""
+
+import sys
+
+from kvdr_cli.main import main
+
+sys.exit(main())

@@ -1,0 +1,101 @@
+"""The `kvdr` command line. Each subcommand lives in its own module; this only dispatches."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+from collections.abc import Sequence
+
+# EX_SOFTWARE: kvdr itself failed (a bug), never the user's input or an Azure outage, which have
+# their own codes (1-4, 130) and messages.
+EXIT_INTERNAL = 70
+
+
+def _host(argv: Sequence[str]) -> int:
+    from kvdr_cli.commands.host import main as host_main
+
+    return host_main(argv)
+
+
+def _sync(argv: Sequence[str]) -> int:
+    from kvdr_cli.commands.sync import main as sync_main
+
+    return sync_main(argv)
+
+
+def _failover(argv: Sequence[str]) -> int:
+    from kvdr_cli.commands.failover import main as failover_main
+
+    return failover_main(argv)
+
+
+def _failback(argv: Sequence[str]) -> int:
+    from kvdr_cli.commands.failover import failback_main
+
+    return failback_main(argv)
+
+
+def _drill(argv: Sequence[str]) -> int:
+    from kvdr_cli.commands.drill import main as drill_main
+
+    return drill_main(argv)
+
+
+def _status(argv: Sequence[str]) -> int:
+    from kvdr_cli.commands.status import main as status_main
+
+    return status_main(argv)
+
+
+_COMMANDS = {
+    "host": ("run the function app on the local durable engine (`kvdr host --config kvdr.toml`)",
+             _host),
+    "sync": ("run the full sync on the local engine and print its report", _sync),
+    "status": ("replication status per vault pair", _status),
+    "failover": ("make another region primary on the local engine (planned, or --unplanned "
+                 "when the primary is down)", _failover),
+    "failback": ("make the former primary primary again on the local engine", _failback),
+    "drill": ("run the non-disruptive DR drill on the local engine and print its report",
+              _drill),
+}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = argparse.ArgumentParser(
+        prog="kvdr", description="Disaster recovery for Azure Key Vault.")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name, (help_text, _) in _COMMANDS.items():
+        sub.add_parser(name, help=help_text, add_help=False)
+    if not argv or argv[0] in ("-h", "--help"):
+        parser.print_help()
+        return 0 if argv else 2
+    name, rest = argv[0], argv[1:]
+    if name not in _COMMANDS:
+        parser.error(f"unknown command {name!r}; choose from {', '.join(_COMMANDS)}")
+    try:
+        return _COMMANDS[name][1](rest)
+    except KeyboardInterrupt:
+        # commands with a checkpoint handle Ctrl-C themselves; the others just stop
+        print(f"kvdr: 'kvdr {name}' interrupted", file=sys.stderr)
+        return 130
+    except Exception as exc:
+        return _internal_error(name, exc)
+
+
+def _internal_error(command: str, exc: Exception) -> int:
+    """Last line of defence: an error no command handled is a kvdr bug. Say so in one line;
+    the traceback only on request (``KVDR_DEBUG=1``). The exception's message is not printed:
+    it is not ours to vouch for and could quote data."""
+    if os.environ.get("KVDR_DEBUG") == "1":
+        logging.getLogger("kvdr").exception("kvdr %s failed", command)
+    print(f"kvdr: internal error in 'kvdr {command}' ({type(exc).__name__}): this is a bug in "
+          "kvdr, not in your input; a run with a --state-dir resumes from its checkpoint. "
+          "Set KVDR_DEBUG=1 to print the traceback, and report it", file=sys.stderr)
+    return EXIT_INTERNAL
+
+
+if __name__ == "__main__":
+    sys.exit(main())
