@@ -196,6 +196,15 @@ def oversized(root: Path = REPO, max_lines: int = MAX_LINES) -> list[tuple[str, 
     return sorted(((n, s) for n, s in sizes if s > max_lines), key=lambda x: -x[1])
 
 
+def has_reason(imp: Import, root: Path = REPO) -> bool:
+    """An import inside a function says why: a comment on its line or on the line above."""
+    path = module_files(root)[imp.source]
+    lines = path.read_text(encoding="utf-8").splitlines()
+    here = lines[imp.line - 1]
+    above = lines[imp.line - 2].strip() if imp.line >= 2 else ""
+    return "#" in here or above.startswith("#")
+
+
 def function_level(imports: list[Import]) -> list[Import]:
     """Import statements inside functions (one per statement, whatever it names)."""
     seen: dict[tuple[str, int], Import] = {}
