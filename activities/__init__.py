@@ -1,9 +1,10 @@
-"""Thin, idempotent activity functions; each one calls into the `kvdr` library."""
+"""Thin, idempotent activity functions; each one calls into the `kvdr` library.
 
-import azure.durable_functions as df
+Importing the package imports every function module, so each registers on ``bp``
+(:mod:`activities.blueprint`).
+"""
 
-bp = df.Blueprint()
+from activities import drill, failover, sync
+from activities.blueprint import bp
 
-import activities.drill  # noqa: E402  (registers on bp)
-import activities.failover  # noqa: E402,F401  (registers on bp)
-from activities import sync  # noqa: E402,F401  (registers on bp)
+__all__ = ["bp", "drill", "failover", "sync"]

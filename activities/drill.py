@@ -18,7 +18,7 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
-from activities import bp
+from activities.blueprint import bp
 from activities.sync import make_plan
 from kvdr.drill.model import (
     DRILL_COMPLETED_EVENT,
@@ -40,7 +40,7 @@ from kvdr.drill.model import (
     rto_check,
 )
 from kvdr.errors import KvdrError, TopologyError, VaultError
-from kvdr.runtime import Runtime, get_runtime
+from kvdr.services import Runtime, get_runtime
 from kvdr.vault.inventory import Inventory, ItemKind
 
 logger = logging.getLogger(__name__)

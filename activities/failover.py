@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from activities import bp
+from activities.blueprint import bp
 from kvdr.errors import KvdrError, TopologyError, VaultError
 from kvdr.failover.plan import Assessment
 from kvdr.failover.report import (
@@ -21,7 +21,7 @@ from kvdr.failover.report import (
     replaces_last_report,
     report_key,
 )
-from kvdr.runtime import Runtime, get_runtime
+from kvdr.services import Runtime, get_runtime
 from kvdr.telemetry import custom_event
 from kvdr.topology.record import TopologyRecord
 

@@ -22,9 +22,9 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
-from activities import bp
+from activities.blueprint import bp
 from kvdr.errors import KvdrError, VaultUnavailableError
-from kvdr.runtime import Runtime, get_runtime
+from kvdr.services import Runtime, get_runtime
 from kvdr.sync.plan import (
     EXECUTABLE,
     PlanAction,

@@ -1,9 +1,10 @@
-"""Deterministic orchestrator functions. They never do I/O: every effect is an activity."""
+"""Deterministic orchestrator functions. They never do I/O: every effect is an activity.
 
-import azure.durable_functions as df
+Importing the package imports every function module, so each registers on ``bp``
+(:mod:`orchestrators.blueprint`).
+"""
 
-bp = df.Blueprint()
+from orchestrators import drill, failover, full_sync
+from orchestrators.blueprint import bp
 
-import orchestrators.drill  # noqa: E402  (registers on bp)
-import orchestrators.failover  # noqa: E402,F401  (registers on bp)
-from orchestrators import full_sync  # noqa: E402,F401  (registers on bp)
+__all__ = ["bp", "drill", "failover", "full_sync"]

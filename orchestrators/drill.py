@@ -17,7 +17,7 @@ import azure.durable_functions as df
 
 from activities.drill import Measurement, MeasureRequest, PreflightRequest, PreflightResult
 from kvdr.drill.model import CheckName, DrillPhase, DrillReport, Preflight, step_failed
-from orchestrators import bp
+from orchestrators.blueprint import bp
 
 DRILL_ORCHESTRATOR = "drill"
 RETRY = df.RetryOptions(first_retry_interval_in_milliseconds=5_000, max_number_of_attempts=3)

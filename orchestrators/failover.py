@@ -33,7 +33,7 @@ from kvdr.failover.request import APPROVAL_EVENT, FailoverKind, FailoverPhase, F
 from kvdr.sync.plan import SyncMode
 from kvdr.topology.record import TopologyRecord
 from kvdr.vault.inventory import format_time, parse_time
-from orchestrators import bp
+from orchestrators.blueprint import bp
 from orchestrators.full_sync import PairInput, PairResult
 
 RETRY = df.RetryOptions(first_retry_interval_in_milliseconds=5_000, max_number_of_attempts=3)

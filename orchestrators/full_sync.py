@@ -32,7 +32,7 @@ from kvdr.sync.plan import PlanAction, SyncMode
 from kvdr.sync.progress import Phase, SyncProgress
 from kvdr.sync.report import MAX_LISTED, BatchResult, ItemNote, ItemOutcome, SyncReport
 from kvdr.vault.inventory import ItemKind, format_time, parse_time
-from orchestrators import bp
+from orchestrators.blueprint import bp
 
 GROUP_SIZE = 40                 # batches per full_sync_batches sub-orchestration
 MAX_GROUPS_PER_EXECUTION = 100  # then full_sync_pair continues as new

@@ -1,14 +1,11 @@
-"""Entry points: HTTP runbook starters, the alert webhook, Event Grid and the drill timer."""
+"""Entry points: HTTP runbook starters, the alert webhook, Event Grid and the drill timer.
 
-import azure.durable_functions as df
+Importing the package imports every function module, so each registers on ``bp``
+(:mod:`triggers.blueprint`).
+"""
 
-bp = df.Blueprint()
+from triggers import alerts, drill, events, failover, health, runbooks, status, timers
+from triggers.blueprint import bp
 
-import triggers.alerts  # noqa: E402  (registers on bp)
-import triggers.drill  # noqa: E402  (registers on bp)
-import triggers.events  # noqa: E402  (registers on bp)
-import triggers.failover  # noqa: E402  (registers on bp)
-import triggers.runbooks  # noqa: E402  (registers on bp)
-import triggers.status  # noqa: E402  (registers on bp)
-import triggers.timers  # noqa: E402,F401  (registers on bp)
-from triggers import health  # noqa: E402,F401  (registers on bp)
+__all__ = ["alerts", "bp", "drill", "events", "failover", "health", "runbooks", "status",
+           "timers"]

@@ -36,8 +36,8 @@ from kvdr.alerts.notice import (
 from kvdr.alerts.primary import PrimaryReading, read_primary
 from kvdr.errors import KvdrError
 from kvdr.failover.request import FailoverRequest
-from kvdr.runtime import get_runtime
-from triggers import bp
+from kvdr.services import get_runtime
+from triggers.blueprint import bp
 from triggers.failover import (
     RunbookConflict,
     alert_approval_required,

@@ -19,9 +19,9 @@ import azure.functions as func
 
 from kvdr.errors import KvdrError
 from kvdr.request_body import RequestError, json_object, region_list
-from kvdr.runtime import Runtime, get_runtime
+from kvdr.services import Runtime, get_runtime
 from orchestrators.drill import DRILL_ORCHESTRATOR, DrillInput
-from triggers import bp
+from triggers.blueprint import bp
 from triggers.failover import active_topology_runbook
 from triggers.runbooks import ACTIVE, RunbookConflict, error_response
 from triggers.timers import current_primary

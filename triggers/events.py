@@ -24,7 +24,7 @@ from typing import Any
 import azure.functions as func
 
 from kvdr.events.handler import EventError, handle_payload
-from triggers import bp
+from triggers.blueprint import bp
 
 log = logging.getLogger("kvdr.triggers.events")
 
@@ -39,7 +39,7 @@ def grid_event_to_dict(event: func.EventGridEvent) -> dict[str, Any]:
 
 
 def _runtime() -> Any:
-    from kvdr.runtime import get_runtime
+    from kvdr.services import get_runtime
 
     return get_runtime()
 

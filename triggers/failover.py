@@ -25,8 +25,8 @@ from kvdr.failover.request import (
     parse_request,
 )
 from kvdr.request_body import json_object
-from kvdr.runtime import get_runtime
-from triggers import bp
+from kvdr.services import get_runtime
+from triggers.blueprint import bp
 from triggers.instances import statuses_by
 from triggers.runbooks import ACTIVE, RunbookConflict, error_response, json_response
 

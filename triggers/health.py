@@ -5,7 +5,7 @@ import json
 import azure.functions as func
 
 from kvdr import __version__
-from triggers import bp
+from triggers.blueprint import bp
 
 
 @bp.route(route="health", methods=["GET"])

@@ -18,10 +18,10 @@ import azure.functions as func
 
 from kvdr.errors import KvdrError
 from kvdr.request_body import RequestError, json_object, region_list
-from kvdr.runtime import get_runtime
+from kvdr.services import get_runtime
 from kvdr.sync.progress import combine
 from orchestrators.full_sync import FullSyncInput
-from triggers import bp
+from triggers.blueprint import bp
 from triggers.instances import statuses_by
 
 logger = logging.getLogger(__name__)

@@ -5,9 +5,9 @@ from __future__ import annotations
 import azure.functions as func
 
 from kvdr.errors import KvdrError
-from kvdr.runtime import get_runtime
+from kvdr.services import get_runtime
 from kvdr.status import build_status
-from triggers import bp
+from triggers.blueprint import bp
 from triggers.runbooks import error_response, json_response
 
 

@@ -14,9 +14,9 @@ import azure.durable_functions as df
 import azure.functions as func
 
 from kvdr.errors import KvdrError
-from kvdr.runtime import Runtime, get_runtime
+from kvdr.services import Runtime, get_runtime
 from orchestrators.full_sync import FullSyncInput
-from triggers import bp
+from triggers.blueprint import bp
 from triggers.runbooks import ACTIVE, FULL_SYNC_INSTANCE
 
 logger = logging.getLogger(__name__)
