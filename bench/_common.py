@@ -30,7 +30,7 @@ from emulator.store import Item, Version, new_version  # noqa: E402
 from emulator.testing import Emulator  # noqa: E402
 from emulator.throttle import ThrottleLimits  # noqa: E402
 from kvdr.config.schema import Config  # noqa: E402
-from kvdr.runtime import Runtime, configure, local_runtime  # noqa: E402
+from kvdr.services import Runtime, configure, local_runtime  # noqa: E402
 from kvdr.vault.links import LINK_TAG, LinkTag  # noqa: E402
 from kvdr_cli.emulated import emulator_config  # noqa: E402
 

@@ -45,7 +45,7 @@ from emulator.testing import Emulator  # noqa: E402
 from engine.host import LocalHost  # noqa: E402
 from kvdr.config.schema import Config  # noqa: E402
 from kvdr.events.stats import percentile  # noqa: E402
-from kvdr.runtime import configure, get_runtime, local_runtime  # noqa: E402
+from kvdr.services import configure, get_runtime, local_runtime  # noqa: E402
 from kvdr_cli.emulated import emulator_config  # noqa: E402
 
 VAULTS = {"eastus": "kv-east", "westus": "kv-west"}

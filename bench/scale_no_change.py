@@ -31,7 +31,7 @@ def main() -> None:
     args = parser.parse_args()
     import function_app
     from engine import Engine
-    from kvdr.runtime import configure, local_runtime
+    from kvdr.services import configure, local_runtime
 
     with tempfile.TemporaryDirectory(prefix="kvdr-scale-") as tmp:
         emu_dir = Path(tmp) / "emulator"

@@ -250,7 +250,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     from kvdr.drill.model import DrillReport
     from kvdr.events.handler import reset_caches
     from kvdr.failover.report import FailoverReport
-    from kvdr.runtime import configure, local_runtime
+    from kvdr.services import configure, local_runtime
     from kvdr.status import build_status
     from kvdr_cli.commands.host import export_schedules
 

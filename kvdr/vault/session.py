@@ -51,6 +51,7 @@ from urllib3.util.retry import Retry
 
 from kvdr.config.schema import Config, Pacing
 from kvdr.errors import VaultError, vault_error
+from kvdr.vault.credentials import credential_for
 from kvdr.vault.inventory import Inventory, ItemKind, ItemProps, item_key, to_utc
 from kvdr.vault.pacing import (
     BACKOFF_SECONDS,
@@ -276,7 +277,6 @@ class VaultSession:
         self.region = region
         self.url = config.region(region).vault_url
         if credential is None:
-            from kvdr.vault.credentials import credential_for
             credential = credential_for(config)
         self.credential = credential
         self.retry_backoff = tuple(retry_backoff)

@@ -47,7 +47,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.config is None:
         return engine_main(engine_args)
 
-    from kvdr.runtime import configure, local_runtime
+    from kvdr.services import configure, local_runtime
 
     try:
         runtime = local_runtime(args.config, args.state_dir)

@@ -20,7 +20,7 @@ from kvdr.sync.progress import combine, render_line
 
 if TYPE_CHECKING:
     from engine import Engine, InstanceStatus
-    from kvdr.runtime import Runtime
+    from kvdr.services import Runtime
 
 # the run's status (None until it is stored) and its recent child instances -> one line
 LineRenderer = Callable[["InstanceStatus | None", "Sequence[InstanceStatus]"], str]
@@ -38,7 +38,7 @@ def setup_logging() -> None:
 def open_runtime(args: argparse.Namespace) -> Runtime:
     """The operator's runtime from ``--config`` and ``--state-dir``, its Azure credential
     checked before any vault is called; raises ``ConfigError`` or ``AuthError``."""
-    from kvdr.runtime import local_runtime
+    from kvdr.services import local_runtime
 
     return _credential_checked(local_runtime(args.config, args.state_dir))
 
@@ -59,7 +59,7 @@ def open_runtime_for_targets(args: argparse.Namespace) -> Runtime:
     region (checked first: bad input is reported before any credential is asked); raises
     ``ConfigError`` naming ``--target`` otherwise."""
     from kvdr.errors import ConfigError
-    from kvdr.runtime import local_runtime
+    from kvdr.services import local_runtime
 
     runtime = local_runtime(args.config, args.state_dir)
     regions = runtime.config.region_names
@@ -77,7 +77,7 @@ def local_engine(runtime: Runtime, args: argparse.Namespace) -> Iterator[Engine]
     (checkpoints under ``--state-dir``/engine, so an interrupted run resumes next time).
     Closes the runtime on the way out. Inside, the first Ctrl-C raises ``KeyboardInterrupt``
     and later ones are ignored (end the run with :func:`kvdr_cli.commands.interrupted`)."""
-    from kvdr.runtime import configure
+    from kvdr.services import configure
     from kvdr_cli.commands import arm_interrupt
 
     previous = signal.getsignal(signal.SIGINT)

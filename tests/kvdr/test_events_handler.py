@@ -28,7 +28,7 @@ from kvdr.events.handler import (
     reset_caches,
 )
 from kvdr.events.stats import STATS_KEY
-from kvdr.runtime import Runtime, local_runtime
+from kvdr.services import Runtime, local_runtime
 from kvdr.vault.session import VaultSession
 from kvdr_cli import emulated
 

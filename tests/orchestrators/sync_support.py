@@ -15,7 +15,7 @@ from emulator.server import VaultSpec
 from emulator.testing import Emulator
 from engine import Engine
 from kvdr.config.schema import Config
-from kvdr.runtime import Runtime, configure, local_runtime
+from kvdr.services import Runtime, configure, local_runtime
 from kvdr_cli import emulated
 
 WRITE_OPS = ("SetSecret", "UpdateSecret", "DeleteSecret", "RecoverDeletedSecret",

@@ -20,7 +20,7 @@ from telemetry_support import custom_events
 
 from activities.drill import MeasureRequest, rehearse_rto
 from kvdr.drill.model import LAST_REPORT_KEY, PROBE_RUN_TAG, PROBE_SECRET_NAME, report_key
-from kvdr.runtime import Runtime
+from kvdr.services import Runtime
 from kvdr.vault.links import TOPOLOGY_SECRET_NAME
 from kvdr.vault.session import VaultSession
 

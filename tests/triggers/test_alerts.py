@@ -49,7 +49,7 @@ from sync_support import US_PAIR, SyncEnv, start_env
 from emulator.server import VaultSpec
 from engine.host import LocalHost
 from kvdr.alerts.notice import MAX_ALERT_BYTES
-from kvdr.runtime import configure, local_runtime
+from kvdr.services import configure, local_runtime
 from kvdr.topology.store import current_topology
 from kvdr_cli import emulated
 

@@ -23,7 +23,7 @@ from sync_support import US_PAIR, SyncEnv, emulator_config, start_env
 from emulator.testing import Emulator
 from engine.host import LocalHost
 from kvdr.config.schema import Config
-from kvdr.runtime import local_runtime
+from kvdr.services import local_runtime
 from kvdr.topology.record import initial_record
 from kvdr.topology.store import write_topology
 from triggers.drill import maybe_start_drill

@@ -24,7 +24,7 @@ from engine.host import LocalHost
 from kvdr.config.schema import Config
 from kvdr.events.handler import EventFailed, reset_caches
 from kvdr.events.stats import STATS_KEY
-from kvdr.runtime import Runtime, configure, local_runtime
+from kvdr.services import Runtime, configure, local_runtime
 from kvdr.vault.session import VaultSession
 from kvdr_cli import emulated
 from triggers.events import event_grid_sync, event_queue_sync

@@ -15,7 +15,7 @@ sys.path.insert(0, str(Path(__file__).parent.parent / "orchestrators"))
 from sync_support import US_PAIR, emulator_config
 
 from emulator.testing import Emulator
-from kvdr.runtime import local_runtime
+from kvdr.services import local_runtime
 from kvdr.status import _lag
 from kvdr.sync.progress import Phase, SyncProgress, combine, render_line
 from triggers.timers import maybe_start

@@ -19,7 +19,7 @@ from cli_support import run_kvdr, two_regions, write_toml
 
 from emulator.testing import Emulator
 from kvdr.failover.request import FailoverKind, FailoverRequest
-from kvdr.runtime import local_runtime
+from kvdr.services import local_runtime
 from kvdr.topology.store import current_topology
 from kvdr.vault.links import TOPOLOGY_SECRET_NAME
 from kvdr_cli.commands import failover as command

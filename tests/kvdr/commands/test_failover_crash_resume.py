@@ -26,7 +26,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 from cli_support import REGIONS, ROOT, two_regions
 
 from emulator.testing import Emulator
-from kvdr.runtime import local_runtime
+from kvdr.services import local_runtime
 from kvdr.topology.store import current_topology
 from kvdr.vault.links import TOPOLOGY_SECRET_NAME
 from kvdr_cli.emulated import emulator_document, to_toml

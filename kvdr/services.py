@@ -1,5 +1,6 @@
-"""The process context of activities and triggers: configuration, credential, state store,
-fingerprint key and the cached vault sessions.
+"""The app's services: the process context of activities and triggers — configuration,
+credential, state store, fingerprint key and the cached vault sessions. (Not the durable engine:
+that is ``engine.runtime``.)
 
 In Azure the runtime is built once per worker process from the app settings, lazily, the first
 time an activity or trigger asks for it (never at import time: the host imports every module to
@@ -19,16 +20,17 @@ import threading
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
+
+from azure.core.credentials import TokenCredential
 
 from kvdr.config.schema import FINGERPRINT_KEY_SETTING, Config, load_app_settings, load_toml
+from kvdr.state.store import FileStateStore, StateStore, state_store_from_env
+from kvdr.telemetry import configure_telemetry
+from kvdr.vault.credentials import credential_for
+from kvdr.vault.fingerprint import key_from_env
 from kvdr.vault.pacing import PacerRegistry
-
-if TYPE_CHECKING:
-    from azure.core.credentials import TokenCredential
-
-    from kvdr.state.store import StateStore
-    from kvdr.vault.session import VaultSession
+from kvdr.vault.session import PROBE_BACKOFF, PROBE_TIMEOUTS, VaultSession, default_pacers
 
 
 @dataclass
@@ -48,8 +50,6 @@ class Runtime:
 
     def __post_init__(self) -> None:
         if self.pacers is None:
-            from kvdr.vault.session import default_pacers  # the process-wide registry
-
             self.pacers = default_pacers(self.config.pacing)
 
     def session(self, region: str) -> VaultSession:
@@ -66,8 +66,6 @@ class Runtime:
         count only what the caller does with it). The caller closes it. A ``probe`` session
         gives up within seconds (short retries and timeouts): a failover must learn quickly
         that a vault is down, not spend the RTO on 31 s of backoff per read."""
-        from kvdr.vault.session import PROBE_BACKOFF, PROBE_TIMEOUTS, VaultSession
-
         self.config.region(region)  # KeyError naming the configured regions
         if probe:
             return VaultSession(self.config, region, credential=self.credential,
@@ -121,11 +119,6 @@ def runtime_from_env(env: Mapping[str, str]) -> Runtime:
     """The runtime of a function app: ``KVDR_*`` settings, ``DefaultAzureCredential`` (or the
     emulator's local token), the ``kvdr-state`` blob container and ``KVDR_FINGERPRINT_KEY``;
     Azure Monitor telemetry is configured on the way (once per process)."""
-    from kvdr.state.store import state_store_from_env
-    from kvdr.telemetry import configure_telemetry
-    from kvdr.vault.credentials import credential_for
-    from kvdr.vault.fingerprint import key_from_env
-
     configure_telemetry(env)  # here, not at import: the host imports before settings are final
     config = load_app_settings(env)
     return Runtime(config=config, credential=credential_for(config),
@@ -135,8 +128,6 @@ def runtime_from_env(env: Mapping[str, str]) -> Runtime:
 def local_fingerprint_key(env: Mapping[str, str]) -> bytes:
     """``KVDR_FINGERPRINT_KEY`` when set (validated), else a random key for this process:
     fingerprints are only ever compared inside one activity, so a per-process key is sound."""
-    from kvdr.vault.fingerprint import key_from_env
-
     if (env.get(FINGERPRINT_KEY_SETTING) or "").strip():
         return key_from_env(env)
     return secrets.token_hex(32).encode("ascii")
@@ -148,9 +139,6 @@ def local_runtime(config: Config | str | os.PathLike[str], state_dir: str | os.P
     """The runtime of an operator's machine (CLI, tests, demo): ``kvdr.toml`` (or a Config),
     a :class:`~kvdr.state.store.FileStateStore` under ``state_dir/state`` and the fingerprint key
     from the environment or random."""
-    from kvdr.state.store import FileStateStore
-    from kvdr.vault.credentials import credential_for
-
     env = os.environ if env is None else env
     cfg = config if isinstance(config, Config) else load_toml(config)
     root = Path(state_dir) / "state"
