@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
 import importlib
 import logging
 import os
@@ -11,6 +12,8 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
+
+from engine.host import LocalHost
 
 DEFAULT_APP = "function_app:app"
 DEFAULT_STATE_DIR = ".kvdr/engine"
@@ -30,15 +33,11 @@ def load_app(spec: str) -> Any:
 
 
 def _host(args: argparse.Namespace) -> int:
-    from engine.host import LocalHost
-
     app = load_app(args.app)
     host = LocalHost(app, state_dir=Path(args.state_dir), port=args.port,
                      max_activity_concurrency=args.max_activities)
 
     def on_ready(running: LocalHost) -> None:
-        import asyncio
-
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, running.request_stop)

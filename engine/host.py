@@ -19,6 +19,7 @@ from typing import Any
 
 import azure.functions as func
 from aiohttp import web
+from azure.durable_functions.models.utils import http_utils
 from azure.functions.timer import TimerRequest
 from croniter import croniter
 
@@ -355,8 +356,6 @@ def _to_response(result: Any) -> web.Response:
 async def _close_durable_client_session() -> None:
     """The SDK's DurableOrchestrationClient keeps one process-wide aiohttp session, bound to
     this loop; close it with the loop, or the interpreter reports it unclosed at exit."""
-    from azure.durable_functions.models.utils import http_utils
-
     session = getattr(http_utils, "_client_session", None)
     if session is not None and not session.closed:
         await session.close()

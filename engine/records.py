@@ -25,6 +25,11 @@ class RuntimeStatus(StrEnum):
         return self in (RuntimeStatus.COMPLETED, RuntimeStatus.FAILED, RuntimeStatus.TERMINATED)
 
 
+# An instance in one of these may not be started again under its id (InstanceExists).
+ACTIVE_STATUSES = (RuntimeStatus.PENDING, RuntimeStatus.RUNNING, RuntimeStatus.SUSPENDED,
+                   RuntimeStatus.CONTINUED_AS_NEW)
+
+
 @dataclass
 class InstanceStatus:
     """One instance as the management API reports it. JSON fields hold JSON text."""

@@ -17,6 +17,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from dateutil.parser import isoparse
+
 from engine import history as h
 from engine.errors import EngineError, NonDeterminismError
 from engine.history import Event, EventType
@@ -262,8 +264,6 @@ def _named(event: Event) -> str:
 
 
 def _parse_fire_at(text: str) -> datetime:
-    from dateutil.parser import isoparse
-
     value = isoparse(text)
     return value if value.tzinfo else value.replace(tzinfo=UTC)
 

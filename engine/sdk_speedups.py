@@ -8,6 +8,7 @@ across replays, so they are cached. Anything else falls back to the SDK's own pa
 
 from __future__ import annotations
 
+import importlib
 from datetime import datetime
 from functools import lru_cache
 
@@ -18,8 +19,7 @@ def install() -> None:
     global _installed
     if _installed:
         return
-    import importlib
-
+    # the module shares its name with the class the package exports, so import it by path
     module = importlib.import_module("azure.durable_functions.models.history.HistoryEvent")
 
     original = module.dt_parse

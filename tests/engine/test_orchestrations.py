@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from datetime import timedelta
 
 import pytest
@@ -190,30 +191,34 @@ def test_non_deterministic_orchestrator_fails_with_a_clear_error(engine: Engine)
 
 
 def test_activity_concurrency_is_bounded(tmp_path):
-    import threading
-
-    active, peak, lock = [0], [0], threading.Lock()
+    # Each activity holds its worker until the pool has three running at once, so the peak
+    # is reached however slowly the threads are scheduled; a fourth worker would push it
+    # past three while the first three are still held.
+    limit = 3
+    active, peak = [0], [0]
+    changed = threading.Condition()
     original = sample_app.double
 
     def probe(n):
-        import time
-        with lock:
+        with changed:
             active[0] += 1
             peak[0] = max(peak[0], active[0])
-        time.sleep(0.01)
-        with lock:
+            changed.notify_all()
+            reached = changed.wait_for(lambda: peak[0] >= limit, timeout=30)
             active[0] -= 1
+        assert reached, "the pool never ran three activities at once"
         return n * 2
 
     with Engine(sample_app.app, tmp_path, clock=ManualClock(),
-                max_activity_concurrency=3) as engine:
+                max_activity_concurrency=limit) as engine:
         fn = engine.functions.get("activityTrigger", "double")
         fn.func = probe
         try:
-            engine.result(engine.start_new("fan_out_fan_in", 30), 30)
+            result = engine.result(engine.start_new("fan_out_fan_in", 30), 60)
         finally:
             fn.func = original
-    assert 1 < peak[0] <= 3
+    assert result == {"sum": 870, "square": 870 ** 2}
+    assert peak[0] == limit
 
 
 def _terminal(engine: Engine, instance: str):
