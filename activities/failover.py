@@ -162,7 +162,7 @@ def switch(runtime: Runtime, request: SwitchRequest) -> SwitchResult:
     """Write the new record to the new primary first (it must succeed: that write is also the
     proof that the vault takes writes), then to every other reachable vault, which fences it:
     its events and syncs stop counting as the primary's."""
-    from kvdr.events.handler import TOPOLOGY
+    from kvdr.events.handler import process_handler
     from kvdr.topology.store import read_topology, write_topology
 
     record = TopologyRecord.from_dict(request.record)
@@ -197,7 +197,7 @@ def switch(runtime: Runtime, request: SwitchRequest) -> SwitchResult:
                                exc.code)
                 unreached[region] = exc.code
         result = SwitchResult(True, tuple(fenced), unreached, calls())
-    TOPOLOGY.clear()  # this process's event path must not act on the old primary
+    process_handler().forget_topology()  # this process's event path must not act on the old primary
     logger.info("failover %s: %s is primary at epoch %d (fenced %s)", request.run_id, target,
                 record.epoch, ", ".join(fenced))
     return result

@@ -5,7 +5,7 @@
 - ``event_queue_sync``: Event Grid writes each event to the storage queue ``kvdr-events``
   (private mode: Event Grid cannot push into a private endpoint); the app reads the queue.
   host.json sets ``messageEncoding: none``, so a message arrives as written, plain JSON or
-  base64 of it, and :func:`kvdr.events.handler.decode_body` reads both.
+  base64 of it, and :func:`kvdr.events.parse.decode_body` reads both.
 
 Both run :func:`kvdr.events.handler.handle_event` in the trigger. Why not an orchestration: the
 copy is one idempotent item (check, then act), Event Grid and the queue already retry and
@@ -23,7 +23,8 @@ from typing import Any
 
 import azure.functions as func
 
-from kvdr.events.handler import EventError, handle_payload
+from kvdr.events.handler import handle_payload
+from kvdr.events.parse import EventError
 from triggers.blueprint import bp
 
 log = logging.getLogger("kvdr.triggers.events")

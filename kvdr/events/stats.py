@@ -27,12 +27,10 @@ stored: names, versions, vault names and reasons only.
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from kvdr.events.model import EventOutcome, EventStatus
 from kvdr.vault.inventory import format_time, parse_time
-
-if TYPE_CHECKING:
-    from kvdr.events.handler import EventOutcome
 
 STATS_KEY = "events/stats.json"
 RESERVOIR = 200  # recent lags kept for the percentiles
@@ -77,8 +75,6 @@ def record_begin(old: Any) -> dict[str, Any]:
 
 
 def record_end(old: Any, outcome: EventOutcome) -> dict[str, Any]:
-    from kvdr.events.handler import EventStatus
-
     stats = _base(old)
     stats["pending"] = max(0, stats["pending"] - 1)
     if outcome.status == EventStatus.REPLICATED:

@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from kvdr.events.handler import EventOutcome, EventStatus
+from kvdr.events.model import EventOutcome, EventStatus
 from kvdr.events.stats import MAX_EVENT_AGE, STATS_KEY, record_begin, record_end
 from kvdr.state.store import FileStateStore
 from kvdr.status import LAST_REPORT_KEY, estimated_lag

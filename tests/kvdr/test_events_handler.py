@@ -20,13 +20,13 @@ from emulator.testing import Emulator
 from kvdr.config.schema import Config
 from kvdr.events.handler import (
     EventFailed,
-    EventStatus,
-    IgnoreReason,
+    EventHandler,
     handle_event,
     handle_payload,
-    parse_delivery,
     reset_caches,
 )
+from kvdr.events.model import EventStatus, IgnoreReason
+from kvdr.events.parse import parse_delivery
 from kvdr.events.stats import STATS_KEY
 from kvdr.services import Runtime, local_runtime
 from kvdr.vault.session import VaultSession
@@ -116,8 +116,8 @@ def test_duplicates_cause_no_write(emu, runtime, name) -> None:
     again = handle_event(runtime, event)  # same process: known event id, no vault call
     assert (again.status, again.reason) == (EventStatus.IGNORED, IgnoreReason.DUPLICATE)
     assert emu.stats("kv-east")["total"] == emu.stats("kv-west")["total"] == 0
-    reset_caches()  # another process: the copy is found in sync
-    other = handle_event(runtime, event_for(emu, "kv-east", "secrets", name, version))
+    another_process = EventHandler()  # caches of its own: the copy is found in sync
+    other = another_process.handle(runtime, event_for(emu, "kv-east", "secrets", name, version))
     assert (other.status, other.reason) == (EventStatus.IGNORED, IgnoreReason.DUPLICATE)
     assert writes(emu, "kv-west") == 0 and versions(emu, "kv-west", name) == 1
 

@@ -10,20 +10,22 @@ from datetime import UTC, datetime
 import pytest
 
 from kvdr.config.schema import load_toml
-from kvdr.events.handler import (
+from kvdr.events.model import (
     EventChange,
-    EventError,
     EventOutcome,
     EventStatus,
     IgnoreReason,
     OtherEvent,
     VaultEvent,
-    decode_body,
     event_type_name,
+    split_event_type,
+)
+from kvdr.events.parse import (
+    EventError,
+    decode_body,
     parse_delivery,
     parse_event,
     region_for_event,
-    split_event_type,
 )
 from kvdr.events.stats import empty_stats, percentile, record_begin, record_end
 from kvdr.vault.inventory import ItemKind

@@ -12,7 +12,8 @@ import pytest
 from sync_support import SyncEnv
 
 from emulator.eventgrid import build_event
-from kvdr.events.handler import EventStatus, handle_payload, reset_caches
+from kvdr.events.handler import handle_payload, reset_caches
+from kvdr.events.model import EventStatus
 from kvdr.failover.request import APPROVAL_EVENT, FailoverKind, FailoverRequest
 from kvdr.sync.plan import Reason
 from kvdr.topology.store import read_topology

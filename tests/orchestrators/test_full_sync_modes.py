@@ -23,7 +23,8 @@ from activities.sync import (
     plan_pair,
 )
 from emulator.eventgrid import build_event
-from kvdr.events.handler import EventStatus, IgnoreReason, handle_payload, reset_caches
+from kvdr.events.handler import handle_payload, reset_caches
+from kvdr.events.model import EventStatus, IgnoreReason
 from kvdr.sync.plan import Reason, SyncMode
 from kvdr.topology.record import TopologyRecord, next_epoch
 from kvdr.topology.store import FENCED_CODE, current_topology, write_topology
