@@ -4,41 +4,9 @@ Every error a user can act on carries a stable, dotted ``code`` (safe to match o
 reports and to document) and a sentence that says what is wrong and what to do. Messages never
 contain secret values.
 
-Codes in use:
-
-| code | raised when |
-| --- | --- |
-| ``config.missing`` | a required setting is absent |
-| ``config.invalid`` | a setting has a value kvdr cannot accept |
-| ``config.unknown`` | a setting/key kvdr does not know (typo safety) |
-| ``topology.missing`` | no vault holds a readable topology record |
-| ``topology.invalid`` | a topology record cannot be parsed or a transition is not allowed |
-| ``topology.fenced`` | a target holds a higher epoch than planned (failed over): nothing written |
-| ``topology.changed`` | the target already holds a newer epoch (another runbook switched) |
-| ``topology.unverified`` | after a switch, readers do not choose the new primary at the new epoch |
-| ``topology.split_brain`` | two primaries at one epoch: syncs stop until a failover settles it |
-| ``runbook.bad_target`` | a full sync's target is the primary itself |
-| ``runbook.bad_request`` | an HTTP runbook request kvdr cannot act on exactly as written (400) |
-| ``runbook.already_running`` | the same runbook (or another failover/failback) is running (409) |
-| ``runbook.failover_running`` | a drill was asked for while a failover/failback runs (409) |
-| ``runbook.not_found`` | no runbook instance with that id (404) |
-| ``runbook.not_awaiting_approval`` | an approval for a runbook that is not waiting for one (409) |
-| ``failover.step_failed`` | items failed in a failover's reconcile or drain: nothing was switched |
-| ``drill.step_failed``, ``drill.incomplete_inventory``, ``drill.probe_mismatch`` | drill checks |
-| ``alert.invalid``, ``alert.unsupported_schema`` | an alert payload kvdr cannot read (400) |
-| ``alert.too_large`` | an alert payload over 256 KiB (413) |
-| ``alert.start_failed`` | the task hub did not take the failover (503: Azure Monitor retries) |
-| ``vault.not_found`` | 404: the item (or version) does not exist |
-| ``vault.conflict`` | 409 other than a soft-deleted name |
-| ``vault.deleted_but_recoverable`` | 409 ``ObjectIsDeletedButRecoverable`` (soft-deleted name) |
-| ``vault.forbidden`` | 403: a disabled item's value, a backing object, or missing RBAC |
-| ``vault.unauthenticated`` | 401 that the credential could not satisfy |
-| ``vault.bad_request`` | 400/405/413/…: the vault rejected the request |
-| ``vault.throttled`` | 429 after every retry |
-| ``vault.unavailable`` | 5xx after every retry, or the connection dropped mid-request |
-| ``vault.unreachable`` | the request never reached the vault (refused, DNS, TLS) |
-| ``vault.error`` | any other vault response |
-| ``auth.failed`` | no Azure credential could get a token for the vaults (CLI exit code 4) |
+Every code kvdr emits, with its meaning, HTTP status and what to do, is listed in
+:mod:`kvdr.error_codes` (``docs/errors.md`` is generated from it); a test fails for a code in
+use that is not listed there.
 """
 
 from __future__ import annotations
