@@ -25,16 +25,9 @@ from typing import Any
 from activities.blueprint import bp
 from kvdr.errors import KvdrError, VaultUnavailableError
 from kvdr.services import Runtime, get_runtime
-from kvdr.sync.plan import (
-    EXECUTABLE,
-    PlanAction,
-    PlanItem,
-    Reason,
-    SyncMode,
-    SyncPlan,
-    history_checks,
-    plan_sync,
-)
+from kvdr.sync.history import history_checks
+from kvdr.sync.model import EXECUTABLE, PlanAction, PlanItem, Reason, SyncMode, SyncPlan
+from kvdr.sync.plan import plan_sync
 from kvdr.sync.report import MAX_LISTED, BatchResult, ItemNote, ItemOutcome, SyncReport
 from kvdr.topology.store import FENCED_CODE, fenced_message, newer_record
 from kvdr.vault.inventory import Inventory, ItemKind, format_time, parse_time
@@ -273,7 +266,7 @@ def make_plan(runtime: Runtime, source_inv: Inventory, target_inv: Inventory, *,
 def check_history(source: Any, target: Any, plan: SyncPlan, target_inv: Inventory
                   ) -> SyncPlan:
     """Right after planning, in every mode: settle what the current primary's version history
-    can tell (:func:`kvdr.sync.plan.history_checks`, read by
+    can tell (:func:`kvdr.sync.history.history_checks`, read by
     :func:`kvdr.vault.version_history.settle_history`).
     Each check costs one version listing of the region holding the history (properties only,
     no value) and, when the copies found there name the origin's version id, one of the other
@@ -289,7 +282,7 @@ def check_history(source: Any, target: Any, plan: SyncPlan, target_inv: Inventor
       update of the value, no drift (not a conflict, not listed as overwritten); one whose
       history cannot be read stays drift, as planned.
 
-    (:func:`kvdr.sync.plan.resolve_history`.)"""
+    (:func:`kvdr.sync.history.resolve_history`.)"""
     return settle_history(source, target, plan, history_checks(plan, target_inv))
 
 

@@ -30,7 +30,7 @@ from activities.failover import (
 from kvdr.failover.plan import FailoverPlan, PlanOutcome, Step, plan_failover
 from kvdr.failover.report import Approval, FailoverOutcome, FailoverReport
 from kvdr.failover.request import APPROVAL_EVENT, FailoverKind, FailoverPhase, FailoverRequest
-from kvdr.sync.plan import SyncMode
+from kvdr.sync.model import SyncMode
 from kvdr.topology.record import TopologyRecord
 from kvdr.vault.inventory import format_time, parse_time
 from orchestrators.blueprint import bp

@@ -6,7 +6,7 @@ batches through ``full_sync_batches`` sub-orchestrations of at most ``GROUP_SIZE
 at most ``pacing.max_parallel`` activities in flight, verifies, and returns its report. It
 ``continue_as_new``\\ s after ``MAX_GROUPS_PER_EXECUTION`` groups, so no history grows with the
 size of the vault (decision 6). Failover and failback call ``full_sync_pair`` directly with
-``mode`` ``reconcile`` or ``drain`` (see :class:`kvdr.sync.plan.SyncMode`); every batch is fenced
+``mode`` ``reconcile`` or ``drain`` (see :class:`kvdr.sync.model.SyncMode`); every batch is fenced
 by the epoch the pair was planned at. Deterministic: no I/O, time from
 ``context.current_utc_datetime``, instance ids derived from the parent's.
 """
@@ -28,7 +28,7 @@ from activities.sync import (
     VerifyRequest,
     VerifyResult,
 )
-from kvdr.sync.plan import PlanAction, SyncMode
+from kvdr.sync.model import PlanAction, SyncMode
 from kvdr.sync.progress import Phase, SyncProgress
 from kvdr.sync.report import MAX_LISTED, BatchResult, ItemNote, ItemOutcome, SyncReport
 from kvdr.vault.inventory import ItemKind, format_time, parse_time

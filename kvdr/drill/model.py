@@ -22,7 +22,7 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
-from kvdr.sync.plan import EXECUTABLE, PlanAction, Reason, SyncPlan
+from kvdr.sync.model import EXECUTABLE, PlanAction, Reason, SyncPlan
 from kvdr.topology.record import TopologyRecord, assess_topology
 from kvdr.vault.inventory import ItemProps, format_time, parse_time
 

@@ -60,218 +60,32 @@ here and nowhere else, see :func:`_drift_overwritten`):
 
 The history checks share :func:`history_checks`, :func:`match_history` and
 :func:`resolve_history`; the version listings are I/O, so they happen in the plan activity and
-the event path (:mod:`kvdr.vault.version_history`).
+the event path (:mod:`kvdr.vault.version_history`). They live in :mod:`kvdr.sync.history`, the
+plan's building blocks in :mod:`kvdr.sync.model`.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field, replace
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
 from datetime import datetime
-from enum import StrEnum
 from typing import Any
 
 from kvdr.config.durations import format_duration
 from kvdr.config.schema import ConflictPolicy, DeletionPolicy, KeyPolicy, Policies
 from kvdr.config.schema import SoftDeletedTargetPolicy as SoftDeleted
-from kvdr.vault.inventory import (
-    Inventory,
-    ItemKind,
-    ItemProps,
-    format_time,
-    parse_time,
-    sort_key,
-    to_utc,
+from kvdr.sync.model import (
+    PlanAction,
+    PlanItem,
+    Reason,
+    SyncMode,
+    SyncPlan,
+    content_origin,
+    copy_link,
 )
+from kvdr.vault.inventory import Inventory, ItemKind, ItemProps, format_time, sort_key, to_utc
 from kvdr.vault.links import LinkState, LinkTag, is_reserved_name
-
-
-class SyncMode(StrEnum):
-    SYNC = "sync"            # primary -> secondary, as configured
-    RECONCILE = "reconcile"  # region about to become primary -> current primary: its originals
-    DRAIN = "drain"          # current primary -> region about to become primary: primary wins
-
-
-class PlanAction(StrEnum):
-    CREATE = "create"
-    UPDATE_VALUE = "update_value"
-    UPDATE_ATTRIBUTES = "update_attributes"
-    UNCHANGED = "unchanged"
-    SKIP = "skip"
-    CONFLICT = "conflict"
-    # compare keyed fingerprints in an activity: equal -> align metadata (and confirm the link
-    # when there is room); different -> write the value (update_value)
-    VERIFY_FINGERPRINT = "verify_fingerprint"
-    TARGET_ONLY = "target_only"
-    DELETE_CANDIDATE = "delete_candidate"
-    BLOCKED = "blocked"  # a deletion the breaker stopped
-
-
-EXECUTABLE: frozenset[PlanAction] = frozenset({
-    PlanAction.CREATE, PlanAction.UPDATE_VALUE, PlanAction.UPDATE_ATTRIBUTES,
-    PlanAction.VERIFY_FINGERPRINT, PlanAction.DELETE_CANDIDATE})
-
-
-class Reason:
-    """Stable reason texts (reports group by them)."""
-
-    BACKING_SECRET = "certificate backing secret: replicated with its certificate"
-    BACKING_KEY = "certificate backing key: replicated with its certificate"
-    NON_EXPORTABLE = "provision independently: non-exportable"
-    DISABLED = "value cannot be read while disabled"
-    DISABLED_ATTRIBUTES_ONLY = ("source version is disabled: its value cannot be read, so only "
-                                "attributes are replicated")
-    SOFT_DELETED_REPORT = ("name is soft-deleted in the target and "
-                           "policies.soft_deleted_target is 'report'; recover or purge it there")
-    SOFT_DELETED_RECOVER = "name is soft-deleted in the target: recover, then write"
-    NO_ROOM = "no room for the link tag (15 tags): verified by keyed fingerprint"
-    UNCONFIRMED_LINK = "link tag not confirmed (interrupted write?): verified by fingerprint"
-    DRIFT = "target has a version kvdr did not write (drift)"
-    DRIFT_OVERWRITTEN = "drift overwritten (policies.conflicts is 'primary-wins')"
-    DRIFT_DISABLED = "target has a version kvdr did not write (drift); source is disabled"
-    TARGET_IS_BACKING = "target name is a certificate's backing secret"
-    KEY_POLICY = "provision independently: policies.keys is 'report'"
-    KEY_SUBSCRIPTION = ("provision independently: different subscriptions (a key backup "
-                        "restores only within its subscription)")
-    KEY_GEOGRAPHY = ("provision independently: different geographies (a key backup restores "
-                     "only within its geography)")
-    KEY_EXISTS = ("provision independently: target already has a different key with this name "
-                  "(restore needs the name absent)")
-    KEY_SOFT_DELETED = ("provision independently: name is soft-deleted in the target (restore "
-                        "needs the name absent)")
-    KEY_RESTORE = "backup/restore"
-    TARGET_ONLY_IGNORED = "not in source; deletions are not mirrored (policies.deletions)"
-    TARGET_ONLY_NOT_OURS = "not in source and not written by kvdr; never deleted by mirroring"
-    TARGET_ONLY_INCOMPLETE = "not in source, but the source inventory is incomplete"
-    DRIFT_DRAINED = ("target had a version kvdr did not write: the primary's version was "
-                     "written over it as a new version (drain: primary wins); the target's "
-                     "version stays in its version history")
-    RECONCILE_CONFLICT = ("changed in both regions: the current primary holds a version that "
-                          "was not copied from here; nothing was written, choose a version by "
-                          "hand")
-    RECONCILE_DISABLED = ("source version is disabled: its value cannot be read, so reconcile "
-                          "leaves the current primary as it is")
-    RECONCILE_NO_ROOM = ("no room for the link tag: reconcile cannot tell which region changed "
-                         "it; nothing was written, compare by hand")
-    RECONCILE_REPLACED = ("the current primary replaced its copy of this version: nothing to "
-                          "reconcile")
-    RECONCILE_HISTORY_UNREAD = ("changed in the current primary, whose version history could "
-                                "not be read to tell whether it held a copy of this version: "
-                                "nothing was written, compare by hand")
-    SUPERSEDED = ("the target's version had reached the primary, which has replaced it "
-                  "since: updated (no drift)")
-    DRAIN_SUPERSEDED = SUPERSEDED  # its first name, when only the drain checked for it
-
-
-@dataclass(frozen=True)
-class PlanItem:
-    """One decision. ``source`` is the source's latest version (absent for target-only items);
-    ``link`` the link tag to write with the value (None when there is no room);
-    ``target_version`` what the planner saw in the target — activities check it before acting
-    so that a retried or stale batch never writes twice."""
-
-    kind: ItemKind
-    name: str
-    action: PlanAction
-    reason: str | None = None
-    source: ItemProps | None = None
-    target_version: str | None = None
-    link: LinkTag | None = None
-    recover_first: bool = False
-    drift: bool = False
-
-    @property
-    def key(self) -> str:
-        return f"{self.kind}/{self.name.lower()}"
-
-    def to_dict(self) -> dict[str, Any]:
-        data: dict[str, Any] = {"kind": str(self.kind), "name": self.name,
-                                "action": str(self.action)}
-        if self.reason:
-            data["reason"] = self.reason
-        if self.source is not None:
-            data["source"] = self.source.to_dict()
-        if self.target_version:
-            data["target_version"] = self.target_version
-        if self.link is not None:
-            data["link"] = self.link.format()
-        if self.recover_first:
-            data["recover_first"] = True
-        if self.drift:
-            data["drift"] = True
-        return data
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> PlanItem:
-        return cls(
-            kind=ItemKind(data["kind"]), name=data["name"], action=PlanAction(data["action"]),
-            reason=data.get("reason"),
-            source=ItemProps.from_dict(data["source"]) if data.get("source") else None,
-            target_version=data.get("target_version"),
-            link=LinkTag.parse(data["link"]) if data.get("link") else None,
-            recover_first=data.get("recover_first", False), drift=data.get("drift", False))
-
-
-@dataclass(frozen=True)
-class SyncPlan:
-    """The ordered plan for one source -> target pair. ``missing_since`` maps the key of every
-    item currently missing from the source (when deletions are mirrored) to when it was first
-    seen missing: persist it and pass it back as ``first_seen_missing`` next run."""
-
-    source_region: str
-    target_region: str
-    planned_at: datetime
-    items: tuple[PlanItem, ...] = ()
-    epoch: int = 0
-    missing_since: Mapping[str, datetime] = field(default_factory=dict)
-    target_item_count: int = 0
-    blocked_reason: str | None = None
-
-    @property
-    def executable(self) -> tuple[PlanItem, ...]:
-        return tuple(i for i in self.items if i.action in EXECUTABLE)
-
-    def batches(self, size: int) -> list[tuple[PlanItem, ...]]:
-        """The executable items in order, ``size`` at a time (one activity each)."""
-        if size < 1:
-            raise ValueError("batch size must be at least 1")
-        work = self.executable
-        return [work[i:i + size] for i in range(0, len(work), size)]
-
-    def counts(self) -> dict[str, dict[str, int]]:
-        """``{action: {kind: n}}`` for every action present."""
-        counts: dict[str, dict[str, int]] = {}
-        for item in self.items:
-            per_kind = counts.setdefault(str(item.action), {})
-            per_kind[str(item.kind)] = per_kind.get(str(item.kind), 0) + 1
-        return counts
-
-    def of_action(self, action: PlanAction) -> tuple[PlanItem, ...]:
-        return tuple(i for i in self.items if i.action == action)
-
-    def to_dict(self) -> dict[str, Any]:
-        data: dict[str, Any] = {
-            "source_region": self.source_region, "target_region": self.target_region,
-            "planned_at": format_time(self.planned_at), "epoch": self.epoch,
-            "target_item_count": self.target_item_count,
-            "items": [i.to_dict() for i in self.items],
-            "missing_since": {k: format_time(v) for k, v in sorted(self.missing_since.items())},
-        }
-        if self.blocked_reason:
-            data["blocked_reason"] = self.blocked_reason
-        return data
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> SyncPlan:
-        return cls(
-            source_region=data["source_region"], target_region=data["target_region"],
-            planned_at=parse_time(data["planned_at"]),  # type: ignore[arg-type]
-            items=tuple(PlanItem.from_dict(i) for i in data.get("items", ())),
-            epoch=data.get("epoch", 0),
-            missing_since={k: parse_time(v) for k, v in data.get("missing_since", {}).items()},
-            target_item_count=data.get("target_item_count", 0),
-            blocked_reason=data.get("blocked_reason"))
 
 
 @dataclass(frozen=True)
@@ -358,171 +172,6 @@ def apply_deletion_breaker(plan: SyncPlan, max_items: int, max_percent: float) -
     return replace(plan, items=items, blocked_reason=reason)
 
 
-# --- what the current primary's version history tells (read by the plan activity and, for a
-# conflict it would refuse, the event path: kvdr.vault.version_history) ---------------------
-
-
-HISTORY_CHECKED: frozenset[str] = frozenset({Reason.RECONCILE_CONFLICT,
-                                             Reason.RECONCILE_NO_ROOM})
-
-
-# drift the source's version history may explain, by planned action: a sync conflict, a sync
-# primary-wins overwrite, a drain overwrite (a disabled source over drift is not: its value
-# could not be copied either way)
-DRIFT_CHECKED: Mapping[PlanAction, frozenset[str]] = {
-    PlanAction.CONFLICT: frozenset({Reason.DRIFT}),
-    PlanAction.UPDATE_VALUE: frozenset({Reason.DRIFT_OVERWRITTEN, Reason.DRIFT_DRAINED})}
-
-
-class HistoryMatch(StrEnum):
-    REPLACED = "replaced"      # an older version of the holder is a kvdr copy of the subject
-    NOT_COPIED = "not_copied"  # none is: a real conflict (reconcile) or real drift (sync, drain)
-    NEEDS_SOURCE_IDS = "needs_source_ids"  # copies name the origin's version id: list the
-    #                                        origin's versions and ask again with source_ids
-    UNREAD = "unread"          # the activity could not list the holder's versions
-
-
-@dataclass(frozen=True)
-class HistoryCheck:
-    """One question for the plan activity: does ``holder``'s version history hold a confirmed
-    kvdr copy of ``subject``, the latest version of ``item`` in the region ``origin``? (Ask
-    :func:`match_history` with ``source_region=origin``; the ids it may need are ``origin``'s.)
-
-    Reconcile: the subject is the source's latest, the holder the target (the current primary).
-    Sync and drain: the subject is the target's latest, the holder the source (the current
-    primary)."""
-
-    item: PlanItem
-    subject: ItemProps
-    origin: str
-    holder: str
-
-    @property
-    def key(self) -> str:
-        return self.item.key
-
-
-def _reconcile_checked(item: PlanItem) -> bool:
-    """A reconcile conflict the target's version history may explain."""
-    return (item.action == PlanAction.CONFLICT and item.reason in HISTORY_CHECKED
-            and item.kind != ItemKind.KEY and item.source is not None
-            and bool(item.source.version) and item.source.has_room_for_link)
-
-
-def _drift_checked(item: PlanItem) -> bool:
-    """Drift (:data:`DRIFT_CHECKED`; secrets and certificates, a key is never drift) that the
-    source's version history may show was no divergence."""
-    return (item.drift and item.reason in DRIFT_CHECKED.get(item.action, frozenset())
-            and item.kind != ItemKind.KEY and item.source is not None
-            and bool(item.target_version))
-
-
-def history_checks(plan: SyncPlan, target: Inventory | None = None
-                   ) -> tuple[HistoryCheck, ...]:
-    """The plan items another region's version history may settle, each with its question.
-
-    * Reconcile conflicts (:attr:`Reason.RECONCILE_CONFLICT`, :attr:`Reason.RECONCILE_NO_ROOM`;
-      secrets and certificates) whose source latest has room for the link (a copy of one
-      without room carries no link, so no history could show it): is the source's latest in
-      the target's history? Other conflicts (a backing secret in the way) are not checked.
-    * Drift (secrets and certificates): sync conflicts (:attr:`Reason.DRIFT`), sync primary-wins
-      overwrites (:attr:`Reason.DRIFT_OVERWRITTEN`) and drain overwrites
-      (:attr:`Reason.DRIFT_DRAINED`): is the target's latest — found in ``target``, the
-      inventory the plan was made from, and with room for the link — in the source's history?
-      Without ``target``, none.
-    """
-    latest = target.by_key() if target is not None else {}
-    checks: list[HistoryCheck] = []
-    for item in plan.items:
-        if _reconcile_checked(item):
-            assert item.source is not None
-            checks.append(HistoryCheck(item, item.source, plan.source_region,
-                                       plan.target_region))
-        elif _drift_checked(item):
-            t = latest.get(item.key)
-            if t is not None and t.version == item.target_version and t.has_room_for_link:
-                checks.append(HistoryCheck(item, t, plan.target_region, plan.source_region))
-    return tuple(checks)
-
-
-def match_history(s: ItemProps, history: Iterable[ItemProps], *, source_region: str,
-                  source_ids: Iterable[str] | None = None) -> HistoryMatch:
-    """Whether one of the holder's versions (``history``: their list properties, the latest
-    included) is a kvdr copy of ``s``, the latest version in ``source_region`` (the subject of
-    a :class:`HistoryCheck`; in sync and drain, the target's latest): a *confirmed* link (a
-    link that a rotation copied onto a later version is stale and proves nothing) naming the
-    origin of ``s`` (``s`` itself, or the origin its confirmed link names) by version token.
-
-    Tokens are creation seconds: a token may also be another version created in the same
-    second. What settles it: for certificates with known thumbprints, equal thumbprints; else
-    the copy's origin id, compared with ``s``'s confirmed link's origin id or, for an original,
-    with ``source_ids`` — the real ids of *every* version in ``source_region`` carrying ``s``'s
-    token (the listing cannot tell which of them is the latest, so each must have been copied).
-    When those are needed and not given, :attr:`HistoryMatch.NEEDS_SOURCE_IDS`. A copy whose
-    link has no origin id (an older link), or an origin whose id is unknown, matches by token:
-    the limit full sync always has."""
-    origin = _origin(s, source_region)
-    if origin[0] != source_region or not origin[1]:
-        return HistoryMatch.NOT_COPIED
-    thumbprint = (s.thumbprint or "").lower() if s.kind == ItemKind.CERTIFICATE else ""
-    copied_ids: set[str] = set()
-    for v in history:
-        link = v.link
-        if link is None or v.link_state != LinkState.CONFIRMED or link.origin != origin:
-            continue
-        if thumbprint and v.thumbprint:
-            if v.thumbprint.lower() == thumbprint:
-                return HistoryMatch.REPLACED
-            continue  # the same token, other content
-        if link.origin_id is None:
-            return HistoryMatch.REPLACED
-        copied_ids.add(link.origin_id.lower())
-    if not copied_ids:
-        return HistoryMatch.NOT_COPIED
-    if s.link is not None and s.link_state == LinkState.CONFIRMED:
-        if s.link.origin_id is None:
-            return HistoryMatch.REPLACED
-        wanted = {s.link.origin_id.lower()}
-    elif source_ids is None:
-        return HistoryMatch.NEEDS_SOURCE_IDS
-    else:
-        wanted = {i.lower() for i in source_ids}
-    return HistoryMatch.REPLACED if wanted and wanted <= copied_ids else HistoryMatch.NOT_COPIED
-
-
-def resolve_history(plan: SyncPlan, outcomes: Mapping[str, HistoryMatch]) -> SyncPlan:
-    """The plan with the history checks settled (``outcomes`` by item key; an outcome for an
-    item no check is about is ignored).
-
-    Reconcile conflicts: REPLACED -> skip (:attr:`Reason.RECONCILE_REPLACED`: nothing is
-    missing from the target, it moved on); UNREAD -> still a conflict,
-    :attr:`Reason.RECONCILE_HISTORY_UNREAD`; otherwise as planned.
-
-    Drift (sync conflicts, sync primary-wins and drain overwrites): REPLACED -> no drift, a
-    plain update of the value (:attr:`Reason.SUPERSEDED`, ``drift`` False): an overwrite keeps
-    its write, a conflict becomes the ``update_value`` it would have been over a kvdr copy (the
-    link planned from the plan's source region and epoch); otherwise (UNREAD included) as
-    planned: a conflict, or drift overwritten."""
-
-    def settled(item: PlanItem) -> PlanItem:
-        outcome = outcomes.get(item.key)
-        if _reconcile_checked(item):
-            if outcome == HistoryMatch.REPLACED:
-                return replace(item, action=PlanAction.SKIP, reason=Reason.RECONCILE_REPLACED)
-            if outcome == HistoryMatch.UNREAD:
-                return replace(item, reason=Reason.RECONCILE_HISTORY_UNREAD)
-        elif _drift_checked(item) and outcome == HistoryMatch.REPLACED:
-            if item.action == PlanAction.CONFLICT:
-                assert item.source is not None
-                return replace(item, action=PlanAction.UPDATE_VALUE, reason=Reason.SUPERSEDED,
-                               drift=False, link=_copy_link(item.source, plan.source_region,
-                                                            plan.epoch))
-            return replace(item, reason=Reason.SUPERSEDED, drift=False)
-        return item
-
-    return replace(plan, items=tuple(settled(i) for i in plan.items))
-
-
 # --- decisions ----------------------------------------------------------------------------------
 
 
@@ -532,25 +181,10 @@ def _item(s: ItemProps, action: PlanAction, reason: str | None = None,
                     target_version=t.version if t else None, **kwargs)
 
 
-def _origin(p: ItemProps, region: str) -> tuple[str, str]:
-    """Where this version's content first came from: its confirmed link, or itself."""
-    if p.link is not None and p.link_state == LinkState.CONFIRMED:
-        return p.link.origin
-    return (region, (p.version or "").lower())
-
-
 def _link_for_copy(s: ItemProps, ctx: _Context) -> LinkTag | None:
     """The (pending) link to write on a copy of ``s``: its origin and the current epoch. None
     when there is no room for it."""
-    return _copy_link(s, ctx.source_region, ctx.epoch)
-
-
-def _copy_link(s: ItemProps, source_region: str, epoch: int) -> LinkTag | None:
-    if not s.has_room_for_link or not s.version:
-        return None
-    if s.link is not None and s.link_state == LinkState.CONFIRMED:
-        return LinkTag(s.link.origin_region, s.link.origin_version, epoch)
-    return LinkTag(source_region, s.version, epoch)
+    return copy_link(s, ctx.source_region, ctx.epoch)
 
 
 def _kept_link(s: ItemProps, t: ItemProps) -> LinkTag | None:
@@ -601,7 +235,7 @@ def _plan_content(s: ItemProps, t: ItemProps | None, ctx: _Context) -> PlanItem:
                          and bool(t.thumbprint))
     if not certificate_known:
         if t_state == LinkState.PENDING and t.link is not None \
-                and t.link.origin == _origin(s, ctx.source_region):
+                and t.link.origin == content_origin(s, ctx.source_region):
             return _item(s, PlanAction.VERIFY_FINGERPRINT, Reason.UNCONFIRMED_LINK, t=t,
                          link=_link_for_copy(s, ctx))
         if t_state == LinkState.NONE and (not s.has_room_for_link or not t.has_room_for_link):
@@ -660,7 +294,7 @@ def _plan_reconcile(s: ItemProps, t: ItemProps | None, ctx: _Context) -> PlanIte
     if not s.enabled:
         return _item(s, PlanAction.SKIP, Reason.RECONCILE_DISABLED, t=t)
     if t.link_state == LinkState.PENDING and t.link is not None \
-            and t.link.origin == _origin(s, ctx.source_region):
+            and t.link.origin == content_origin(s, ctx.source_region):
         return _item(s, PlanAction.VERIFY_FINGERPRINT, Reason.UNCONFIRMED_LINK, t=t,
                      link=_link_for_copy(s, ctx))
     return _item(s, PlanAction.UPDATE_VALUE, t=t, link=_link_for_copy(s, ctx))
@@ -669,7 +303,7 @@ def _plan_reconcile(s: ItemProps, t: ItemProps | None, ctx: _Context) -> PlanIte
 def _same_content(s: ItemProps, t: ItemProps, ctx: _Context) -> bool:
     if s.kind == ItemKind.CERTIFICATE and s.thumbprint and t.thumbprint:
         return s.thumbprint.lower() == t.thumbprint.lower()
-    return _origin(s, ctx.source_region) == _origin(t, ctx.target_region)
+    return content_origin(s, ctx.source_region) == content_origin(t, ctx.target_region)
 
 
 def _plan_create(s: ItemProps, ctx: _Context) -> PlanItem:

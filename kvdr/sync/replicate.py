@@ -28,15 +28,9 @@ from azure.keyvault.secrets import KeyVaultSecret, SecretProperties
 
 from kvdr.config.schema import Config, Policies, SoftDeletedTargetPolicy
 from kvdr.errors import KvdrError, VaultError
-from kvdr.sync.plan import (
-    EXECUTABLE,
-    PlanAction,
-    PlanItem,
-    Reason,
-    SyncPlan,
-    history_checks,
-    plan_sync,
-)
+from kvdr.sync.history import history_checks
+from kvdr.sync.model import EXECUTABLE, PlanAction, PlanItem, Reason, SyncPlan
+from kvdr.sync.plan import plan_sync
 from kvdr.sync.report import BatchResult, ItemOutcome
 from kvdr.topology.record import TopologyRecord
 from kvdr.topology.store import FENCED_CODE
@@ -589,7 +583,7 @@ def _settle_refused_drift(source: VaultSession, target: VaultSession, plan: Sync
                           target_inv: Inventory) -> SyncPlan:
     """A drift conflict the event is about to refuse: as full sync does, ask the primary's
     version history whether the target's latest had reached it (then it is no drift, and is
-    copied as a plain update; :func:`kvdr.sync.plan.resolve_history`). One version listing of the
+    copied as a plain update; :func:`kvdr.sync.history.resolve_history`). One version listing of the
     primary, plus one of the target when the copy found names an origin id — only for such a
     conflict; an item in sync, a copy to refresh or a primary-wins overwrite (written either
     way) costs none. A listing that fails leaves the conflict as it was."""

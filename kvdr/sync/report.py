@@ -18,7 +18,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from kvdr.sync.plan import EXECUTABLE, PlanAction, SyncPlan
+from kvdr.sync.model import EXECUTABLE, PlanAction, SyncPlan
 from kvdr.vault.inventory import ItemKind, format_time, parse_time
 
 MAX_LISTED = 200  # entries kept per list (skipped, conflicts, overwritten, failures)

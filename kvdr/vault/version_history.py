@@ -1,12 +1,13 @@
-"""The version-history checks' I/O: list versions, ask :func:`kvdr.sync.plan.match_history`.
+"""The version-history checks' I/O: list versions, ask :func:`kvdr.sync.history.match_history`.
 
 The planner is pure; what it cannot tell from two latest versions — whether the current
 primary's version history shows that a version which looks like drift or a conflict had already
-reached it (:func:`kvdr.sync.plan.history_checks`) — is read here, by the full sync's plan activity
-(every mode) and by the event path (only for the drift conflict it is about to refuse). Each
-check costs one version listing of the region holding the history (properties only, no value)
-and, when the copies found there name the origin's version id, one of the other region too (the
-real ids behind the subject's version token); both are counted in the sessions' calls.
+reached it (:func:`kvdr.sync.history.history_checks`) — is read here, by the full sync's plan
+activity (every mode) and by the event path (only for the drift conflict it is about to
+refuse). Each check costs one version listing of the region holding the history (properties
+only, no value) and, when the copies found there name the origin's version id, one of the other
+region too (the real ids behind the subject's version token); both are counted in the sessions'
+calls.
 """
 
 from __future__ import annotations
@@ -17,7 +18,8 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from kvdr.errors import KvdrError
-from kvdr.sync.plan import HistoryCheck, HistoryMatch, SyncPlan, match_history, resolve_history
+from kvdr.sync.history import HistoryCheck, HistoryMatch, match_history, resolve_history
+from kvdr.sync.model import SyncPlan
 
 log = logging.getLogger(__name__)
 
@@ -51,7 +53,8 @@ def settle_history(source: Any, target: Any, plan: SyncPlan,
                    checks: Sequence[HistoryCheck], *, workers: int = HISTORY_WORKERS
                    ) -> SyncPlan:
     """``plan`` with ``checks`` (some or all of ``history_checks(plan, …)``) answered from the
-    vault sessions of its source and target and resolved (:func:`kvdr.sync.plan.resolve_history`).
+    vault sessions of its source and target and resolved
+    (:func:`kvdr.sync.history.resolve_history`).
     Several checks run ``workers`` at a time."""
     if not checks:
         return plan

@@ -14,18 +14,9 @@ from kvdr.config.schema import (
     Policies,
     SoftDeletedTargetPolicy,
 )
-from kvdr.sync.plan import (
-    HistoryMatch,
-    PlanAction,
-    Reason,
-    SyncMode,
-    SyncPlan,
-    apply_deletion_breaker,
-    history_checks,
-    match_history,
-    plan_sync,
-    resolve_history,
-)
+from kvdr.sync.history import HistoryMatch, history_checks, match_history, resolve_history
+from kvdr.sync.model import PlanAction, Reason, SyncMode, SyncPlan
+from kvdr.sync.plan import apply_deletion_breaker, plan_sync
 from kvdr.vault.inventory import Inventory, ItemKind, ItemProps
 from kvdr.vault.links import LinkTag
 

@@ -6,7 +6,8 @@ import json
 from datetime import UTC, datetime, timedelta
 
 from kvdr.config.schema import DeletionPolicy, Policies
-from kvdr.sync.plan import PlanAction, plan_sync
+from kvdr.sync.model import PlanAction
+from kvdr.sync.plan import plan_sync
 from kvdr.sync.report import (
     MAX_LISTED,
     BatchResult,

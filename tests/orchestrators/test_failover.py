@@ -15,7 +15,7 @@ from emulator.eventgrid import build_event
 from kvdr.events.handler import handle_payload, reset_caches
 from kvdr.events.model import EventStatus
 from kvdr.failover.request import APPROVAL_EVENT, FailoverKind, FailoverRequest
-from kvdr.sync.plan import Reason
+from kvdr.sync.model import Reason
 from kvdr.topology.store import read_topology
 
 SECRET_VALUE = "failover-test-value-7f3a9c"  # must never appear in outputs or status

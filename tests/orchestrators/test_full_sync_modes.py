@@ -25,7 +25,7 @@ from activities.sync import (
 from emulator.eventgrid import build_event
 from kvdr.events.handler import handle_payload, reset_caches
 from kvdr.events.model import EventStatus, IgnoreReason
-from kvdr.sync.plan import Reason, SyncMode
+from kvdr.sync.model import Reason, SyncMode
 from kvdr.topology.record import TopologyRecord, next_epoch
 from kvdr.topology.store import FENCED_CODE, current_topology, write_topology
 from kvdr.vault.session import VaultSession

@@ -5,7 +5,7 @@ from __future__ import annotations
 from azure.keyvault.certificates import CertificateContentType, CertificatePolicy
 from vault_test_support import actions, execute, pending_work, plan_for, version_count
 
-from kvdr.sync.plan import PlanAction, Reason
+from kvdr.sync.model import PlanAction, Reason
 from kvdr.vault.inventory import ItemKind
 from kvdr.vault.links import LINK_TAG
 

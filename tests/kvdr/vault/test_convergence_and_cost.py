@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 from vault_test_support import emulator_config, execute, pending_work, plan_for, version_count
 
 from emulator.throttle import ThrottleLimits
-from kvdr.sync.plan import PlanAction
+from kvdr.sync.model import PlanAction
 from kvdr.sync.replicate import sync_item
 from kvdr.topology.record import initial_record
 from kvdr.vault.inventory import ItemKind

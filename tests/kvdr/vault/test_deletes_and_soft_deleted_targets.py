@@ -8,7 +8,7 @@ from datetime import timedelta
 from vault_test_support import actions, execute, plan_for
 
 from kvdr.config.schema import DeletionPolicy, SoftDeletedTargetPolicy
-from kvdr.sync.plan import PlanAction
+from kvdr.sync.model import PlanAction
 
 
 def test_mirrored_deletion_soft_deletes_only_kvdr_copies_and_never_purges(

@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 from vault_test_support import actions, execute, pending_work, plan_for, version_count
 
-from kvdr.sync.plan import PlanAction
+from kvdr.sync.model import PlanAction
 from kvdr.vault.inventory import ItemKind
 from kvdr.vault.links import LINK_TAG, LinkTag
 

@@ -6,7 +6,8 @@ from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 
 from kvdr.config.schema import Config, Pacing, Policies
-from kvdr.sync.plan import PlanAction, SyncPlan, plan_sync
+from kvdr.sync.model import PlanAction, SyncPlan
+from kvdr.sync.plan import plan_sync
 from kvdr.sync.replicate import execute_items
 from kvdr.sync.report import BatchResult
 from kvdr.vault.inventory import ItemKind
