@@ -10,8 +10,9 @@ import signal
 import sys
 from pathlib import Path
 
-from emulator.server import DEFAULT_GEOGRAPHY, EmulatorServer, VaultSpec
+from emulator.server import EmulatorServer
 from emulator.throttle import ThrottleLimits
+from emulator.vaults import DEFAULT_GEOGRAPHY, VaultSpec
 
 
 def _pair(text: str) -> tuple[str, str]:

@@ -35,14 +35,14 @@ import itertools
 import logging
 import random
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import aiohttp
 
-if TYPE_CHECKING:
-    from emulator.server import EmulatorServer
+from emulator.vaults import Vault, find_vault
 
 log = logging.getLogger("emulator.eventgrid")
 
@@ -128,13 +128,13 @@ class EventGridPublisher:
     """The emulator's Event Grid: observes every vault's store and delivers to subscriptions.
     Runs on the emulator's event loop; :meth:`publish` may be called from any thread."""
 
-    def __init__(self, server: EmulatorServer) -> None:
-        self.server = server
+    def __init__(self, vaults: Mapping[str, Vault]) -> None:
+        self.vaults = vaults
         self.subscriptions: dict[str, Subscription] = {}
         self._loop: asyncio.AbstractEventLoop | None = None
         self._session: aiohttp.ClientSession | None = None
         self._ids = itertools.count(1)
-        for vault in server.vaults.values():
+        for vault in vaults.values():
             vault.store.observers.append(self._observe)
 
     # ---- lifecycle ---------------------------------------------------------------------------
@@ -162,7 +162,7 @@ class EventGridPublisher:
         if not isinstance(url, str) or not url.startswith(("http://", "https://")):
             raise ValueError("url must be an http(s) URL")
         if vault is not None:
-            self.server.vault(vault)  # KeyError for unknown vaults
+            find_vault(self.vaults, vault)  # KeyError for unknown vaults
         if not 0.0 <= duplicate_rate <= 1.0:
             raise ValueError("duplicate_rate must be between 0 and 1")
         if concurrency < 1 or max_attempts < 1:
@@ -219,7 +219,7 @@ class EventGridPublisher:
     # ---- publishing (any thread) -------------------------------------------------------------
     def _observe(self, vault: str, kind: str, name: str, version: str) -> None:
         attrs: dict[str, Any] = {}
-        store = self.server.vaults[vault].store
+        store = self.vaults[vault].store
         item = store.get(kind, name)
         stored = item.get(version) if item is not None else None
         if stored is not None:
@@ -235,7 +235,7 @@ class EventGridPublisher:
                 if s.state in ("validating", "active") and s.vault in (None, vault)]
         if not subs or self._loop is None:
             return None
-        event = build_event(vault, self.server.vault(vault).url, kind, name, version, change,
+        event = build_event(vault, find_vault(self.vaults, vault).url, kind, name, version, change,
                             nbf=nbf, exp=exp)
         for sub in subs:
             self._loop.call_soon_threadsafe(self._accept, sub, event)

@@ -4,123 +4,45 @@ dispatch to the object handlers, and the ``/_emulator/`` admin surface."""
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import socket
+import ssl
 import tempfile
-from dataclasses import dataclass, field
-from enum import StrEnum
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
 from aiohttp import web
-from aiohttp.web_exceptions import HTTPRequestEntityTooLarge
 
 from emulator import routes
 from emulator.context import Ctx
 from emulator.errors import ErrorCode, KvError, bad_parameter, forbidden, throttled
 from emulator.eventgrid import EventGridPublisher
 from emulator.faults import Fault, FaultSchedule
-from emulator.stats import Stats
 from emulator.store import VaultStore
 from emulator.throttle import Throttle, ThrottleLimits
 from emulator.tls import TlsFiles, ensure_tls
 
+# callers (the CLI, tests, benchmarks) also import VaultSpec and DownMode from here, beside
+# EmulatorServer
+from emulator.vaults import (
+    HOST,
+    DownMode,
+    Role,
+    Vault,
+    VaultSpec,
+    find_vault,
+)
+from emulator.wire import drop, error_response, json_response, read_json_body
+
 log = logging.getLogger("emulator")
 
-HOST = "127.0.0.1"
 TENANT = "72f988bf-86f1-41af-91ab-2d7cd011db47"
 CHALLENGE = (
     f'Bearer authorization="https://login.microsoftonline.com/{TENANT}", '
     'resource="https://vault.azure.net"'
 )
-MAX_BODY_BYTES = 256 * 1024
 ADMIN_PREFIX = "/_emulator/"
-DEFAULT_GEOGRAPHY = "local"
-
-
-class DownMode(StrEnum):
-    REFUSE = "refuse"
-    UNAVAILABLE = "503"
-
-
-class Role(StrEnum):
-    READ = "read"
-    FULL = "full"
-
-
-@dataclass(frozen=True)
-class VaultSpec:
-    name: str
-    port: int = 0  # 0: pick a free port
-    geography: str = DEFAULT_GEOGRAPHY
-
-
-@dataclass
-class Vault:
-    """One running vault: its state, counters, limits and listener."""
-
-    spec: VaultSpec
-    store: VaultStore
-    throttle: Throttle | None
-    faults: FaultSchedule
-    stats: Stats = field(default_factory=Stats)
-    down: DownMode | None = None
-    port: int = 0
-    listener: asyncio.AbstractServer | None = None
-    server: web.Server | None = None
-
-    @property
-    def name(self) -> str:
-        return self.spec.name
-
-    @property
-    def url(self) -> str:
-        return f"https://{HOST}:{self.port}/"
-
-    def info(self, ca_cert: Path) -> dict[str, Any]:
-        return {
-            "name": self.name,
-            "url": self.url,
-            "ca_cert": str(ca_cert),
-            "geography": self.spec.geography,
-        }
-
-
-def _json(status: int, body: Any, headers: dict[str, str] | None = None) -> web.Response:
-    if status == 204:
-        return web.Response(status=204, headers=headers)
-    return web.Response(
-        status=status,
-        body=json.dumps(body, separators=(",", ":")).encode(),
-        content_type="application/json",
-        headers=headers,
-    )
-
-
-def _error(err: KvError) -> web.Response:
-    return _json(err.status, err.body(), err.headers)
-
-
-async def _read_whole(request: web.BaseRequest) -> bytes | None:
-    """The whole body, or None past ``MAX_BODY_BYTES``. One ``read(n)`` returns only what has
-    arrived so far, so a body that comes in several TCP segments needs reading to the end."""
-    chunks: list[bytes] = []
-    size = 0
-    while chunk := await request.content.read(MAX_BODY_BYTES + 1 - size):
-        chunks.append(chunk)
-        size += len(chunk)
-        if size > MAX_BODY_BYTES:
-            return None
-    return b"".join(chunks)
-
-
-def _drop(request: web.BaseRequest) -> web.Response:
-    """Close the connection without answering (the client sees it reset)."""
-    transport = request.transport
-    if transport is not None:
-        transport.abort()
-    return web.Response(status=503)  # never reaches the client
 
 
 class EmulatorServer:
@@ -136,7 +58,10 @@ class EmulatorServer:
         seed: int = 0,
         roles: dict[str, str] | None = None,
         admin_port: int | None = None,
+        throttle_clock: Callable[[], float] | None = None,
     ) -> None:
+        """``throttle_clock`` (seconds, monotonic) times the throttle windows; tests pass one
+        they advance themselves."""
         names = [v.name for v in vaults]
         if len(set(names)) != len(names) or not names:
             raise ValueError("give at least one vault, each with a distinct name")
@@ -153,13 +78,13 @@ class EmulatorServer:
             self.vaults[spec.name] = Vault(
                 spec,
                 VaultStore(spec.name, spec.geography, journal),
-                Throttle(throttle) if throttle else None,
+                Throttle(throttle, throttle_clock) if throttle else None,
                 FaultSchedule(fault_rate, seed + i),
             )
-        self.events = EventGridPublisher(self)  # Event Grid webhooks (emulator/eventgrid.py)
+        self.events = EventGridPublisher(self.vaults)  # Event Grid webhooks (emulator/eventgrid.py)
         self._servers: list[web.Server] = []
         self._admin_listener: asyncio.AbstractServer | None = None
-        self._ssl: Any = None
+        self._ssl: ssl.SSLContext | None = None
 
     # ---- lifecycle ---------------------------------------------------------------------------
     async def start(self) -> None:
@@ -183,7 +108,9 @@ class EmulatorServer:
             vault.listener = None
             vault.store.close()
 
-    def _web_server(self, handler: Any) -> web.Server:
+    def _web_server(
+        self, handler: Callable[[web.BaseRequest], Awaitable[web.StreamResponse]]
+    ) -> web.Server:
         server = web.Server(handler, access_log=None, handler_cancellation=True)
         self._servers.append(server)
         return server
@@ -210,10 +137,7 @@ class EmulatorServer:
         return self.admin_port
 
     def vault(self, name: str) -> Vault:
-        try:
-            return self.vaults[name]
-        except KeyError:
-            raise KeyError(f"no vault named {name!r}") from None
+        return find_vault(self.vaults, name)
 
     # ---- admin operations (also served under /_emulator/) -------------------------------------
     def stats(self, name: str) -> dict[str, Any]:
@@ -252,7 +176,7 @@ class EmulatorServer:
         if path.startswith(ADMIN_PREFIX):
             return await self._admin(vault, request.method, path[len(ADMIN_PREFIX) :], request)
         if vault.down is DownMode.REFUSE:
-            return _drop(request)
+            return drop(request)
         segments = path.split("/")[1:]
         if segments and segments[-1] == "":
             segments.pop()
@@ -261,10 +185,11 @@ class EmulatorServer:
         try:
             response = await self._serve(vault, request, route, args, known)
         except KvError as err:
-            response = _error(err)
+            response = error_response(err)
         except Exception:  # a bug must answer 500, never crash the server or hang the client
             log.exception("unhandled error serving %s %s", request.method, path)
-            response = _error(KvError(500, ErrorCode.INTERNAL_ERROR, "Internal server error."))
+            response = error_response(
+                KvError(500, ErrorCode.INTERNAL_ERROR, "Internal server error."))
         vault.stats.count(op, response.status)
         return response
 
@@ -292,7 +217,7 @@ class EmulatorServer:
         if fault is not None:
             vault.stats.fault(fault.value)
             if fault is Fault.DROP:
-                return _drop(request)
+                return drop(request)
             if fault is Fault.THROTTLED:
                 raise throttled(1)
             status = int(fault.value)
@@ -305,11 +230,11 @@ class EmulatorServer:
             retry_after = vault.throttle.admit(route.classes)
             if retry_after is not None:
                 raise throttled(retry_after)
-        body = await self._body(request)
+        body = await read_json_body(request)
         host = request.host
         ctx = Ctx(vault.store, f"https://{host}", body, request.query)
         status, payload = route.handler(ctx, *args, *route.fixed)
-        return _json(status, payload)
+        return json_response(status, payload)
 
     def _authorize(self, request: web.BaseRequest) -> None:
         header = request.headers.get("Authorization", "")
@@ -337,47 +262,22 @@ class EmulatorServer:
                 inner_code="ForbiddenByRbac",
             )
 
-    async def _body(self, request: web.BaseRequest) -> Any:
-        if request.content_length is not None and request.content_length > MAX_BODY_BYTES:
-            raise KvError(
-                413,
-                ErrorCode.REQUEST_TOO_LARGE,
-                f"The request body exceeds the maximum of {MAX_BODY_BYTES} bytes.",
-            )
-        if not request.body_exists:
-            return None
-        try:
-            raw = await _read_whole(request)
-        except HTTPRequestEntityTooLarge as exc:
-            raise KvError(413, ErrorCode.REQUEST_TOO_LARGE, "The request body is too big.") from exc
-        if raw is None:
-            raise KvError(
-                413,
-                ErrorCode.REQUEST_TOO_LARGE,
-                f"The request body exceeds the maximum of {MAX_BODY_BYTES} bytes.",
-            )
-        if not raw:
-            return None
-        try:
-            return json.loads(raw)
-        except (ValueError, UnicodeDecodeError) as exc:
-            raise bad_parameter("The request body is not valid JSON.") from exc
-
     # ---- admin surface -----------------------------------------------------------------------
     async def _handle_admin_port(self, request: web.BaseRequest) -> web.StreamResponse:
         path = request.path
         if not path.startswith(ADMIN_PREFIX):
             message = "Use /_emulator/{vault}/..."
-            return _json(404, {"error": {"code": "NotFound", "message": message}})
+            return json_response(404, {"error": {"code": "NotFound", "message": message}})
         rest = path[len(ADMIN_PREFIX) :]
         if rest.rstrip("/") == "vaults" and self.tls is not None:
-            return _json(200, [v.info(self.tls.ca_cert) for v in self.vaults.values()])
+            return json_response(200, [v.info(self.tls.ca_cert) for v in self.vaults.values()])
         if rest.rstrip("/") == "eventgrid":  # subscriptions for every vault
             return await self._admin_eventgrid(None, request)
         name, _, action = rest.partition("/")
         vault = self.vaults.get(name)
         if vault is None:
-            return _json(404, {"error": {"code": "NotFound", "message": f"No vault {name}."}})
+            message = f"No vault {name}."
+            return json_response(404, {"error": {"code": "NotFound", "message": message}})
         return await self._admin(vault, request.method, action, request)
 
     async def _admin(
@@ -386,17 +286,17 @@ class EmulatorServer:
         action = action.rstrip("/")
         try:
             if method == "GET" and action == "stats":
-                return _json(200, self.stats(vault.name))
+                return json_response(200, self.stats(vault.name))
             if method == "POST" and action == "stats/reset":
                 self.reset_stats(vault.name)
-                return _json(200, {"ok": True})
+                return json_response(200, {"ok": True})
             if method == "POST" and action == "down":
                 return await self._admin_down(vault, request)
             if method == "POST" and action == "up":
                 await self.set_up(vault.name)
-                return _json(200, {"ok": True})
+                return json_response(200, {"ok": True})
             if method == "POST" and action == "faults":
-                body = await self._body(request)
+                body = await read_json_body(request)
                 rate = body.get("rate") if isinstance(body, dict) else None
                 if isinstance(rate, bool) or not isinstance(rate, int | float):
                     raise bad_parameter('Body must be {"rate": R} with 0 <= R <= 1.')
@@ -404,19 +304,20 @@ class EmulatorServer:
                     self.set_fault_rate(vault.name, float(rate))
                 except ValueError as exc:
                     raise bad_parameter(str(exc)) from exc
-                return _json(200, {"ok": True, "rate": rate})
+                return json_response(200, {"ok": True, "rate": rate})
             if action == "eventgrid":
                 return await self._admin_eventgrid(vault.name, request)
         except KvError as err:
-            return _error(err)
-        return _json(404, {"error": {"code": "NotFound", "message": f"No admin action {action}."}})
+            return error_response(err)
+        message = f"No admin action {action}."
+        return json_response(404, {"error": {"code": "NotFound", "message": message}})
 
 
     async def _admin_down(self, vault: Vault, request: web.BaseRequest) -> web.StreamResponse:
         """``{"mode": "refuse"|"503"}``. Refusing closes the vault's port, and with it the
         vault's own ``/_emulator/`` path, so the way back up is the process-wide admin port:
         opened here on a free port if it was not asked for, and named in ``admin_url``."""
-        body = await self._body(request) or {}
+        body = await read_json_body(request) or {}
         mode = body.get("mode", "refuse") if isinstance(body, dict) else None
         if mode not in (DownMode.REFUSE, DownMode.UNAVAILABLE):
             raise bad_parameter("mode must be 'refuse' or '503'.")
@@ -428,7 +329,7 @@ class EmulatorServer:
             if not had_admin_port:
                 log.warning("emulator: admin API at https://%s:%s%s", HOST, port, ADMIN_PREFIX)
         await self.set_down(vault.name, mode, spare=request.protocol)
-        response = _json(200, answer)
+        response = json_response(200, answer)
         response.force_close()  # the asking connection closes once answered
         return response
 
@@ -437,16 +338,16 @@ class EmulatorServer:
         """``GET``: the subscriptions; ``POST {"url", "duplicate_rate", "reorder", "seed"}``:
         subscribe a webhook (to ``vault``'s events, or every vault's on the admin port)."""
         if request.method == "GET":
-            return _json(200, self.events.snapshot())
+            return json_response(200, self.events.snapshot())
         if request.method != "POST":
-            return _error(KvError(405, ErrorCode.METHOD_NOT_ALLOWED, "Use GET or POST."))
+            return error_response(KvError(405, ErrorCode.METHOD_NOT_ALLOWED, "Use GET or POST."))
         try:
-            sub = self.events.subscribe_from_body(await self._body(request), vault)
+            sub = self.events.subscribe_from_body(await read_json_body(request), vault)
         except KvError as err:
-            return _error(err)
+            return error_response(err)
         except (ValueError, KeyError) as exc:
-            return _error(bad_parameter(str(exc).strip("'\"")))
-        return _json(201, sub.snapshot())
+            return error_response(bad_parameter(str(exc).strip("'\"")))
+        return json_response(201, sub.snapshot())
 
 
 def free_port() -> int:

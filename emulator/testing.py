@@ -14,7 +14,7 @@ import shutil
 import ssl
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,7 +22,7 @@ from typing import Any, TypeVar
 
 import pytest
 from azure.core.credentials import AccessToken, AccessTokenInfo
-from azure.core.pipeline.transport import AioHttpTransport
+from azure.core.pipeline.transport import AioHttpTransport, RequestsTransport
 from azure.keyvault.certificates import CertificateClient
 from azure.keyvault.certificates.aio import CertificateClient as AioCertificateClient
 from azure.keyvault.keys import KeyClient
@@ -104,6 +104,44 @@ def aio_client_kwargs(ca_cert: str | Path) -> dict[str, Any]:
     return {**client_kwargs(ca_cert), "transport": EmulatorAioTransport(ca_cert)}
 
 
+class SkippedTime:
+    """A clock for the emulator's throttle (``Emulator(throttle_clock=...)``) that stands still
+    until a client's retry wait moves it on: throttling tests then depend on the requests they
+    send, not on how fast the machine sends them."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+
+class TimeSkippingTransport(RequestsTransport):
+    """The SDK's requests transport whose retry waits (Retry-After, backoff) advance a
+    :class:`SkippedTime` instead of sleeping."""
+
+    def __init__(self, clock: SkippedTime, ca_cert: str | Path, **kwargs: Any) -> None:
+        super().__init__(connection_verify=str(ca_cert), **kwargs)
+        self.clock = clock
+
+    def sleep(self, duration: float) -> None:
+        self.clock.advance(duration)
+
+
+class AioTimeSkippingTransport(EmulatorAioTransport):
+    """The ``.aio`` twin of :class:`TimeSkippingTransport`."""
+
+    def __init__(self, clock: SkippedTime, ca_cert: str | Path, **kwargs: Any) -> None:
+        super().__init__(ca_cert, **kwargs)
+        self.clock = clock
+
+    async def sleep(self, duration: float) -> None:
+        self.clock.advance(duration)
+
+
 @dataclass(frozen=True)
 class VaultInfo:
     name: str
@@ -126,6 +164,7 @@ class Emulator:
         roles: dict[str, str] | None = None,
         admin_port: int | None = None,
         event_webhook: str | None = None,
+        throttle_clock: Callable[[], float] | None = None,
     ) -> None:
         self.event_webhook = event_webhook
         specs = [VaultSpec(v) if isinstance(v, str) else v for v in vaults]
@@ -137,6 +176,7 @@ class Emulator:
             seed=seed,
             roles=roles,
             admin_port=admin_port,
+            throttle_clock=throttle_clock,
         )
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None

@@ -13,7 +13,7 @@ from azure.keyvault.certificates import CertificatePolicy
 from azure.keyvault.keys.crypto import EncryptionAlgorithm, SignatureAlgorithm
 from cryptography.hazmat.primitives.serialization import pkcs12
 
-from emulator.testing import Emulator
+from emulator.testing import AioTimeSkippingTransport, Emulator, SkippedTime
 from emulator.throttle import ThrottleLimits
 
 
@@ -87,10 +87,15 @@ async def test_async_clients_run_concurrently(kv_emulator: Emulator, name: str) 
 
 
 async def test_async_retry_through_throttling_and_faults(kv_emulator_factory) -> None:
+    # Time passes only while the SDK waits (Retry-After, backoff), so the create window fills
+    # at the same requests however slowly they are sent.
+    clock = SkippedTime()
     emu = kv_emulator_factory(
-        ["vault"], throttle=ThrottleLimits(window_seconds=1, create=5), fault_rate=0.15, seed=5
+        ["vault"], throttle=ThrottleLimits(window_seconds=1, create=5), fault_rate=0.15, seed=5,
+        throttle_clock=clock,
     )
-    async with emu.aio_secret_client() as client:
+    transport = AioTimeSkippingTransport(clock, emu.ca_cert)
+    async with emu.aio_secret_client(transport=transport) as client:
         for i in range(12):
             await client.set_secret(f"s{i}", "v")
         names = {p.name async for p in client.list_properties_of_secrets()}
