@@ -14,12 +14,13 @@ import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack, contextmanager
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
 from activities.blueprint import bp
-from activities.sync import make_plan
+from activities.sync.plan import make_plan
+from kvdr.drill.contracts import Measurement, MeasureRequest, PreflightRequest, PreflightResult
 from kvdr.drill.model import (
     DRILL_COMPLETED_EVENT,
     LAST_REPORT_KEY,
@@ -28,10 +29,7 @@ from kvdr.drill.model import (
     PROBE_RUN_TAG,
     PROBE_SECRET_NAME,
     CheckName,
-    DrillCheck,
     DrillReport,
-    Preflight,
-    VaultRead,
     error_check,
     pending_changes,
     preflight,
@@ -39,8 +37,10 @@ from kvdr.drill.model import (
     rpo_check,
     rto_check,
 )
-from kvdr.errors import KvdrError, TopologyError, VaultError
+from kvdr.errors import KvdrError
 from kvdr.services import Runtime, get_runtime
+from kvdr.telemetry import custom_event
+from kvdr.topology.reading import read_records
 from kvdr.vault.inventory import Inventory, ItemKind
 
 logger = logging.getLogger(__name__)
@@ -64,79 +64,14 @@ def _calls(sessions: Mapping[str, Any]) -> dict[str, int]:
     return {r: s.calls for r, s in sessions.items()}
 
 
-def _read(region: str, session: Any) -> VaultRead:
-    from kvdr.topology.store import read_topology
-
-    try:
-        return VaultRead(region, read_topology(session))
-    except VaultError as exc:
-        logger.warning("drill: %s unreachable [%s]", region, exc.code)
-        return VaultRead(region, error_code=exc.code)
-    except TopologyError as exc:
-        logger.warning("drill: %s holds an unreadable topology record [%s]", region, exc.code)
-        return VaultRead(region, unreadable=True)
-
-
-@dataclass(frozen=True)
-class Measurement:
-    """An activity's envelope: its check and the vault calls it made."""
-
-    check: DrillCheck
-    calls: Mapping[str, int] = field(default_factory=dict)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"check": self.check.to_dict(), "calls": dict(self.calls)}
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> Measurement:
-        return cls(DrillCheck.from_dict(data["check"]), dict(data.get("calls", {})))
-
-
 # --- preflight ----------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class PreflightRequest:
-    run_id: str
-    targets: tuple[str, ...] | None = None
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"run_id": self.run_id,
-                "targets": list(self.targets) if self.targets is not None else None}
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> PreflightRequest:
-        targets = data.get("targets")
-        return cls(data["run_id"], tuple(targets) if targets is not None else None)
-
-
-@dataclass(frozen=True)
-class PreflightResult:
-    """The preflight plus the configuration the orchestrator may not read itself."""
-
-    preflight: Preflight
-    regions: tuple[str, ...]
-    rpo_objective_seconds: int
-    rto_objective_seconds: int
-    calls: Mapping[str, int] = field(default_factory=dict)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"preflight": self.preflight.to_dict(), "regions": list(self.regions),
-                "rpo_objective_seconds": self.rpo_objective_seconds,
-                "rto_objective_seconds": self.rto_objective_seconds, "calls": dict(self.calls)}
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> PreflightResult:
-        return cls(Preflight.from_dict(data["preflight"]), tuple(data["regions"]),
-                   int(data["rpo_objective_seconds"]), int(data["rto_objective_seconds"]),
-                   dict(data.get("calls", {})))
 
 
 def run_preflight(runtime: Runtime, request: PreflightRequest) -> PreflightResult:
     """Read every vault's topology record (never bootstrap it: a drill writes no record)."""
     config = runtime.config
     with _sessions(runtime, config.region_names, probe=True) as sessions:
-        reads = {region: _read(region, session) for region, session in sessions.items()}
+        reads = dict(read_records(sessions).reads)  # the one rule: kvdr.topology.reading
         calls = _calls(sessions)
     result = preflight(config.region_names, reads, request.targets)
     return PreflightResult(result, config.region_names, config.objectives.rpo_seconds,
@@ -149,22 +84,6 @@ def drill_preflight(request: dict[str, Any]) -> dict[str, Any]:
 
 
 # --- RPO ----------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class MeasureRequest:
-    run_id: str
-    primary: str
-    target: str
-    epoch: int
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"run_id": self.run_id, "primary": self.primary, "target": self.target,
-                "epoch": self.epoch}
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> MeasureRequest:
-        return cls(data["run_id"], data["primary"], data["target"], int(data["epoch"]))
 
 
 def _with_exportability(session: Any, source: Inventory, target: Inventory) -> Inventory:
@@ -264,7 +183,7 @@ def rehearse_rto(runtime: Runtime, request: MeasureRequest, *,
     with (_sessions(runtime, config.region_names, probe=True) as sessions,
           _sessions(runtime, (target,)) as writers):
         started = clock()
-        reads = {region: _read(region, session) for region, session in sessions.items()}
+        reads = dict(read_records(sessions).reads)  # the one rule: kvdr.topology.reading
         steps["read_topology"] = clock() - started
         down = [r for r, read in reads.items() if not read.reachable and r != target]
         if down:
@@ -318,8 +237,6 @@ def drill_save_report(record: dict[str, Any]) -> dict[str, Any]:
 
 def emit_completed(record: Mapping[str, Any]) -> dict[str, Any]:
     """The ``kvdr.drill.model.completed`` custom event the drill-failure alert watches."""
-    from kvdr.telemetry import custom_event
-
     report = DrillReport.from_dict(record)
     dimensions = report.event_dimensions()
     custom_event(DRILL_COMPLETED_EVENT, dimensions)

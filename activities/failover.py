@@ -8,12 +8,22 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterator, Mapping
 from contextlib import ExitStack, contextmanager
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
 from activities.blueprint import bp
-from kvdr.errors import KvdrError, TopologyError, VaultError
+from activities.sync.store import plans_prefix
+from kvdr.errors import KvdrError, TopologyError
+from kvdr.events.handler import process_handler
+from kvdr.failover.contracts import (
+    AssessRequest,
+    AssessResult,
+    SaveReportRequest,
+    SwitchRequest,
+    SwitchResult,
+    VerifyRequest,
+    VerifyResult,
+)
 from kvdr.failover.plan import Assessment
 from kvdr.failover.report import (
     LAST_REPORT_KEY,
@@ -22,13 +32,15 @@ from kvdr.failover.report import (
     report_key,
 )
 from kvdr.services import Runtime, get_runtime
+from kvdr.status import estimated_lag
 from kvdr.telemetry import custom_event
-from kvdr.topology.record import TopologyRecord
+from kvdr.topology.reading import read_records
+from kvdr.topology.record import TopologyRecord, assess_topology
+from kvdr.topology.store import read_topology, write_topology
 
 logger = logging.getLogger(__name__)
 
 COMPLETED_EVENT = "kvdr.failover.request.completed"
-
 
 
 @contextmanager
@@ -47,62 +59,17 @@ def _sessions(runtime: Runtime, regions: tuple[str, ...], *, probe: tuple[str, .
 
 def _read_all(sessions: Mapping[str, Any]
               ) -> tuple[dict[str, TopologyRecord | None], dict[str, str]]:
-    """Every vault's record; unreachable vaults are named with their error code."""
-    from kvdr.topology.store import read_topology
-
-    records: dict[str, TopologyRecord | None] = {}
-    unreachable: dict[str, str] = {}
-    for region, session in sessions.items():
-        try:
-            records[region] = read_topology(session)
-        except VaultError as exc:
-            logger.warning("failover: %s unreachable [%s]", region, exc.code)
-            records[region], unreachable[region] = None, exc.code
-        except TopologyError as exc:
-            logger.warning("failover: %s holds an unreadable record [%s]", region, exc.code)
-            records[region] = None
-    return records, unreachable
+    """Every vault's record under the one rule (:mod:`kvdr.topology.reading`); unreachable
+    vaults are named with their error code."""
+    reads = read_records(sessions)
+    return reads.records(), reads.unreachable()
 
 
 # --- assess -------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class AssessRequest:
-    run_id: str
-    target: str
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"run_id": self.run_id, "target": self.target}
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> AssessRequest:
-        return cls(data["run_id"], data["target"])
-
-
-@dataclass(frozen=True)
-class AssessResult:
-    """The assessment plus what the orchestrator may not read itself (configuration)."""
-
-    assessment: Assessment
-    rto_objective_seconds: int
-    max_parallel: int
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"assessment": self.assessment.to_dict(),
-                "rto_objective_seconds": self.rto_objective_seconds,
-                "max_parallel": self.max_parallel}
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> AssessResult:
-        return cls(Assessment.from_dict(data["assessment"]), int(data["rto_objective_seconds"]),
-                   int(data["max_parallel"]))
-
-
 def assess(runtime: Runtime, request: AssessRequest, *, now: datetime | None = None
            ) -> AssessResult:
-    from kvdr.status import estimated_lag
-
     config = runtime.config
     regions = config.region_names
     with _sessions(runtime, regions, probe=regions) as sessions:
@@ -122,49 +89,10 @@ def failover_assess(request: dict[str, Any]) -> dict[str, Any]:
 # --- switch -------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class SwitchRequest:
-    run_id: str
-    record: Mapping[str, Any]        # the new TopologyRecord (epoch_before + 1)
-    epoch_before: int
-    fence: tuple[str, ...] = ()      # the other reachable vaults
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"run_id": self.run_id, "record": dict(self.record),
-                "epoch_before": self.epoch_before, "fence": list(self.fence)}
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> SwitchRequest:
-        return cls(data["run_id"], data["record"], int(data["epoch_before"]),
-                   tuple(data.get("fence", ())))
-
-
-@dataclass(frozen=True)
-class SwitchResult:
-    ok: bool
-    fenced: tuple[str, ...] = ()
-    unreached: Mapping[str, str] = field(default_factory=dict)
-    calls: Mapping[str, int] = field(default_factory=dict)
-    error: Mapping[str, Any] | None = None
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"ok": self.ok, "fenced": list(self.fenced), "unreached": dict(self.unreached),
-                "calls": dict(self.calls), "error": dict(self.error) if self.error else None}
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> SwitchResult:
-        return cls(bool(data["ok"]), tuple(data.get("fenced", ())),
-                   dict(data.get("unreached", {})), dict(data.get("calls", {})),
-                   data.get("error"))
-
-
 def switch(runtime: Runtime, request: SwitchRequest) -> SwitchResult:
     """Write the new record to the new primary first (it must succeed: that write is also the
     proof that the vault takes writes), then to every other reachable vault, which fences it:
     its events and syncs stop counting as the primary's."""
-    from kvdr.events.handler import process_handler
-    from kvdr.topology.store import read_topology, write_topology
-
     record = TopologyRecord.from_dict(request.record)
     target = record.primary
     with _sessions(runtime, (target, *request.fence), probe=request.fence) as sessions:
@@ -211,43 +139,8 @@ def failover_switch(request: dict[str, Any]) -> dict[str, Any]:
 # --- verify -------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class VerifyRequest:
-    run_id: str
-    target: str
-    epoch_after: int
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"run_id": self.run_id, "target": self.target, "epoch_after": self.epoch_after}
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> VerifyRequest:
-        return cls(data["run_id"], data["target"], int(data["epoch_after"]))
-
-
-@dataclass(frozen=True)
-class VerifyResult:
-    ok: bool
-    stale: tuple[str, ...] = ()
-    unreached: Mapping[str, str] = field(default_factory=dict)
-    calls: Mapping[str, int] = field(default_factory=dict)
-    error: Mapping[str, Any] | None = None
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"ok": self.ok, "stale": list(self.stale), "unreached": dict(self.unreached),
-                "calls": dict(self.calls), "error": dict(self.error) if self.error else None}
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> VerifyResult:
-        return cls(bool(data["ok"]), tuple(data.get("stale", ())),
-                   dict(data.get("unreached", {})), dict(data.get("calls", {})),
-                   data.get("error"))
-
-
 def verify(runtime: Runtime, request: VerifyRequest) -> VerifyResult:
     """Read every record back: the new primary at the new epoch must be what readers choose."""
-    from kvdr.topology.record import assess_topology
-
     regions = runtime.config.region_names
     with _sessions(runtime, regions, probe=regions) as sessions:
         records, unreachable = _read_all(sessions)
@@ -280,8 +173,6 @@ def failover_verify(request: dict[str, Any]) -> dict[str, Any]:
 def save_report(runtime: Runtime, report: Mapping[str, Any],
                 sync_run_ids: tuple[str, ...] = ()) -> dict[str, Any]:
     """Keep the report (per run and as the last one) and delete the step syncs' plans."""
-    from activities.sync import plans_prefix
-
     run_id = report["run_id"]
     runtime.state.put_json(report_key(run_id), dict(report))
     if replaces_last_report(report.get("outcome")):  # a no-op never hides the last real one
@@ -302,4 +193,5 @@ def save_report(runtime: Runtime, report: Mapping[str, Any],
 
 @bp.activity_trigger(input_name="request")
 def failover_save_report(request: dict[str, Any]) -> dict[str, Any]:
-    return save_report(get_runtime(), request["report"], tuple(request.get("sync_runs", ())))
+    saved = SaveReportRequest.from_dict(request)
+    return save_report(get_runtime(), saved.report, saved.sync_runs)

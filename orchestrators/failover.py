@@ -19,9 +19,11 @@ from typing import Any
 
 import azure.durable_functions as df
 
-from activities.failover import (
+from kvdr.catalogue import Activity, Orchestrator
+from kvdr.failover.contracts import (
     AssessRequest,
     AssessResult,
+    SaveReportRequest,
     SwitchRequest,
     SwitchResult,
     VerifyRequest,
@@ -30,11 +32,11 @@ from activities.failover import (
 from kvdr.failover.plan import FailoverPlan, PlanOutcome, Step, plan_failover
 from kvdr.failover.report import Approval, FailoverOutcome, FailoverReport
 from kvdr.failover.request import APPROVAL_EVENT, FailoverKind, FailoverPhase, FailoverRequest
+from kvdr.sync.contracts import PairInput, PairResult
 from kvdr.sync.model import SyncMode
 from kvdr.topology.record import TopologyRecord
 from kvdr.vault.inventory import format_time, parse_time
 from orchestrators.blueprint import bp
-from orchestrators.full_sync import PairInput, PairResult
 
 RETRY = df.RetryOptions(first_retry_interval_in_milliseconds=5_000, max_number_of_attempts=3)
 
@@ -64,8 +66,9 @@ def failover(context: df.DurableOrchestrationContext):
     def finish(outcome: FailoverOutcome, **changes: Any):
         final = report.finish(outcome, context.current_utc_datetime, **changes)
         context.set_custom_status(_status(FailoverPhase.REPORT, None, outcome=str(outcome)))
-        yield context.call_activity_with_retry("failover_save_report", RETRY, {
-            "report": final.to_dict(), "sync_runs": sync_runs})
+        yield context.call_activity_with_retry(Activity.FAILOVER_SAVE_REPORT, RETRY,
+                                               SaveReportRequest(final.to_dict(),
+                                                                 tuple(sync_runs)).to_dict())
         context.set_custom_status(_status(FailoverPhase.DONE, None, outcome=str(outcome)))
         return final.to_dict()
 
@@ -73,7 +76,7 @@ def failover(context: df.DurableOrchestrationContext):
     context.set_custom_status(_status(FailoverPhase.ASSESS, None))
     step_start = context.current_utc_datetime
     assessed = AssessResult.from_dict((yield context.call_activity_with_retry(
-        "failover_assess", RETRY, AssessRequest(run_id, request.target).to_dict())))
+        Activity.FAILOVER_ASSESS, RETRY, AssessRequest(run_id, request.target).to_dict())))
     plan = plan_failover(request, assessed.assessment)
     report = _planned(report, plan, assessed).timed("assess", _seconds(context, step_start))
     if plan.outcome is not PlanOutcome.READY:
@@ -109,7 +112,7 @@ def failover(context: df.DurableOrchestrationContext):
         # re-assess: the epoch and the vaults' health may have changed during the wait
         context.set_custom_status(_status(FailoverPhase.ASSESS, plan))
         assessed = AssessResult.from_dict((yield context.call_activity_with_retry(
-            "failover_assess", RETRY, AssessRequest(run_id, request.target).to_dict())))
+            Activity.FAILOVER_ASSESS, RETRY, AssessRequest(run_id, request.target).to_dict())))
         pinned = replace(request, expected_epoch=plan.epoch_before)
         plan = plan_failover(pinned, assessed.assessment)
         report = _planned(report, plan, assessed)
@@ -133,7 +136,8 @@ def failover(context: df.DurableOrchestrationContext):
                          format_time(step_start) or "", max_parallel=assessed.max_parallel,
                          mode=SyncMode(str(step)))
         result = PairResult.from_dict((yield context.call_sub_orchestrator(
-            "full_sync_pair", pair.to_dict(), instance_id=f"{context.instance_id}:{step}")))
+            Orchestrator.FULL_SYNC_PAIR, pair.to_dict(),
+            instance_id=f"{context.instance_id}:{step}")))
         report = replace(report, steps={**report.steps, str(step): _step_summary(result)})
         report = report.timed(str(step), _seconds(context, step_start))
         failed = sum(result.report.get("counts", {}).get("failed", {}).values())
@@ -151,7 +155,7 @@ def failover(context: df.DurableOrchestrationContext):
                             changed_by=request.requested_by or "kvdr", reason=request.reason,
                             runbook_id=run_id)
     switched = SwitchResult.from_dict((yield context.call_activity_with_retry(
-        "failover_switch", RETRY,
+        Activity.FAILOVER_SWITCH, RETRY,
         SwitchRequest(run_id, record.to_dict(), plan.epoch_before, plan.fence).to_dict())))
     report = report.with_calls(switched.calls).timed("switch", _seconds(context, step_start))
     if not switched.ok:
@@ -163,7 +167,8 @@ def failover(context: df.DurableOrchestrationContext):
     context.set_custom_status(_status(FailoverPhase.VERIFY, plan))
     step_start = context.current_utc_datetime
     verified = VerifyResult.from_dict((yield context.call_activity_with_retry(
-        "failover_verify", RETRY, VerifyRequest(run_id, plan.target, plan.epoch_after).to_dict())))
+        Activity.FAILOVER_VERIFY, RETRY,
+        VerifyRequest(run_id, plan.target, plan.epoch_after).to_dict())))
     report = report.with_calls(verified.calls).timed("verify", _seconds(context, step_start))
     if not verified.ok:
         return (yield from finish(FailoverOutcome.FAILED, error=dict(verified.error or {})))

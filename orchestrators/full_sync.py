@@ -13,22 +13,31 @@ by the epoch the pair was planned at. Deterministic: no I/O, time from
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from typing import Any
 
 import azure.durable_functions as df
 
-from activities.sync import (
+from kvdr.catalogue import Activity, Orchestrator
+from kvdr.sync.contracts import (
+    UNVERIFIED_CODE,
     BatchRequest,
+    ExecutedBatch,
+    FailBatchRequest,
+    FullSyncInput,
+    GroupInput,
+    GroupResult,
+    PairInput,
     PairPlanRequest,
     PairPlanSummary,
+    PairResult,
     SyncTopology,
     TopologyRequest,
     VerifyRequest,
     VerifyResult,
 )
-from kvdr.sync.model import PlanAction, SyncMode
+from kvdr.sync.model import PlanAction
 from kvdr.sync.progress import Phase, SyncProgress
 from kvdr.sync.report import MAX_LISTED, BatchResult, ItemNote, ItemOutcome, SyncReport
 from kvdr.vault.inventory import ItemKind, format_time, parse_time
@@ -36,130 +45,8 @@ from orchestrators.blueprint import bp
 
 GROUP_SIZE = 40                 # batches per full_sync_batches sub-orchestration
 MAX_GROUPS_PER_EXECUTION = 100  # then full_sync_pair continues as new
-MAX_PARALLEL_DEFAULT = 4
 
 RETRY = df.RetryOptions(first_retry_interval_in_milliseconds=5_000, max_number_of_attempts=3)
-
-
-@dataclass(frozen=True)
-class FullSyncInput:
-    """The runbook's input. ``run_id`` defaults to the instance id; ``targets`` to every
-    region but the primary."""
-
-    dry_run: bool = False
-    targets: tuple[str, ...] | None = None
-    run_id: str | None = None
-
-    def to_dict(self) -> dict[str, Any]:
-        data: dict[str, Any] = {"dry_run": self.dry_run}
-        if self.targets is not None:
-            data["targets"] = list(self.targets)
-        if self.run_id:
-            data["run_id"] = self.run_id
-        return data
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any] | None) -> FullSyncInput:
-        data = data or {}
-        targets = data.get("targets")
-        return cls(bool(data.get("dry_run", False)),
-                   tuple(targets) if targets is not None else None, data.get("run_id"))
-
-
-@dataclass(frozen=True)
-class PairInput:
-    """One source -> target pair. ``epoch`` is the topology epoch the work is fenced by (links
-    carry it; a target holding a higher one refuses every batch); ``mode`` what to copy."""
-
-    run_id: str
-    source: str
-    target: str
-    dry_run: bool
-    epoch: int
-    started_at: str
-    max_parallel: int = MAX_PARALLEL_DEFAULT
-    # carried across continue_as_new once the plan exists
-    summary: Mapping[str, Any] | None = None
-    report: Mapping[str, Any] | None = None
-    next_batch: int = 0
-    items_done: int = 0
-    mode: SyncMode = SyncMode.SYNC
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"run_id": self.run_id, "source": self.source, "target": self.target,
-                "dry_run": self.dry_run, "epoch": self.epoch, "started_at": self.started_at,
-                "max_parallel": self.max_parallel, "summary": self.summary,
-                "report": self.report, "next_batch": self.next_batch,
-                "items_done": self.items_done, "mode": str(self.mode)}
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> PairInput:
-        return cls(data["run_id"], data["source"], data["target"], bool(data["dry_run"]),
-                   int(data["epoch"]), data["started_at"],
-                   int(data.get("max_parallel", MAX_PARALLEL_DEFAULT)), data.get("summary"),
-                   data.get("report"), int(data.get("next_batch", 0)),
-                   int(data.get("items_done", 0)), SyncMode(data.get("mode", SyncMode.SYNC)))
-
-
-@dataclass(frozen=True)
-class PairResult:
-    """A pair's envelope: its report, drift found, and the error that stopped it (if any)."""
-
-    target: str
-    report: Mapping[str, Any]
-    drift: int = 0
-    unverified: int = 0
-    error: Mapping[str, Any] | None = None
-
-    def to_dict(self) -> dict[str, Any]:
-        data = {"target": self.target, "report": dict(self.report), "drift": self.drift,
-                "unverified": self.unverified}
-        if self.error:
-            data["error"] = dict(self.error)
-        return data
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> PairResult:
-        return cls(data["target"], data["report"], data.get("drift", 0),
-                   data.get("unverified", 0), data.get("error"))
-
-
-@dataclass(frozen=True)
-class GroupInput:
-    run_id: str
-    source: str
-    target: str
-    started_at: str
-    first: int
-    count: int
-    max_parallel: int
-    progress: Mapping[str, Any]  # the pair's progress when the group starts
-    epoch: int  # the fence: the epoch the pair was planned at
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"run_id": self.run_id, "source": self.source, "target": self.target,
-                "started_at": self.started_at, "first": self.first, "count": self.count,
-                "max_parallel": self.max_parallel, "progress": dict(self.progress),
-                "epoch": self.epoch}
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> GroupInput:
-        return cls(data["run_id"], data["source"], data["target"], data["started_at"],
-                   int(data["first"]), int(data["count"]), int(data["max_parallel"]),
-                   data["progress"], int(data["epoch"]))
-
-
-@dataclass(frozen=True)
-class GroupResult:
-    report: Mapping[str, Any]
-    items_done: int
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"report": dict(self.report), "items_done": self.items_done}
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> GroupResult:
-        return cls(data["report"], int(data["items_done"]))
 
 
 def run_record(report: SyncReport, *, run_id: str, drift: int, epoch: int,
@@ -184,7 +71,8 @@ def full_sync(context: df.DurableOrchestrationContext):
     started = context.current_utc_datetime
     context.set_custom_status(SyncProgress(Phase.TOPOLOGY).to_dict())
     topo = SyncTopology.from_dict((yield context.call_activity_with_retry(
-        "sync_read_topology", RETRY, TopologyRequest(request.targets, request.dry_run).to_dict())))
+        Activity.SYNC_READ_TOPOLOGY, RETRY,
+        TopologyRequest(request.targets, request.dry_run).to_dict())))
     if not topo.ok:
         report = SyncReport(topo.primary or "?", tuple(request.targets or ()), started,
                             request.dry_run).add_calls(topo.calls)
@@ -193,13 +81,13 @@ def full_sync(context: df.DurableOrchestrationContext):
                             errors=[{"target": None, **dict(topo.error or {})}])
         record["status"] = "failed"
         context.set_custom_status(SyncProgress(Phase.SAVE).to_dict())
-        yield context.call_activity_with_retry("sync_save_report", RETRY, record)
+        yield context.call_activity_with_retry(Activity.SYNC_SAVE_REPORT, RETRY, record)
         context.set_custom_status(SyncProgress(Phase.DONE).to_dict())
         return record
 
     context.set_custom_status(SyncProgress(Phase.PLAN).to_dict())
     pairs = [context.call_sub_orchestrator(
-        "full_sync_pair",
+        Orchestrator.FULL_SYNC_PAIR,
         PairInput(run_id, topo.primary, target, request.dry_run, topo.epoch,
                   format_time(started) or "",
                   max_parallel=topo.max_parallel).to_dict(),
@@ -214,7 +102,7 @@ def full_sync(context: df.DurableOrchestrationContext):
     record = run_record(report, run_id=run_id, drift=sum(r.drift for r in results),
                         epoch=topo.epoch, errors=errors)
     context.set_custom_status(SyncProgress(Phase.SAVE).to_dict())
-    yield context.call_activity_with_retry("sync_save_report", RETRY, record)
+    yield context.call_activity_with_retry(Activity.SYNC_SAVE_REPORT, RETRY, record)
     context.set_custom_status(SyncProgress(Phase.DONE).to_dict())
     return record
 
@@ -231,7 +119,7 @@ def full_sync_pair(context: df.DurableOrchestrationContext):
     if pair.summary is None:
         context.set_custom_status(progress.to_dict())
         summary = PairPlanSummary.from_dict((yield context.call_activity_with_retry(
-            "sync_plan_pair", RETRY, PairPlanRequest(
+            Activity.SYNC_PLAN_PAIR, RETRY, PairPlanRequest(
                 pair.run_id, pair.source, pair.target, pair.dry_run, pair.epoch,
                 pair.started_at, pair.mode).to_dict())))
         report = SyncReport.from_dict(summary.report) if summary.report else SyncReport(
@@ -260,7 +148,7 @@ def full_sync_pair(context: df.DurableOrchestrationContext):
         count = min(GROUP_SIZE, summary.batches - next_batch)
         context.set_custom_status(progress.to_dict())
         group = GroupResult.from_dict((yield context.call_sub_orchestrator(
-            "full_sync_batches",
+            Orchestrator.FULL_SYNC_BATCHES,
             GroupInput(pair.run_id, pair.source, pair.target, pair.started_at, next_batch,
                        count, pair.max_parallel, progress.to_dict(), pair.epoch).to_dict(),
             instance_id=f"{context.instance_id}:g{next_batch:06d}")))
@@ -277,7 +165,7 @@ def full_sync_pair(context: df.DurableOrchestrationContext):
                                                summary.batches, items_done,
                                                summary.items_total).to_dict())
         verified = VerifyResult.from_dict((yield context.call_activity_with_retry(
-            "sync_verify_pair", RETRY, VerifyRequest(
+            Activity.SYNC_VERIFY_PAIR, RETRY, VerifyRequest(
                 pair.run_id, pair.source, pair.target, summary.batches, pair.epoch,
                 summary.target_items, pair.mode).to_dict())))
         report = report.add_calls(verified.calls)
@@ -292,8 +180,6 @@ def _absorb_verification(report: SyncReport, verified: VerifyResult
                          ) -> tuple[SyncReport, int]:
     """Unverified items become failures (code ``sync.unverified``) unless the run already
     reported them as failed."""
-    from activities.sync import UNVERIFIED_CODE
-
     if not verified.ok:
         note = verified.error or {}
         return report.add_batch(BatchResult((ItemOutcome(
@@ -324,23 +210,23 @@ def full_sync_batches(context: df.DurableOrchestrationContext):
             request = BatchRequest(group.run_id, group.source, group.target, next_batch,
                                    group.epoch)
             in_flight.append((context.call_activity_with_retry(
-                "sync_execute_batch", RETRY, request.to_dict()), next_batch))
+                Activity.SYNC_EXECUTE_BATCH, RETRY, request.to_dict()), next_batch))
             next_batch += 1
         winner = yield context.task_any([task for task, _ in in_flight])
         n = next(n for task, n in in_flight if task is winner)
         in_flight = [(task, m) for task, m in in_flight if task is not winner]
         if getattr(winner, "state", None) is not None and winner.state.name == "FAILED":
             # the activity failed for good (after retries): every item of the batch failed
-            failed = yield context.call_activity_with_retry("sync_fail_batch", RETRY, {
-                **BatchRequest(group.run_id, group.source, group.target, n,
-                               group.epoch).to_dict(),
-                "message": _first_line(winner.result)})
+            failed = yield context.call_activity_with_retry(
+                Activity.SYNC_FAIL_BATCH, RETRY, FailBatchRequest(
+                    BatchRequest(group.run_id, group.source, group.target, n, group.epoch),
+                    _first_line(winner.result)).to_dict())
             result = BatchResult.from_dict(failed)
         else:
-            result = BatchResult.from_dict(winner.result)
-            report = _add_skipped(report, winner.result.get("skipped", ()))
-            report = report.add_overwritten(
-                ItemNote.from_dict(n) for n in winner.result.get("overwritten", ()))
+            executed = ExecutedBatch.from_dict(winner.result)
+            result = executed.result
+            report = _add_skipped(report, executed.skipped)
+            report = report.add_overwritten(executed.overwritten)
         report = report.add_batch(result)
         items_done += len(result.outcomes)
         progress = progress.advanced(batches=1, items=len(result.outcomes))
@@ -348,11 +234,11 @@ def full_sync_batches(context: df.DurableOrchestrationContext):
     return GroupResult(report.to_dict(), items_done).to_dict()
 
 
-def _add_skipped(report: SyncReport, notes: Any) -> SyncReport:
+def _add_skipped(report: SyncReport, notes: Sequence[ItemNote]) -> SyncReport:
     """List the copier's skips (found only when executing) with their reasons."""
     if not notes:
         return report
-    listed = (*report.skipped, *(ItemNote.from_dict(n) for n in notes))
+    listed = (*report.skipped, *notes)
     kept = listed[:MAX_LISTED]
     return replace(report, skipped=kept, omitted=report.omitted + len(listed) - len(kept))
 

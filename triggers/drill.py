@@ -17,19 +17,17 @@ from datetime import UTC, datetime
 import azure.durable_functions as df
 import azure.functions as func
 
+from kvdr.catalogue import DRILL, DRILL_INSTANCE, Orchestrator
+from kvdr.drill.contracts import DrillInput
 from kvdr.errors import KvdrError
 from kvdr.request_body import RequestError, json_object, region_list
 from kvdr.services import Runtime, get_runtime
-from orchestrators.drill import DRILL_ORCHESTRATOR, DrillInput
 from triggers.blueprint import bp
-from triggers.failover import active_topology_runbook
+from triggers.failover import active_runbook
 from triggers.runbooks import ACTIVE, RunbookConflict, error_response
 from triggers.timers import current_primary
 
 logger = logging.getLogger(__name__)
-
-DRILL_INSTANCE = "drill"
-
 
 
 def parse_drill_body(raw: bytes, regions: tuple[str, ...]) -> DrillInput:
@@ -49,12 +47,12 @@ async def start_drill(client: df.DurableOrchestrationClient, request: DrillInput
     if existing and existing.runtime_status in ACTIVE:
         raise RunbookConflict("a drill is already running; follow it at the status URL or wait "
                             "for it to finish", DRILL_INSTANCE)
-    running = await active_topology_runbook(client)
+    running = await active_runbook(client, DRILL.blocked_by)
     if running:
         raise RunbookConflict(f"a failover/failback is running ({running}); drill once it has "
                             "finished", running, code="runbook.failover_running")
     body = DrillInput(request.targets, run_id).to_dict()
-    await client.start_new(DRILL_ORCHESTRATOR, DRILL_INSTANCE, body)
+    await client.start_new(Orchestrator.DRILL, DRILL_INSTANCE, body)
     logger.info("drill %s started (targets %s)", run_id,
                 ", ".join(request.targets) if request.targets else "every secondary")
     return DRILL_INSTANCE

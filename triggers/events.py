@@ -25,6 +25,7 @@ import azure.functions as func
 
 from kvdr.events.handler import handle_payload
 from kvdr.events.parse import EventError
+from kvdr.services import get_runtime
 from triggers.blueprint import bp
 
 log = logging.getLogger("kvdr.triggers.events")
@@ -37,12 +38,6 @@ def grid_event_to_dict(event: func.EventGridEvent) -> dict[str, Any]:
             "eventType": event.event_type,
             "eventTime": when.isoformat().replace("+00:00", "Z") if when else None,
             "data": event.get_json(), "dataVersion": event.data_version}
-
-
-def _runtime() -> Any:
-    from kvdr.services import get_runtime
-
-    return get_runtime()
 
 
 @bp.event_grid_trigger(arg_name="event")
@@ -62,7 +57,7 @@ def event_queue_sync(msg: func.QueueMessage) -> None:
 
 def _handle(payload: Any, what: str) -> None:
     try:
-        handle_payload(_runtime(), payload)
+        handle_payload(get_runtime(), payload)
     except EventError as exc:
         # malformed input never gets better by retrying: log it and let it go
         log.error("dropped %s: %s", what, exc)

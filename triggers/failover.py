@@ -10,10 +10,12 @@ from __future__ import annotations
 import hashlib
 import logging
 import uuid
+from collections.abc import Collection
 
 import azure.durable_functions as df
 import azure.functions as func
 
+from kvdr.catalogue import FAILOVER, Orchestrator
 from kvdr.config.schema import ApprovalPolicy
 from kvdr.errors import KvdrError
 from kvdr.failover.request import (
@@ -32,8 +34,7 @@ from triggers.runbooks import ACTIVE, RunbookConflict, error_response, json_resp
 
 logger = logging.getLogger(__name__)
 
-FAILOVER_ORCHESTRATOR = "failover"
-
+FAILOVER_ORCHESTRATOR = Orchestrator.FAILOVER  # its registered name (kvdr.catalogue)
 
 
 def failover_instance_id(request: FailoverRequest) -> str:
@@ -45,12 +46,18 @@ def failover_instance_id(request: FailoverRequest) -> str:
     return f"{request.kind}-{uuid.uuid4().hex[:12]}"
 
 
-async def active_topology_runbook(client: df.DurableOrchestrationClient) -> str | None:
-    """The instance id of a failover/failback still running, if any."""
+async def active_runbook(client: df.DurableOrchestrationClient,
+                         orchestrators: Collection[Orchestrator]) -> str | None:
+    """The instance id of a runbook of one of these orchestrators still running, if any."""
     for status in await statuses_by(client, ACTIVE):  # every page, not only the first
-        if status.name == FAILOVER_ORCHESTRATOR and status.instance_id:
+        if status.name in orchestrators and status.instance_id:
             return status.instance_id
     return None
+
+
+async def active_topology_runbook(client: df.DurableOrchestrationClient) -> str | None:
+    """The instance id of a failover/failback still running, if any (it blocks another)."""
+    return await active_runbook(client, FAILOVER.blocked_by)
 
 
 async def start_failover(client: df.DurableOrchestrationClient, request: FailoverRequest,
@@ -64,7 +71,7 @@ async def start_failover(client: df.DurableOrchestrationClient, request: Failove
     instance_id = instance_id or failover_instance_id(request)
     run_id = request.run_id or instance_id
     body = FailoverRequest(**{**request.__dict__, "run_id": run_id}).to_dict()
-    await client.start_new(FAILOVER_ORCHESTRATOR, instance_id, body)
+    await client.start_new(FAILOVER.orchestrator, instance_id, body)
     logger.info("%s %s started: target %s, requested by %s, approval %s, dry run %s",
                 request.kind, instance_id, request.target, request.requested_by,
                 request.approval_required, request.dry_run)

@@ -16,20 +16,19 @@ from typing import Any
 import azure.durable_functions as df
 import azure.functions as func
 
+from kvdr.catalogue import ACTIVE_STATUSES, FULL_SYNC_INSTANCE, Orchestrator
 from kvdr.errors import KvdrError
 from kvdr.request_body import RequestError, json_object, region_list
 from kvdr.services import get_runtime
+from kvdr.sync.contracts import FullSyncInput
 from kvdr.sync.progress import combine
-from orchestrators.full_sync import FullSyncInput
 from triggers.blueprint import bp
 from triggers.instances import statuses_by
 
 logger = logging.getLogger(__name__)
 
-FULL_SYNC_INSTANCE = "full-sync"
-# not finished: a suspended runbook still holds its place (resume or terminate it first)
-ACTIVE = {df.OrchestrationRuntimeStatus.Pending, df.OrchestrationRuntimeStatus.Running,
-          df.OrchestrationRuntimeStatus.Suspended}
+# the catalogue's active statuses, as the Durable SDK spells them
+ACTIVE = frozenset(df.OrchestrationRuntimeStatus(str(s)) for s in ACTIVE_STATUSES)
 
 
 class RunbookConflict(KvdrError):
@@ -89,7 +88,7 @@ async def start_full_sync(req: func.HttpRequest, client: df.DurableOrchestration
                                   instance_id=instance_id)
     run_id = instance_id if request.dry_run else f"full-sync-{uuid.uuid4().hex[:12]}"
     body = FullSyncInput(request.dry_run, request.targets, run_id).to_dict()
-    await client.start_new("full_sync", instance_id, body)
+    await client.start_new(Orchestrator.FULL_SYNC, instance_id, body)
     logger.info("full sync %s started (instance %s, dry run %s)", run_id, instance_id,
                 request.dry_run)
     return client.create_check_status_response(req, instance_id)

@@ -7,38 +7,30 @@ singleton instance id ``full-sync``, and not while one is still running.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from datetime import UTC, datetime
 
 import azure.durable_functions as df
 import azure.functions as func
 
-from kvdr.errors import KvdrError
+from kvdr.catalogue import FULL_SYNC_INSTANCE, Orchestrator
 from kvdr.services import Runtime, get_runtime
-from orchestrators.full_sync import FullSyncInput
+from kvdr.sync.contracts import FullSyncInput
+from kvdr.topology.reading import probe_primary
 from triggers.blueprint import bp
-from triggers.runbooks import ACTIVE, FULL_SYNC_INSTANCE
+from triggers.runbooks import ACTIVE
 
 logger = logging.getLogger(__name__)
 
 
 def current_primary(runtime: Runtime) -> str:
-    """The primary from the vaults' topology records (read only; the sync itself bootstraps
-    the record when none exists, so then it is the configured initial primary)."""
-    from kvdr.topology.record import assess_topology
-    from kvdr.topology.store import read_topology
-
-    records = {}
-    for name in runtime.config.region_names:
-        try:
-            records[name] = read_topology(runtime.session(name))
-        except KvdrError as exc:
-            logger.warning("full sync timer: cannot read the topology of %s [%s]", name,
-                           exc.code)
-            records[name] = None
-    if not any(records.values()):
-        return runtime.config.topology.initial_primary
-    return assess_topology(records).current.primary
+    """The primary from the vaults' topology records, read as every async trigger reads them
+    (:func:`kvdr.topology.reading.probe_primary`: probe sessions, a few seconds at most, one rule
+    for unreachable and unreadable vaults). Read only: the sync itself bootstraps the record
+    when none counts, so then it is the configured initial primary. Blocking."""
+    reading = probe_primary(runtime.open_probe, runtime.config.region_names)
+    return reading.primary if reading else runtime.config.topology.initial_primary
 
 
 async def maybe_start(runtime: Runtime, client: df.DurableOrchestrationClient,
@@ -46,7 +38,8 @@ async def maybe_start(runtime: Runtime, client: df.DurableOrchestrationClient,
     """Start the scheduled sync if this app is the primary's and none is running; returns the
     instance id started, or None."""
     local = runtime.config.topology.local_region
-    primary = current_primary(runtime)
+    # off the event loop: a hung vault must not stall the other triggers (the alert webhook)
+    primary = await asyncio.to_thread(current_primary, runtime)
     if local != primary:
         logger.info("full sync timer: this app runs in %s, the primary is %s: nothing to do",
                     local, primary)
@@ -56,7 +49,7 @@ async def maybe_start(runtime: Runtime, client: df.DurableOrchestrationClient,
         logger.info("full sync timer: the previous full sync is still running; skipped")
         return None
     run_id = f"full-sync-{now:%Y%m%dT%H%M%SZ}"
-    await client.start_new("full_sync", FULL_SYNC_INSTANCE,
+    await client.start_new(Orchestrator.FULL_SYNC, FULL_SYNC_INSTANCE,
                            FullSyncInput(run_id=run_id).to_dict())
     logger.info("full sync timer: started %s", run_id)
     return FULL_SYNC_INSTANCE

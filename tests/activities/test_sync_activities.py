@@ -2,18 +2,14 @@
 
 from __future__ import annotations
 
-from sync_support import SyncEnv
+from support.sync import SyncEnv
 
-from activities.sync import (
-    BatchRequest,
-    PairPlanRequest,
-    TopologyRequest,
-    batch_key,
-    execute_batch,
-    plan_pair,
-    read_sync_topology,
-    save_report,
-)
+from activities.sync.batches import execute_batch
+from activities.sync.plan import plan_pair
+from activities.sync.report import save_report
+from activities.sync.store import batch_key
+from activities.sync.topology import read_sync_topology
+from kvdr.sync.contracts import BatchRequest, PairPlanRequest, TopologyRequest
 
 
 def _plan(env: SyncEnv, run_id: str = "run-1", *, dry_run: bool = False):

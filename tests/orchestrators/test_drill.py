@@ -15,10 +15,11 @@ from typing import Any
 import azure.durable_functions as df
 import pytest
 from opentelemetry.sdk._logs.export import InMemoryLogRecordExporter
-from sync_support import SyncEnv
-from telemetry_support import custom_events
+from support.sync import SyncEnv
+from support.telemetry import custom_events
 
-from activities.drill import MeasureRequest, rehearse_rto
+from activities.drill import rehearse_rto
+from kvdr.drill.contracts import MeasureRequest
 from kvdr.drill.model import LAST_REPORT_KEY, PROBE_RUN_TAG, PROBE_SECRET_NAME, report_key
 from kvdr.services import Runtime
 from kvdr.vault.links import TOPOLOGY_SECRET_NAME

@@ -9,7 +9,8 @@ import uuid
 from typing import Any
 
 import pytest
-from sync_support import SyncEnv
+from support.sync import WITH_EUROPE, SyncEnv
+from support.telemetry import custom_events
 
 from emulator.eventgrid import build_event
 from kvdr.events.handler import handle_payload, reset_caches
@@ -212,8 +213,6 @@ def test_an_approval_that_never_comes_times_out_and_changes_nothing(synced: Sync
 
 def test_a_finished_failover_emits_its_custom_event_with_timings_and_no_value(
         synced: SyncEnv, events) -> None:
-    from telemetry_support import custom_events
-
     report = run(synced, request())
     (event,) = custom_events(events, "kvdr.failover.request.completed", report["run_id"])
     assert event["outcome"] == "completed" and event["target"] == "west"
@@ -343,7 +342,8 @@ def test_two_runbooks_making_the_same_switch_leave_one_record_per_epoch(
     that assess before either switches; the second adopts the first's record."""
     from datetime import UTC, datetime
 
-    from activities.failover import SwitchRequest, switch
+    from activities.failover import switch
+    from kvdr.failover.contracts import SwitchRequest
     from kvdr.topology.record import TopologyRecord
 
     def record(runbook: str) -> dict[str, Any]:
@@ -362,9 +362,8 @@ def test_a_switch_refuses_when_another_runbook_chose_a_different_primary(
         sync_env_factory) -> None:
     from datetime import UTC, datetime
 
-    from sync_support import WITH_EUROPE
-
-    from activities.failover import SwitchRequest, switch
+    from activities.failover import switch
+    from kvdr.failover.contracts import SwitchRequest
     from kvdr.topology.record import TopologyRecord
 
     env = sync_env_factory(WITH_EUROPE)

@@ -14,22 +14,18 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
-from sync_support import SyncEnv
+from support.sync import SyncEnv
 
-from activities.sync import (
-    BatchRequest,
-    PairPlanRequest,
-    execute_batch,
-    plan_pair,
-)
+from activities.sync.batches import execute_batch
+from activities.sync.plan import plan_pair
 from emulator.eventgrid import build_event
 from kvdr.events.handler import handle_payload, reset_caches
 from kvdr.events.model import EventStatus, IgnoreReason
+from kvdr.sync.contracts import BatchRequest, PairInput, PairPlanRequest
 from kvdr.sync.model import Reason, SyncMode
 from kvdr.topology.record import TopologyRecord, next_epoch
 from kvdr.topology.store import FENCED_CODE, current_topology, write_topology
 from kvdr.vault.session import VaultSession
-from orchestrators.full_sync import PairInput
 
 BACKDATE_SECONDS = 30  # versions made before a step must not share a creation second with later
 

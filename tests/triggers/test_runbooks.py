@@ -2,17 +2,14 @@
 
 from __future__ import annotations
 
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-
-sys.path.insert(0, str(Path(__file__).parent))
-from runbook_support import call as _call
-from runbook_support import hosted_app
-from sync_support import SyncEnv
+from support.runbooks import call as _call
+from support.runbooks import hosted_app
+from support.sync import SyncEnv
 
 from engine.host import LocalHost
 
@@ -91,11 +88,11 @@ def _waiting_app():  # type: ignore[no-untyped-def]
     import azure.durable_functions as df
     import azure.functions as func
 
-    from triggers.failover import FAILOVER_ORCHESTRATOR
+    from kvdr.catalogue import Orchestrator
 
     app = df.DFApp(http_auth_level=func.AuthLevel.ANONYMOUS)
 
-    @app.function_name(FAILOVER_ORCHESTRATOR)
+    @app.function_name(Orchestrator.FAILOVER)
     @app.orchestration_trigger(context_name="context")
     def failover_waits(context: df.DurableOrchestrationContext):  # type: ignore[no-untyped-def]
         yield context.wait_for_external_event("Go")
@@ -117,7 +114,8 @@ def test_a_running_failover_beyond_the_first_page_of_instances_is_still_found(
     from azure.durable_functions.models.utils import http_utils
 
     from engine.management_api import client_binding
-    from triggers.failover import FAILOVER_ORCHESTRATOR, active_topology_runbook
+    from kvdr.catalogue import Orchestrator
+    from triggers.failover import active_topology_runbook
     from triggers.instances import statuses_by
     from triggers.runbooks import ACTIVE
 
@@ -125,7 +123,7 @@ def test_a_running_failover_beyond_the_first_page_of_instances_is_still_found(
     with LocalHost(_waiting_app(), state_dir=tmp_path / "host", port=0) as host:
         host.management.page_size = 2
         waiters = [host.engine.start_new("waiter", instance_id=f"waiter-{i}") for i in range(5)]
-        failover = host.engine.start_new(FAILOVER_ORCHESTRATOR, instance_id="failover-late")
+        failover = host.engine.start_new(Orchestrator.FAILOVER, instance_id="failover-late")
         expected = {*waiters, failover}  # Pending or Running: active either way
         client = df.DurableOrchestrationClient(
             json.dumps(client_binding(host.engine, host.base_url)))

@@ -1,0 +1,28 @@
+"""Where the full sync keeps its state: the state store's keys for the last reports, the
+stored batches of a run's plans and the first sightings of missing items."""
+
+from __future__ import annotations
+
+from kvdr.services import Runtime
+from kvdr.sync.contracts import BatchRequest
+from kvdr.sync.model import PlanItem
+
+LAST_REPORT_KEY = "sync/last-report.json"
+LAST_DRY_RUN_KEY = "sync/last-dry-run.json"
+
+
+def plans_prefix(run_id: str, target: str | None = None) -> str:
+    return f"plans/{run_id}/" + (f"{target}/" if target else "")
+
+
+def batch_key(run_id: str, target: str, n: int) -> str:
+    return f"{plans_prefix(run_id, target)}batch-{n:05d}.json"
+
+
+def missing_since_key(target: str) -> str:
+    return f"sync/missing-since/{target}.json"
+
+
+def load_batch(runtime: Runtime, request: BatchRequest) -> list[PlanItem] | None:
+    raw = runtime.state.get_json(batch_key(request.run_id, request.target, request.batch))
+    return None if raw is None else [PlanItem.from_dict(i) for i in raw]
