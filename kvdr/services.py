@@ -73,6 +73,11 @@ class Runtime:
                                 timeouts=PROBE_TIMEOUTS)
         return VaultSession(self.config, region, credential=self.credential, pacers=self.pacers)
 
+    def open_probe(self, region: str) -> VaultSession:
+        """``open_session(region, probe=True)``: what every topology read uses
+        (:mod:`kvdr.topology.reading`)."""
+        return self.open_session(region, probe=True)
+
     def suspect(self, regions: Iterable[str]) -> None:
         """Remember the vaults a topology read got no record from (down, or not bootstrapped
         yet), replacing what was remembered: later work in this process probes them before

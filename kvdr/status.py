@@ -15,13 +15,19 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
+from contextlib import ExitStack, closing
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
 from kvdr.drill.model import LAST_REPORT_KEY as DRILL_REPORT_KEY
 from kvdr.errors import KvdrError
+from kvdr.events.stats import lag_after
 from kvdr.failover.report import LAST_REPORT_KEY as FAILOVER_REPORT_KEY
+from kvdr.services import Runtime
+from kvdr.state.store import StateStore
+from kvdr.topology.reading import read_records
+from kvdr.topology.record import assess_topology
 from kvdr.vault.inventory import format_time, parse_time
 
 logger = logging.getLogger(__name__)
@@ -139,8 +145,6 @@ def _lag(now: datetime, sync: Mapping[str, Any] | None, events: Mapping[str, Any
     healthy = (events.get("received", 0) > 0 and not events.get("failed")
                and not events.get("pending") and events.get("lag_seconds_max") is not None)
     if healthy:
-        from kvdr.events.stats import lag_after
-
         # a clean full sync copied whatever earlier events missed: their lags are history
         clean = bool(sync and sync.get("status") == "succeeded" and not sync.get("dry_run"))
         lag, note = lag_after(events, parse_time(sync.get("started_at")) if clean and sync
@@ -154,7 +158,7 @@ def _lag(now: datetime, sync: Mapping[str, Any] | None, events: Mapping[str, Any
     return None, "no successful full sync yet"
 
 
-def estimated_lag(state: Any, target: str, now: datetime) -> tuple[float | None, str]:
+def estimated_lag(state: StateStore, target: str, now: datetime) -> tuple[float | None, str]:
     """How stale ``target`` may be (seconds, and on what basis), from the state store alone:
     no vault call, so a failover can ask it while the primary's vault is down."""
     try:
@@ -166,27 +170,20 @@ def estimated_lag(state: Any, target: str, now: datetime) -> tuple[float | None,
     return _lag(now, _summary_of(report, target), events)
 
 
-def build_status(runtime: Any, *, now: datetime | None = None) -> ReplicationStatus:
+def build_status(runtime: Runtime, *, now: datetime | None = None) -> ReplicationStatus:
     """Read the topology (without bootstrapping it), the last report and the event counters."""
-    from kvdr.topology.record import assess_topology
-    from kvdr.topology.store import read_topology
-
     now = now or datetime.now(UTC)
     config = runtime.config
     problems: list[str] = []
-    records = {}
-    unanswered: set[str] = set()
-    for name in config.region_names:
-        # a probe session: a vault that does not answer is reported within seconds
-        session = runtime.open_session(name, probe=True)
-        try:
-            records[name] = read_topology(session)
-        except KvdrError as exc:
-            problems.append(f"{name}: cannot read the topology record [{exc.code}]")
-            records[name] = None
-            unanswered.add(name)
-        finally:
-            session.close()
+    # probe sessions: a vault that does not answer is reported within seconds
+    with ExitStack() as stack:
+        reads = read_records({name: stack.enter_context(closing(runtime.open_probe(name)))
+                              for name in config.region_names})
+    failed = reads.failed()  # unreachable and unreadable alike: no record that counts
+    problems += [f"{name}: cannot read the topology record [{code}]"
+                 for name, code in failed.items()]
+    records = reads.records()
+    unanswered = set(failed)
     try:
         view = assess_topology(records)
         primary, epoch = view.current.primary, view.current.epoch

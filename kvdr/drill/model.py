@@ -23,6 +23,7 @@ from enum import StrEnum
 from typing import Any
 
 from kvdr.sync.model import EXECUTABLE, PlanAction, Reason, SyncPlan
+from kvdr.topology.reading import RecordRead
 from kvdr.topology.record import TopologyRecord, assess_topology
 from kvdr.vault.inventory import ItemProps, format_time, parse_time
 
@@ -148,22 +149,6 @@ def step_failed(name: CheckName, region: str | None, error: Any) -> DrillCheck:
 
 
 @dataclass(frozen=True)
-class VaultRead:
-    """What reading one vault's topology record gave: the record (None: none held), or the
-    code of the vault error that stopped the read, or ``unreadable`` (a record that does not
-    parse)."""
-
-    region: str
-    record: TopologyRecord | None = None
-    error_code: str | None = None
-    unreadable: bool = False
-
-    @property
-    def reachable(self) -> bool:
-        return self.error_code is None
-
-
-@dataclass(frozen=True)
 class Preflight:
     """The preflight verdicts and what the drill measures next: RPO needs the primary and the
     secondary, the RTO rehearsal only the secondary (a failover away from a dead primary is
@@ -188,7 +173,7 @@ class Preflight:
                    tuple(data.get("measure_rpo", ())), tuple(data.get("measure_rto", ())))
 
 
-def preflight(regions: Sequence[str], reads: Mapping[str, VaultRead],
+def preflight(regions: Sequence[str], reads: Mapping[str, RecordRead],
               targets: Sequence[str] | None = None) -> Preflight:
     """Judge the topology records read from every vault (``reads`` per configured region)
     and decide which secondaries can be measured. ``targets`` limits the secondaries."""
@@ -254,7 +239,7 @@ def _reachable(regions: Sequence[str], down: Mapping[str, str | None]) -> DrillC
                    "path and kvdr's role", counts={"unreachable": len(down)})
 
 
-def _records_current(regions: Sequence[str], reads: Mapping[str, VaultRead],
+def _records_current(regions: Sequence[str], reads: Mapping[str, RecordRead],
                      current: TopologyRecord) -> DrillCheck:
     problems = []
     for region in regions:

@@ -2,8 +2,8 @@
 
 Its value is :meth:`TopologyRecord.to_json`; its content type ``application/json`` and the tag
 ``kvdr-record = topology`` mark it as kvdr's. Readers take the highest epoch among the vaults
-they reach (:func:`kvdr.topology.record.assess_topology`). Writing is idempotent: a vault that
-already holds the record gets no new version.
+they reach, under one rule for the vaults that fail (:mod:`kvdr.topology.reading`). Writing
+is idempotent: a vault that already holds the record gets no new version.
 """
 
 from __future__ import annotations
@@ -14,6 +14,13 @@ from datetime import UTC, datetime
 
 from kvdr.config.schema import Config
 from kvdr.errors import TopologyError, VaultError
+from kvdr.topology.reading import (
+    NO_ANSWER_CODE,
+    RecordRead,
+    TopologyReads,
+    read_records,
+    read_topology,
+)
 from kvdr.topology.record import (
     TOPOLOGY_CONTENT_TYPE,
     TopologyRecord,
@@ -32,16 +39,6 @@ log = logging.getLogger(__name__)
 TOPOLOGY_SECRET_CONTENT_TYPE = TOPOLOGY_CONTENT_TYPE
 RECORD_TAG = ("kvdr-record", "topology")
 FENCED_CODE = "topology.fenced"
-
-
-def read_topology(session: VaultSession) -> TopologyRecord | None:
-    """The record held by this vault, or None when it has none. A record that cannot be parsed
-    raises ``topology.invalid``; an unreachable vault raises its ``vault.*`` error."""
-    secret = session.call_or_none(f"read secret '{TOPOLOGY_SECRET_NAME}'",
-                                  session.secrets.get_secret, TOPOLOGY_SECRET_NAME)
-    if secret is None or secret.value is None:
-        return None
-    return TopologyRecord.from_json(secret.value)
 
 
 def newer_record(session: VaultSession, epoch: int) -> TopologyRecord | None:
@@ -76,32 +73,24 @@ def write_topology(session: VaultSession, record: TopologyRecord) -> None:
 
 def current_topology(config: Config, sessions: Mapping[str, VaultSession], *,
                      now: datetime | None = None) -> TopologyView:
-    """Read every vault's record (unreachable or unreadable vaults count as missing) and assess
-    them. When no vault holds one, write the initial record for
-    ``topology.initial_primary`` (epoch 1) to every reachable vault and return it."""
-    records: dict[str, TopologyRecord | None] = {}
-    reachable: list[str] = []
+    """The topology view under the rule above (a region without a session is unreachable).
+    When no vault holds a record that counts, write the initial record for
+    ``topology.initial_primary`` (epoch 1) to every vault that answered — an unreadable record
+    is overwritten — and return it."""
+    reads = dict(read_records({r: sessions[r] for r in config.region_names if r in sessions})
+                 .reads)
     for region in config.region_names:
-        session = sessions.get(region)
-        if session is None:
-            records[region] = None
-            continue
-        try:
-            records[region] = read_topology(session)
-            reachable.append(region)
-        except VaultError as exc:
-            log.warning("topology: %s unreachable [%s]", region, exc.code)
-            records[region] = None
-        except TopologyError as exc:
-            log.warning("topology: %s holds an unreadable record [%s]", region, exc.code)
-            records[region] = None
-            reachable.append(region)
-    if any(r is not None for r in records.values()):
-        return assess_topology(records)
+        reads.setdefault(region, RecordRead(region, error_code=NO_ANSWER_CODE))
+    found = TopologyReads({region: reads[region] for region in config.region_names})
+    view = found.view()
+    if view is not None:
+        return view
+    reachable = [region for region, read in found.reads.items() if read.reachable]
     if not reachable:
         raise TopologyError("no vault could be reached to read the topology record; check the "
                             "vault URLs, network and kvdr's role", code="topology.missing")
     record = initial_record(config.topology.initial_primary, changed_at=now or datetime.now(UTC))
+    records = found.records()
     for region in reachable:
         try:
             write_topology(sessions[region], record)

@@ -15,7 +15,6 @@ from kvdr.drill.model import (
     DrillReport,
     DrillResult,
     PendingChanges,
-    VaultRead,
     changed_at,
     pending_changes,
     preflight,
@@ -23,6 +22,7 @@ from kvdr.drill.model import (
     rto_check,
 )
 from kvdr.sync.plan import plan_sync
+from kvdr.topology.reading import RecordRead
 from kvdr.topology.record import TopologyRecord
 from kvdr.vault.inventory import Inventory, ItemKind, ItemProps
 from kvdr.vault.links import LinkTag
@@ -35,8 +35,8 @@ def record(primary: str = "east", epoch: int = 2) -> TopologyRecord:
     return TopologyRecord(primary, epoch, NOW - timedelta(days=1), "ops", "test")
 
 
-def reads(**overrides: VaultRead) -> dict[str, VaultRead]:
-    base = {r: VaultRead(r, record()) for r in REGIONS}
+def reads(**overrides: RecordRead) -> dict[str, RecordRead]:
+    base = {r: RecordRead(r, record()) for r in REGIONS}
     base.update(overrides)
     return base
 
@@ -58,7 +58,7 @@ def test_a_healthy_topology_passes_preflight_and_measures_every_secondary() -> N
 
 
 def test_an_unreachable_secondary_fails_reachability_and_is_not_measured() -> None:
-    pre = preflight(REGIONS, reads(west=VaultRead("west", error_code="vault.unreachable")))
+    pre = preflight(REGIONS, reads(west=RecordRead("west", error_code="vault.unreachable")))
     checks = by_label(pre.checks)
     assert checks["vaults_reachable"].status == CheckStatus.FAILED
     assert "west [vault.unreachable]" in checks["vaults_reachable"].message
@@ -68,7 +68,7 @@ def test_an_unreachable_secondary_fails_reachability_and_is_not_measured() -> No
 
 
 def test_an_unreachable_primary_still_rehearses_the_failover_but_cannot_measure_rpo() -> None:
-    pre = preflight(REGIONS, reads(east=VaultRead("east", error_code="vault.unavailable")))
+    pre = preflight(REGIONS, reads(east=RecordRead("east", error_code="vault.unavailable")))
     assert pre.primary == "east"  # from the records the secondaries hold
     assert pre.measure_rpo == ()
     assert pre.measure_rto == ("west", "north")
@@ -76,7 +76,7 @@ def test_an_unreachable_primary_still_rehearses_the_failover_but_cannot_measure_
 
 
 def test_no_record_anywhere_means_no_primary_and_nothing_measured() -> None:
-    pre = preflight(REGIONS, {r: VaultRead(r) for r in REGIONS}, targets=["west"])
+    pre = preflight(REGIONS, {r: RecordRead(r) for r in REGIONS}, targets=["west"])
     checks = by_label(pre.checks)
     assert checks["current_primary"].status == CheckStatus.FAILED
     assert "bootstraps" in checks["current_primary"].message
@@ -85,7 +85,7 @@ def test_no_record_anywhere_means_no_primary_and_nothing_measured() -> None:
 
 
 def test_split_brain_fails_and_stops_the_measurements() -> None:
-    rival = VaultRead("west", record("west", 2))
+    rival = RecordRead("west", record("west", 2))
     pre = preflight(REGIONS, reads(west=rival))
     check = by_label(pre.checks)["no_split_brain"]
     assert check.status == CheckStatus.FAILED and "split brain" in check.message
@@ -93,13 +93,13 @@ def test_split_brain_fails_and_stops_the_measurements() -> None:
 
 
 def test_a_stale_missing_or_unreadable_record_fails_records_current() -> None:
-    pre = preflight(REGIONS, reads(west=VaultRead("west", record("east", 1)),
-                                   north=VaultRead("north", unreadable=True)))
+    pre = preflight(REGIONS, reads(west=RecordRead("west", record("east", 1)),
+                                   north=RecordRead("north", unreadable=True)))
     check = by_label(pre.checks)["records_current"]
     assert check.status == CheckStatus.FAILED
     assert "west holds epoch 1" in check.message and "north holds an unreadable" in check.message
     assert check.counts == {"stale": 2}
-    missing = preflight(REGIONS, reads(north=VaultRead("north")))
+    missing = preflight(REGIONS, reads(north=RecordRead("north")))
     assert "north holds no record" in by_label(missing.checks)["records_current"].message
 
 
