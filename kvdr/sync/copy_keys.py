@@ -1,0 +1,86 @@
+"""Copying keys: backup and restore (keys are not exportable), only when the target lacks the
+name and both vaults share subscription and geography; a restored copy keeps the source's
+version, so it is recognised and only its attributes are aligned."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from kvdr.errors import VaultError
+from kvdr.sync.copier import (
+    CopyContext,
+    ItemSkipped,
+    check_target_version,
+    checked_write,
+    user_tags_fit,
+)
+from kvdr.sync.model import PlanAction, PlanItem, Reason
+from kvdr.vault.inventory import ItemProps
+from kvdr.vault.links import LinkState, LinkTag, has_room_for_link
+from kvdr.vault.session import props_from_key, version_token
+
+
+def _target_key(ctx: CopyContext, name: str) -> Any | None:
+    t = ctx.target
+    return t.call_or_none(f"get key '{name}'", t.keys.get_key, name)
+
+
+def _align_key(ctx: CopyContext, name: str, key: Any, source: ItemProps, link: LinkTag | None
+               ) -> bool:
+    current = props_from_key(key.properties)
+    want_link = link.confirmed(current.version) if link is not None and current.version else None
+    if want_link is None and current.link_state == LinkState.CONFIRMED and \
+            has_room_for_link(source.tags):
+        want_link = current.link
+    if (current.enabled, current.not_before, current.expires, dict(current.tags),
+            current.link) == (source.enabled, source.not_before, source.expires,
+                              dict(source.tags), want_link):
+        return False
+    t = ctx.target
+    t.call(f"update key '{name}'", t.keys.update_key_properties, name, key.properties.version,
+           enabled=source.enabled, not_before=source.not_before, expires_on=source.expires,
+           tags=user_tags_fit(source.tags, want_link))
+    return True
+
+
+def copy_key(ctx: CopyContext, item: PlanItem) -> PlanAction:
+    s, t = ctx.source, ctx.target
+    source = item.source
+    assert source is not None
+    if item.action == PlanAction.UPDATE_ATTRIBUTES:
+        key = _target_key(ctx, item.name)
+        check_target_version(item, None if key is None
+                             else version_token(key.properties.created_on))
+        changed = _align_key(ctx, item.name, key, source, item.link)
+        return PlanAction.UPDATE_ATTRIBUTES if changed else PlanAction.UNCHANGED
+    if source.managed:
+        raise ItemSkipped("certificate backing key: replicated with its certificate")
+    if item.action != PlanAction.CREATE:
+        raise ItemSkipped(Reason.KEY_EXISTS)
+
+    existing = _target_key(ctx, item.name)
+    if existing is not None:
+        if version_token(existing.properties.created_on) == source.version:
+            changed = _align_key(ctx, item.name, existing, source, item.link)  # our restore
+            return PlanAction.UPDATE_ATTRIBUTES if changed else PlanAction.UNCHANGED
+        raise ItemSkipped(Reason.KEY_EXISTS)
+
+    blob = s.call(f"back up key '{item.name}'", s.keys.backup_key, item.name)
+
+    def write() -> Any:
+        return t.keys.restore_key_backup(blob, retry_total=0)
+
+    def landed() -> Any | None:
+        return _target_key(ctx, item.name)
+
+    try:
+        restored = checked_write(ctx, t, f"restore key '{item.name}'", write, landed)
+    except VaultError as exc:
+        if exc.code == "vault.conflict":
+            raise ItemSkipped(Reason.KEY_EXISTS) from None
+        if exc.code == "vault.deleted_but_recoverable":
+            raise ItemSkipped(Reason.KEY_SOFT_DELETED) from None
+        raise
+    key = _target_key(ctx, item.name) or restored
+    _align_key(ctx, item.name, key, source, item.link)
+    return PlanAction.CREATE
