@@ -6,7 +6,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from emulator import certificates, keys, secrets
+from emulator import certificate_operations, certificate_policy, certificates, keys, secrets
 from emulator.throttle import OpClass
 
 W = "*"  # one path segment, passed to the handler
@@ -71,7 +71,7 @@ ROUTES: list[Route] = [
         "POST",
         ("certificates", W, "create"),
         "CreateCertificate",
-        certificates.create_certificate,
+        certificate_operations.create_certificate,
         CREATE,
     ),
     Route(
@@ -81,29 +81,39 @@ ROUTES: list[Route] = [
         certificates.import_certificate,
         CREATE,
     ),
-    Route("GET", ("certificates", W, "policy"), "GetCertificatePolicy", certificates.get_policy),
+    Route(
+        "GET", ("certificates", W, "policy"), "GetCertificatePolicy", certificate_policy.get_policy
+    ),
     Route(
         "PATCH",
         ("certificates", W, "policy"),
         "UpdateCertificatePolicy",
-        certificates.update_policy,
+        certificate_policy.update_policy,
     ),
     Route(
-        "GET", ("certificates", W, "pending"), "GetCertificateOperation", certificates.get_operation
+        "GET",
+        ("certificates", W, "pending"),
+        "GetCertificateOperation",
+        certificate_operations.get_operation,
     ),
     Route(
         "PATCH",
         ("certificates", W, "pending"),
         "UpdateCertificateOperation",
-        certificates.update_operation,
+        certificate_operations.update_operation,
     ),
     Route(
         "DELETE",
         ("certificates", W, "pending"),
         "DeleteCertificateOperation",
-        certificates.delete_operation,
+        certificate_operations.delete_operation,
     ),
-    Route("POST", ("certificates", W, "pending", "merge"), "MergeCertificate", certificates.merge),
+    Route(
+        "POST",
+        ("certificates", W, "pending", "merge"),
+        "MergeCertificate",
+        certificate_operations.merge,
+    ),
     *_crud(
         "certificates",
         "Certificate",

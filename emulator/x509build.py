@@ -11,12 +11,13 @@ from typing import Any
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.hazmat.primitives.serialization import pkcs12
 from cryptography.x509.oid import NameOID, ObjectIdentifier
 
 from emulator.backups import b64url
 from emulator.errors import bad_parameter
-from emulator.jwk import PrivateKey
+from emulator.jwk import PrivateKey, public_jwk
 
 _PEM_BLOCK = re.compile(r"-----BEGIN ([A-Z ]+)-----.*?-----END \1-----", re.DOTALL)
 PKCS12 = "application/x-pkcs12"
@@ -163,8 +164,6 @@ def _pem_key_block(text: str) -> bytes:
 
 
 def _check_key(key: Any) -> PrivateKey:
-    from cryptography.hazmat.primitives.asymmetric import ec, rsa
-
     if not isinstance(key, rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey):
         raise bad_parameter("Only RSA and EC certificate keys are supported.")
     return key
@@ -194,10 +193,6 @@ def thumbprint(cert_der: bytes) -> str:
 
 
 def key_props_of(key: PrivateKey) -> dict[str, Any]:
-    from cryptography.hazmat.primitives.asymmetric import rsa
-
-    from emulator.jwk import public_jwk
-
     if isinstance(key, rsa.RSAPrivateKey):
         return {"kty": "RSA", "key_size": key.key_size}
     return {"kty": "EC", "crv": public_jwk(key, "EC")["crv"]}
