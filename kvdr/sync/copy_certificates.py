@@ -5,9 +5,8 @@ certificate is skipped: provision it independently."""
 from __future__ import annotations
 
 import base64
-from typing import Any
 
-from azure.keyvault.certificates import CertificatePolicy
+from azure.keyvault.certificates import CertificatePolicy, KeyVaultCertificate
 from cryptography.hazmat.primitives.serialization import pkcs12
 
 from kvdr.errors import VaultError
@@ -41,12 +40,12 @@ def _has_private_key(value: str, content_type: str | None) -> bool:
     return key is not None
 
 
-def _target_certificate(ctx: CopyContext, name: str) -> Any | None:
+def _target_certificate(ctx: CopyContext, name: str) -> KeyVaultCertificate | None:
     t = ctx.target
     return t.call_or_none(f"get certificate '{name}'", t.certificates.get_certificate, name)
 
 
-def _align_certificate(ctx: CopyContext, name: str, cert: Any, source: ItemProps,
+def _align_certificate(ctx: CopyContext, name: str, cert: KeyVaultCertificate, source: ItemProps,
                        link: LinkTag | None) -> bool:
     current = props_from_certificate(cert.properties)
     want_link = link.confirmed(current.version) if link is not None and current.version else None
@@ -106,11 +105,11 @@ def copy_certificate(ctx: CopyContext, item: PlanItem) -> PlanAction:
             else base64.b64decode(backing.value))
     tags = user_tags_fit(read.tags, link)
 
-    def write() -> Any:
+    def write() -> KeyVaultCertificate:
         return t.certificates.import_certificate(item.name, data, policy=policy,
                                                  enabled=read.enabled, tags=tags, retry_total=0)
 
-    def landed() -> Any | None:
+    def landed() -> KeyVaultCertificate | None:
         now = _target_certificate(ctx, item.name)
         if now is not None and props_from_certificate(now.properties).thumbprint == \
                 read.thumbprint:

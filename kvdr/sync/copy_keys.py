@@ -4,7 +4,7 @@ version, so it is recognised and only its attributes are aligned."""
 
 from __future__ import annotations
 
-from typing import Any
+from azure.keyvault.keys import KeyVaultKey
 
 from kvdr.errors import VaultError
 from kvdr.sync.copier import (
@@ -20,13 +20,13 @@ from kvdr.vault.links import LinkState, LinkTag, has_room_for_link
 from kvdr.vault.session import props_from_key, version_token
 
 
-def _target_key(ctx: CopyContext, name: str) -> Any | None:
+def _target_key(ctx: CopyContext, name: str) -> KeyVaultKey | None:
     t = ctx.target
     return t.call_or_none(f"get key '{name}'", t.keys.get_key, name)
 
 
-def _align_key(ctx: CopyContext, name: str, key: Any, source: ItemProps, link: LinkTag | None
-               ) -> bool:
+def _align_key(ctx: CopyContext, name: str, key: KeyVaultKey, source: ItemProps,
+               link: LinkTag | None) -> bool:
     current = props_from_key(key.properties)
     want_link = link.confirmed(current.version) if link is not None and current.version else None
     if want_link is None and current.link_state == LinkState.CONFIRMED and \
@@ -67,10 +67,10 @@ def copy_key(ctx: CopyContext, item: PlanItem) -> PlanAction:
 
     blob = s.call(f"back up key '{item.name}'", s.keys.backup_key, item.name)
 
-    def write() -> Any:
+    def write() -> KeyVaultKey:
         return t.keys.restore_key_backup(blob, retry_total=0)
 
-    def landed() -> Any | None:
+    def landed() -> KeyVaultKey | None:
         return _target_key(ctx, item.name)
 
     try:
