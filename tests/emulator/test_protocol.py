@@ -34,7 +34,8 @@ def test_the_sdk_challenge_flow_resends_the_body(kv_emulator: Emulator, name: st
 
 def test_any_token_is_accepted_without_roles(kv_emulator: Emulator, name: str) -> None:
     with kv_emulator.secret_client("east", token="whatever-you-like") as client:
-        client.set_secret(name, "v")
+        stored = client.set_secret(name, "v")
+        assert client.get_secret(name).properties.version == stored.properties.version
 
 
 def test_roles_file_makes_read_only_tokens_forbidden_to_write(
