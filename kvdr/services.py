@@ -25,7 +25,8 @@ from typing import Any
 from azure.core.credentials import TokenCredential
 
 from kvdr.config.schema import FINGERPRINT_KEY_SETTING, Config, load_app_settings, load_toml
-from kvdr.state.store import FileStateStore, StateStore, state_store_from_env
+from kvdr.state.blob import state_store_from_env
+from kvdr.state.store import FileStateStore, StateStore
 from kvdr.telemetry import configure_telemetry
 from kvdr.vault.credentials import credential_for
 from kvdr.vault.fingerprint import key_from_env

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from kvdr.state.store import BlobStateStore
+from kvdr.state.blob import BlobStateStore
 from kvdr.vault.endpoints import normalize_vault_url
 
 ROOT = Path(__file__).resolve().parents[2]

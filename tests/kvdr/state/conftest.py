@@ -15,7 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from kvdr.state.store import DEV_ACCOUNT_KEY, DEV_ACCOUNT_NAME, BlobStateStore, FileStateStore
+from kvdr.state.blob import DEV_ACCOUNT_KEY, DEV_ACCOUNT_NAME, BlobStateStore
+from kvdr.state.store import FileStateStore
 
 REPO = Path(__file__).resolve().parents[3]
 AZURITE_PACKAGE = REPO / "node_modules" / "azurite" / "package.json"

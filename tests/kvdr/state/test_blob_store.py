@@ -8,12 +8,8 @@ from azure.identity import DefaultAzureCredential, ManagedIdentityCredential
 from azure.storage.blob import ContainerClient
 
 from kvdr.errors import ConfigError
-from kvdr.state.store import (
-    DEV_ACCOUNT_KEY,
-    BlobStateStore,
-    StateConflictError,
-    state_store_from_env,
-)
+from kvdr.state.blob import DEV_ACCOUNT_KEY, BlobStateStore, state_store_from_env
+from kvdr.state.store import StateConflictError
 
 
 class StaticCredential:
