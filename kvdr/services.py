@@ -31,7 +31,8 @@ from kvdr.telemetry import configure_telemetry
 from kvdr.vault.credentials import credential_for
 from kvdr.vault.fingerprint import key_from_env
 from kvdr.vault.pacing import PacerRegistry
-from kvdr.vault.session import PROBE_BACKOFF, PROBE_TIMEOUTS, VaultSession, default_pacers
+from kvdr.vault.pipeline import default_pacers
+from kvdr.vault.session import PROBE_BACKOFF, PROBE_TIMEOUTS, VaultSession
 
 
 @dataclass

@@ -2,7 +2,7 @@
 
 A :class:`VaultSession` holds a ``SecretClient``, ``CertificateClient`` and ``KeyClient`` for one
 vault. They share one HTTP transport (a connection pool, and the request counter behind
-:attr:`VaultSession.calls`) and carry two extra pipeline pieces:
+:attr:`VaultSession.calls`) and carry two extra pipeline pieces (:mod:`kvdr.vault.pipeline`):
 
 * a retry policy with kvdr's backoff (1, 2, 4, 8, 16 s; a 429's or 503's ``Retry-After`` wins);
 * a per-retry policy that takes a token from the vault's pacer (``kvdr.vault.pacing``) before every
@@ -23,46 +23,36 @@ a token.
 
 from __future__ import annotations
 
-import json
 import logging
-import threading
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any, TypeVar
-from urllib.parse import urlsplit
 
 from azure.core.credentials import TokenCredential
 from azure.core.exceptions import (
     AzureError,
-    ClientAuthenticationError,
-    HttpResponseError,
-    ServiceRequestError,
 )
-from azure.core.pipeline import PipelineRequest, PipelineResponse
-from azure.core.pipeline.policies import HTTPPolicy, RetryPolicy
-from azure.core.pipeline.transport import RequestsTransport
 from azure.keyvault.certificates import CertificateClient, CertificateProperties
 from azure.keyvault.keys import KeyClient, KeyProperties
 from azure.keyvault.secrets import SecretClient, SecretProperties
-from requests.adapters import HTTPAdapter
-from urllib3.util.retry import Retry
 
-from kvdr.config.schema import Config, Pacing
-from kvdr.errors import VaultError, vault_error
+from kvdr.config.schema import Config
+from kvdr.errors import VaultError
 from kvdr.vault.credentials import credential_for
 from kvdr.vault.inventory import Inventory, ItemKind, ItemProps, item_key, to_utc
-from kvdr.vault.pacing import (
-    BACKOFF_SECONDS,
-    Operation,
-    PacerRegistry,
-    VaultPacer,
-    parse_retry_after,
+from kvdr.vault.pacing import BACKOFF_SECONDS, PacerRegistry
+from kvdr.vault.pipeline import (
+    BackoffRetryPolicy,
+    CountingTransport,
+    PacingPolicy,
+    default_pacers,
+    map_sdk_error,
 )
 
-__all__ = ["PAGE_SIZE", "VaultSession", "default_pacers", "map_sdk_error", "open_session",
-           "props_from_certificate", "props_from_key", "props_from_secret", "version_token"]
+__all__ = ["PAGE_SIZE", "VaultSession", "open_session", "props_from_certificate", "props_from_key",
+           "props_from_secret", "version_token"]
 
 log = logging.getLogger(__name__)
 
@@ -70,7 +60,6 @@ PAGE_SIZE = 25  # the service maximum per list page
 # probe sessions (failover assessment): about 10 s worst case to call a vault unreachable
 PROBE_BACKOFF: tuple[float, ...] = (0.5, 1.0)
 PROBE_TIMEOUTS: tuple[float, float] = (3.0, 10.0)
-_POOL_SIZE = 32  # connections per host: inventory threads and parallel batches share them
 
 T = TypeVar("T")
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -117,147 +106,6 @@ def props_from_key(p: KeyProperties, *, key_type: Any = None) -> ItemProps:
         updated_on=p.updated_on)
 
 
-# --- error mapping ------------------------------------------------------------------------------
-
-
-def _service_code(exc: HttpResponseError) -> str | None:
-    """Key Vault's error code: the inner code when present (e.g. ObjectIsDeletedButRecoverable
-    under Conflict), else the top-level code."""
-    body: Any = None
-    response = getattr(exc, "response", None)
-    if response is not None:
-        try:
-            body = json.loads(response.text())
-        except (ValueError, TypeError, AttributeError):
-            body = None
-    error = body.get("error") if isinstance(body, dict) else None
-    if isinstance(error, dict):
-        inner = error.get("innererror")
-        if isinstance(inner, dict) and inner.get("code"):
-            return str(inner["code"])
-        if error.get("code"):
-            return str(error["code"])
-    err = getattr(exc, "error", None)
-    return getattr(err, "code", None)
-
-
-def map_sdk_error(exc: BaseException, *, what: str, region: str | None = None) -> VaultError:
-    """An SDK/transport exception as a :class:`VaultError` (via the one mapping in
-    :func:`kvdr.errors.vault_error`). The SDK's message is not kept: it is not ours to vouch
-    for, and a vault error message must never carry a value."""
-    if isinstance(exc, VaultError):
-        return exc
-    if isinstance(exc, ClientAuthenticationError) and exc.status_code is None:
-        # the credential could not get a token (no HTTP response): an identity problem
-        return vault_error(401, None, what=what, region=region)
-    if isinstance(exc, HttpResponseError) and exc.status_code is not None:
-        retry_after = None
-        if exc.response is not None:
-            retry_after = parse_retry_after(exc.response.headers.get("Retry-After"))
-        return vault_error(exc.status_code, _service_code(exc), what=what, region=region,
-                           retry_after=retry_after)
-    if isinstance(exc, ServiceRequestError):
-        return vault_error(None, None, what=what, region=region, reached=False)
-    return vault_error(None, type(exc).__name__, what=what, region=region, reached=True)
-
-
-# --- pipeline pieces ----------------------------------------------------------------------------
-
-
-def _operation_for(method: str, url: str) -> Operation:
-    """Which pacer budget a request spends: creates/imports/restores/sets are writes, key
-    creates and restores also key creates, everything else a read."""
-    method = method.upper()
-    parts = [p for p in urlsplit(url).path.lower().split("/") if p]
-    if not parts:
-        return Operation.READ
-    collection = parts[0]
-    if collection == "keys":
-        if method == "POST" and (parts[-1] == "create" or parts[1:] == ["restore"]):
-            return Operation.KEY_CREATE
-        if method == "PUT" and len(parts) == 2:  # import
-            return Operation.WRITE
-        return Operation.READ
-    if collection == "secrets":
-        if (method == "PUT" and len(parts) == 2) or (method == "POST" and parts[1:] == ["restore"]):
-            return Operation.WRITE
-        return Operation.READ
-    if collection == "certificates" and method == "POST" and (
-            parts[-1] in ("create", "import") or parts[1:] == ["restore"]):
-        return Operation.WRITE
-    return Operation.READ
-
-
-class _PacingPolicy(HTTPPolicy):
-    """Per-retry: a pacer token before every attempt; a 429 pauses the vault's pacer."""
-
-    def __init__(self, pacer: VaultPacer) -> None:
-        super().__init__()
-        self._pacer = pacer
-
-    def send(self, request: PipelineRequest) -> PipelineResponse:
-        http = request.http_request
-        self._pacer.acquire(_operation_for(http.method, http.url))
-        response = self.next.send(request)
-        if response.http_response.status_code == 429:
-            wait = parse_retry_after(response.http_response.headers.get("Retry-After"))
-            self._pacer.pause(wait if wait is not None else BACKOFF_SECONDS[0])
-        return response
-
-
-class _BackoffRetryPolicy(RetryPolicy):
-    """azure-core's retry with kvdr's schedule: 1, 2, 4, 8, 16 s (``Retry-After`` wins)."""
-
-    def __init__(self, schedule: tuple[float, ...]) -> None:
-        n = len(schedule)
-        super().__init__(retry_total=n, retry_connect=n, retry_read=n, retry_status=n,
-                         retry_backoff_factor=schedule[0] if schedule else 0,
-                         retry_backoff_max=max(schedule, default=0))
-        self._schedule = schedule
-
-    def get_backoff_time(self, settings: dict[str, Any]) -> float:
-        attempt = len(settings["history"])
-        if attempt <= 0 or not self._schedule:
-            return 0
-        return self._schedule[min(attempt, len(self._schedule)) - 1]
-
-
-class _CountingTransport(RequestsTransport):
-    """The requests transport, counting every HTTP request sent (retries and the challenge
-    round trip included), with a connection pool big enough for kvdr's threads."""
-
-    def __init__(self, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        self._count_lock = threading.Lock()
-        self.count = 0
-
-    def _init_session(self, session: Any) -> None:
-        super()._init_session(session)
-        adapter = HTTPAdapter(pool_connections=4, pool_maxsize=_POOL_SIZE,
-                              max_retries=Retry(total=False, redirect=False,
-                                                raise_on_status=False))
-        for protocol in self._protocols:
-            session.mount(protocol, adapter)
-
-    def send(self, request: Any, **kwargs: Any) -> Any:
-        with self._count_lock:
-            self.count += 1
-        return super().send(request, **kwargs)
-
-
-_REGISTRIES: dict[Pacing, PacerRegistry] = {}
-_REGISTRIES_LOCK = threading.Lock()
-
-
-def default_pacers(pacing: Pacing) -> PacerRegistry:
-    """The process-wide pacer registry for these pacing settings."""
-    with _REGISTRIES_LOCK:
-        registry = _REGISTRIES.get(pacing)
-        if registry is None:
-            registry = _REGISTRIES[pacing] = PacerRegistry(pacing)
-        return registry
-
-
 # --- the session --------------------------------------------------------------------------------
 
 
@@ -285,11 +133,11 @@ class VaultSession:
         transport_kwargs = {k: v for k, v in kwargs.items() if k != "verify_challenge_resource"}
         if timeouts is not None:
             transport_kwargs.update(connection_timeout=timeouts[0], read_timeout=timeouts[1])
-        self._transport = _CountingTransport(**transport_kwargs)
+        self._transport = CountingTransport(**transport_kwargs)
         self._transport.open()  # create the session once, before threads share it
         common = {**kwargs, "transport": self._transport,
-                  "retry_policy": _BackoffRetryPolicy(self.retry_backoff),
-                  "per_retry_policies": [_PacingPolicy(self.pacer)]}
+                  "retry_policy": BackoffRetryPolicy(self.retry_backoff),
+                  "per_retry_policies": [PacingPolicy(self.pacer)]}
         self.secrets = SecretClient(self.url, credential, **common)
         self.certificates = CertificateClient(self.url, credential, **common)
         self.keys = KeyClient(self.url, credential, **common)

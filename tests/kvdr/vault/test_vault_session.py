@@ -4,12 +4,14 @@ inventory contents, credentials."""
 from __future__ import annotations
 
 import pytest
+from support.vaults import emulator_config
 
 from kvdr.errors import ConfigError, VaultError
 from kvdr.vault.credentials import LocalTokenCredential, credential_for
 from kvdr.vault.inventory import ItemKind, item_key
 from kvdr.vault.pacing import Operation
-from kvdr.vault.session import VaultSession, _operation_for, default_pacers
+from kvdr.vault.pipeline import default_pacers, operation_for
+from kvdr.vault.session import VaultSession
 
 BASE = "https://127.0.0.1:8443"
 
@@ -28,7 +30,7 @@ BASE = "https://127.0.0.1:8443"
     ("DELETE", "/secrets/db", Operation.READ),
 ])
 def test_each_request_spends_the_right_pacer_budget(method, path, operation) -> None:
-    assert _operation_for(method, f"{BASE}{path}?api-version=7.5") == operation
+    assert operation_for(method, f"{BASE}{path}?api-version=7.5") == operation
 
 
 def test_sessions_of_one_vault_in_one_process_share_its_pacer(config) -> None:
@@ -81,7 +83,6 @@ def test_sdk_errors_become_stable_vault_codes_without_values(sessions, unique,
 
 
 def test_an_unreachable_vault_is_vault_unreachable(kv_emulator_factory, make_sessions) -> None:
-    from vault_test_support import emulator_config
     emu = kv_emulator_factory(["east", "west"])
     sessions = make_sessions(emulator_config(emu))
     emu.down("west")
