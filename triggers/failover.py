@@ -34,9 +34,6 @@ from triggers.runbooks import ACTIVE, RunbookConflict, error_response, json_resp
 
 logger = logging.getLogger(__name__)
 
-FAILOVER_ORCHESTRATOR = Orchestrator.FAILOVER  # its registered name (kvdr.catalogue)
-
-
 def failover_instance_id(request: FailoverRequest) -> str:
     """One instance per alert (a re-delivered alert finds its instance), a fresh one for
     every operator request."""

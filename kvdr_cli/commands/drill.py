@@ -17,6 +17,8 @@ import sys
 import uuid
 from collections.abc import Sequence
 
+from kvdr.catalogue import DRILL_INSTANCE, Orchestrator
+from kvdr.drill.contracts import DrillInput
 from kvdr.errors import AuthError, ConfigError
 from kvdr_cli.commands import (
     EXIT_FAILED,
@@ -35,8 +37,6 @@ from kvdr_cli.commands.local import (
     setup_logging,
 )
 
-DRILL_INSTANCE = "drill"  # the same singleton id the function app uses
-
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
@@ -53,7 +53,6 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     from kvdr.drill.model import DrillReport, DrillResult
-    from orchestrators.drill import DrillInput
 
     args = build_parser().parse_args(argv)
     setup_logging()
@@ -72,7 +71,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             else:  # a finished drill's id is reused (its report stays in the state store)
                 request = DrillInput(tuple(args.targets) if args.targets else None,
                                      f"cli-drill-{uuid.uuid4().hex[:12]}")
-                engine.start_new("drill", request.to_dict(), instance_id=DRILL_INSTANCE)
+                engine.start_new(Orchestrator.DRILL, request.to_dict(),
+                                 instance_id=DRILL_INSTANCE)
             try:
                 status = follow(engine, DRILL_INSTANCE, display,
                                 line=lambda st, _children: f"drill: {phase_of(st) or 'starting'}")

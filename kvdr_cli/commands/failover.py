@@ -25,6 +25,7 @@ import sys
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, TextIO
 
+from kvdr.catalogue import ACTIVE_STATUSES, FAILOVER
 from kvdr.errors import AuthError, ConfigError
 from kvdr.failover.report import FailoverOutcome, FailoverReport
 from kvdr.failover.request import (
@@ -65,7 +66,6 @@ EXIT_CODES = {
     FailoverOutcome.BLOCKED: EXIT_NOT_DONE, FailoverOutcome.REJECTED: EXIT_NOT_DONE,
     FailoverOutcome.APPROVAL_TIMED_OUT: EXIT_NOT_DONE,
 }
-FAILOVER_ORCHESTRATOR = "failover"  # the orchestrator's registered name
 POLL_SECONDS = 0.05
 
 
@@ -150,11 +150,8 @@ def _awaiting_approval(status: InstanceStatus) -> bool:
 
 def _active_runbook(engine: Engine) -> InstanceStatus | None:
     """A failover/failback this state directory has not finished (at most one runs)."""
-    from engine import RuntimeStatus
-
-    active = (RuntimeStatus.RUNNING, RuntimeStatus.PENDING, RuntimeStatus.SUSPENDED)
-    return next((s for s in engine.list_instances(active)
-                 if s.name == FAILOVER_ORCHESTRATOR), None)
+    return next((s for s in engine.list_instances(ACTIVE_STATUSES)
+                 if s.name in FAILOVER.blocked_by), None)
 
 
 def ask(question: str, stdin: TextIO, stderr: TextIO) -> bool:
@@ -222,7 +219,7 @@ def main(argv: Sequence[str] | None = None, *, kind: FailoverKind = FailoverKind
                       f"{held.get('target')} (instance {instance_id})", file=sys.stderr)
             else:
                 instance_id = failover_instance_id(request)
-                engine.start_new(FAILOVER_ORCHESTRATOR, {**request.to_dict(),
+                engine.start_new(FAILOVER.orchestrator, {**request.to_dict(),
                                                          "run_id": instance_id},
                                  instance_id=instance_id)
             line = progress_line(name)

@@ -20,7 +20,9 @@ import uuid
 from collections.abc import Sequence
 from typing import Any
 
+from kvdr.catalogue import FULL_SYNC_INSTANCE, Orchestrator
 from kvdr.errors import AuthError, ConfigError
+from kvdr.sync.contracts import FullSyncInput
 from kvdr_cli.commands import (
     EXIT_FAILED,
     EXIT_OK,
@@ -36,8 +38,6 @@ from kvdr_cli.commands.local import (
     open_runtime_for_targets,
     setup_logging,
 )
-
-FULL_SYNC_INSTANCE = "full-sync"  # the same singleton id the function app uses
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -92,8 +92,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         return config_error(exc)
     except AuthError as exc:
         return auth_error(exc)
-    from orchestrators.full_sync import FullSyncInput
-
     regions = runtime.config.region_names
 
     display = ProgressDisplay(sys.stderr, enabled=not args.quiet)
@@ -112,7 +110,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 run_id = f"cli-{uuid.uuid4().hex[:12]}"
                 request = FullSyncInput(args.dry_run, tuple(args.targets) if args.targets
                                         else None, run_id)
-                engine.start_new("full_sync", request.to_dict(), instance_id=instance_id)
+                engine.start_new(Orchestrator.FULL_SYNC, request.to_dict(), instance_id=instance_id)
             try:
                 status = follow(engine, instance_id, display)
             finally:

@@ -1,9 +1,20 @@
 """The DFApp indexes the way the Functions host indexes it, with sane bindings."""
 
+import ast
 import re
 from pathlib import Path
 
+import azure.durable_functions as df
+
 import function_app
+from kvdr.catalogue import (
+    ACTIVE_STATUSES,
+    RUNBOOKS,
+    Activity,
+    Orchestrator,
+    RuntimeStatus,
+    is_active,
+)
 
 VALID_TRIGGERS = {"httpTrigger", "orchestrationTrigger", "activityTrigger", "eventGridTrigger",
                   "timerTrigger", "queueTrigger", "entityTrigger"}
@@ -72,3 +83,49 @@ def test_every_api_path_the_templates_and_docs_call_is_served_by_the_app():
             called.append((method, re.sub(r"<[^>]+>", "x", path.group(1)).rstrip("/")))
     missing = [f"{m} /api/{p}" for m, p in called if not _served(m, p)]
     assert not missing, f"not served by any function: {missing}"
+
+
+def _names_by_trigger(trigger: str) -> set[str]:
+    return {name for name, fn in _functions().items()
+            if any(b["type"] == trigger for b in fn.get_bindings_dict()["bindings"])}
+
+
+def test_every_catalogue_name_is_a_function_the_app_registers_and_no_other():
+    """The catalogue's names are the Durable function names: a renamed function, or one added
+    without its catalogue entry, would start nothing (or an unknown function)."""
+    assert {str(o) for o in Orchestrator} == _names_by_trigger("orchestrationTrigger")
+    assert {str(a) for a in Activity} == _names_by_trigger("activityTrigger")
+    for runbook in RUNBOOKS:
+        assert runbook.orchestrator in Orchestrator
+        assert runbook.blocked_by <= set(Orchestrator)
+
+
+def test_the_active_statuses_are_the_durable_sdks():
+    sdk = {s.value for s in df.OrchestrationRuntimeStatus}
+    assert {str(s) for s in RuntimeStatus} <= sdk
+    assert {str(s) for s in ACTIVE_STATUSES} == {"Pending", "Running", "Suspended"}
+    assert is_active(df.OrchestrationRuntimeStatus.Suspended)
+    assert not is_active(df.OrchestrationRuntimeStatus.Completed)
+    assert is_active("Running") and not is_active("ContinuedAsNew")
+
+
+# the calls that name a Durable function by its first argument
+_NAMING_CALLS = {"call_activity", "call_activity_with_retry", "call_sub_orchestrator",
+                 "call_sub_orchestrator_with_retry", "start_new"}
+
+
+def _literal_function_names(folder: str) -> list[str]:
+    root = Path(__file__).resolve().parents[2] / folder
+    found = []
+    for path in sorted(root.glob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            if (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
+                    and node.func.attr in _NAMING_CALLS and node.args
+                    and isinstance(node.args[0], ast.Constant)):
+                found.append(f"{folder}/{path.name}:{node.lineno} {node.args[0].value!r}")
+    return found
+
+
+def test_orchestrators_and_triggers_name_functions_through_the_catalogue_only():
+    literals = _literal_function_names("orchestrators") + _literal_function_names("triggers")
+    assert not literals, f"function names as string literals (use kvdr.catalogue): {literals}"
