@@ -15,7 +15,7 @@ from enum import StrEnum
 from typing import Any
 
 from kvdr.failover.request import FailoverKind, FailoverRequest
-from kvdr.topology.record import TopologyRecord
+from kvdr.topology.record import TopologyRecord, assess_topology
 
 __all__ = ["Assessment", "FailoverPlan", "PlanOutcome", "Step", "plan_failover"]
 
@@ -96,8 +96,6 @@ class FailoverPlan:
 def plan_failover(request: FailoverRequest, assessment: Assessment) -> FailoverPlan:
     """Decide what the runbook does. The highest epoch among the reachable vaults is in force
     (decision 1); the new record is that epoch + 1."""
-    from kvdr.topology.record import assess_topology
-
     records = {r: assessment.record(r) for r in assessment.records}
     present = {r: rec for r, rec in records.items() if rec is not None}
 
