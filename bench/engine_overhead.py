@@ -19,9 +19,9 @@ import tracemalloc
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(ROOT), str(ROOT / "tests" / "engine")]
+sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 
-import sample_app  # noqa: E402
+from support import sample_app  # noqa: E402
 
 from engine import Engine  # noqa: E402
 

@@ -2,19 +2,13 @@
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from support import sample_app
 
-HERE = Path(__file__).parent
-if str(HERE) not in sys.path:
-    sys.path.insert(0, str(HERE))
-
-import sample_app  # noqa: E402
-
-from engine import Engine, ManualClock  # noqa: E402
+from engine import Engine, ManualClock
 
 
 @pytest.fixture

@@ -13,7 +13,7 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-from engine_test_support import eventually
+from support.polling import eventually
 
 ROOT = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.slow
@@ -27,11 +27,11 @@ def _free_port() -> int:
 
 class HostProcess:
     def __init__(self, state_dir: Path, port: int) -> None:
-        env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(Path(__file__).parent),
-                                                            str(ROOT)])}
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT),
+                                                            str(ROOT / "tests")])}
         self.port = port
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "engine", "host", "--app", "sample_app:app",
+            [sys.executable, "-m", "engine", "host", "--app", "support.sample_app:app",
              "--state-dir", str(state_dir), "--port", str(port)],
             cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         self.lines: list[str] = []

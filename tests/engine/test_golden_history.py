@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-import sample_app
+from support import sample_app
 
 from engine import history as h
 from engine.functions import index_app, run_orchestrator

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import aiohttp
 import pytest
-import sample_app
+from support import sample_app
 
 from engine.host import LocalHost
 

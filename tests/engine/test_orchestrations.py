@@ -6,8 +6,8 @@ import threading
 from datetime import timedelta
 
 import pytest
-import sample_app
-from engine_test_support import eventually
+from support import sample_app
+from support.polling import eventually
 
 from engine import Engine, ManualClock, RuntimeStatus
 from engine.errors import FunctionNotFound, InstanceExists, InstanceNotFound

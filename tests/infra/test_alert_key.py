@@ -8,8 +8,8 @@ import stat
 import subprocess
 from pathlib import Path
 
-import bicep_model as bm
 import pytest
+from support import bicep_model as bm
 
 KEY_TYPE = re.compile(r"^Microsoft\.Web/sites/(host|functions)/\w*keys$", re.I)
 ALERTS_PY = bm.REPO / "triggers" / "alerts.py"

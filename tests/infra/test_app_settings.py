@@ -4,7 +4,7 @@ KVDR_* name the code or host.json mentions; none that nothing reads."""
 
 import re
 
-import bicep_model as bm
+from support import bicep_model as bm
 
 from kvdr.config.schema import SETTINGS
 from kvdr.config.settings import CLI_VARIABLES

@@ -2,7 +2,7 @@
 
 import re
 
-import bicep_model as bm
+from support import bicep_model as bm
 
 AZURE_YAML = (bm.REPO / "azure.yaml").read_text()
 

@@ -5,7 +5,7 @@ runbook started after idle does not wait for a cold start and a 30-second pollin
 import json
 import re
 
-import bicep_model as bm
+from support import bicep_model as bm
 
 HOST_JSON = bm.REPO / "host.json"
 DEPLOYMENT_MD = bm.REPO / "docs" / "deployment.md"

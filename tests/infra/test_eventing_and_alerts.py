@@ -1,8 +1,8 @@
 """Event Grid carries every change hint kvdr needs, with retries and a dead letter; private
 mode delivers through a queue; each region's alerts call the OTHER region's app."""
 
-import bicep_model as bm
 import pytest
+from support import bicep_model as bm
 
 REQUIRED_EVENT_TYPES = {
     f"Microsoft.KeyVault.{kind}{event}"

@@ -3,8 +3,8 @@ parameters main.bicep declares and supplies every one that has no default."""
 
 import re
 
-import bicep_model as bm
 import pytest
+from support import bicep_model as bm
 
 FILES = bm.bicep_files()
 

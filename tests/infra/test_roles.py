@@ -1,8 +1,8 @@
 """Least privilege: only documented built-in role definition ids, never Owner, Contributor or
 a role that can grant roles; Crypto Officer only with key replication; each app on both vaults."""
 
-import bicep_model as bm
 import pytest
+from support import bicep_model as bm
 
 # https://learn.microsoft.com/azure/role-based-access-control/built-in-roles (ids are immutable)
 BUILT_IN = {

@@ -3,7 +3,7 @@ module it passes (so the deployment history never records it), and no output exp
 
 import re
 
-import bicep_model as bm
+from support import bicep_model as bm
 
 SECRET_NAME = re.compile(r"(key|secret|password)$", re.I)
 

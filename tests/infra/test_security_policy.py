@@ -1,8 +1,8 @@
 """What a security reviewer checks: vault protection, network exposure per mode, storage
 without shared keys, identity-only function apps."""
 
-import bicep_model as bm
 import pytest
+from support import bicep_model as bm
 
 MODES = ["private", "public"]
 

@@ -2,13 +2,8 @@
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
 import pytest
-
-sys.path.insert(0, str(Path(__file__).parent))
-from alert_samples import (
+from support.alert_samples import (
     SUBSCRIPTION,
     administrative_alert,
     body,

@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from azure.keyvault.certificates import CertificatePolicy, WellKnownIssuerNames
-from sync_support import WITH_EUROPE, SyncEnv
+from support.sync import WITH_EUROPE, SyncEnv
 
 from emulator.throttle import ThrottleLimits
 from kvdr.vault.inventory import ItemKind

@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import inspect
 import json
-import sys
 import time
 import urllib.error
 import urllib.request
@@ -24,11 +23,7 @@ from typing import Any
 
 import azure.functions as func
 import pytest
-
-sys.path.insert(0, str(Path(__file__).parent.parent / "orchestrators"))
-sys.path.insert(0, str(Path(__file__).parent.parent / "kvdr"))
-sys.path.insert(0, str(Path(__file__).parent))
-from alert_samples import (
+from support.alert_samples import (
     SUBSCRIPTION,
     administrative_alert,
     body,
@@ -43,8 +38,8 @@ from alert_samples import (
     with_essentials,
     workspace_id,
 )
-from runbook_support import call
-from sync_support import US_PAIR, SyncEnv, start_env
+from support.runbooks import call
+from support.sync import US_PAIR, SyncEnv, start_env
 
 from emulator.server import VaultSpec
 from engine.host import LocalHost

@@ -4,7 +4,6 @@ the drill timer's primary-only rule."""
 from __future__ import annotations
 
 import json
-import sys
 import time
 import urllib.error
 import urllib.request
@@ -16,9 +15,7 @@ from typing import Any
 
 import azure.durable_functions as df
 import pytest
-
-sys.path.insert(0, str(Path(__file__).parent.parent / "orchestrators"))
-from sync_support import US_PAIR, SyncEnv, emulator_config, start_env
+from support.sync import US_PAIR, SyncEnv, emulator_config, start_env
 
 from emulator.testing import Emulator
 from engine.host import LocalHost

@@ -4,7 +4,6 @@ tests/orchestrators/test_failover.py)."""
 
 from __future__ import annotations
 
-import sys
 import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
@@ -12,10 +11,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
-sys.path.insert(0, str(Path(__file__).parent))
-from runbook_support import call, hosted_app
-from sync_support import SyncEnv
+from support.runbooks import call, hosted_app
+from support.sync import SyncEnv
 
 from engine.host import LocalHost
 from kvdr.topology.record import TopologyRecord

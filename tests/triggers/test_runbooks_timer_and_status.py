@@ -3,16 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
 import azure.durable_functions as df
-
-sys.path.insert(0, str(Path(__file__).parent.parent / "orchestrators"))
-from sync_support import US_PAIR, emulator_config
+from support.sync import US_PAIR, emulator_config
 
 from emulator.testing import Emulator
 from kvdr.services import local_runtime

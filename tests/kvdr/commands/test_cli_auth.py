@@ -14,9 +14,7 @@ import sys
 from pathlib import Path
 
 import pytest
-
-sys.path.insert(0, str(Path(__file__).parent))
-from cli_support import ROOT
+from support.cli import ROOT
 
 from kvdr_cli.emulated import to_toml
 

@@ -3,13 +3,10 @@ a Python traceback (run as an operator runs it: a subprocess)."""
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import pytest
-
-sys.path.insert(0, str(Path(__file__).parent))
-from cli_support import run_kvdr
+from support.cli import run_kvdr
 
 COMMANDS = ("status", "sync", "drill")
 

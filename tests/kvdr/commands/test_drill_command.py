@@ -3,14 +3,11 @@
 from __future__ import annotations
 
 import json
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-
-sys.path.insert(0, str(Path(__file__).parent))
-from cli_support import run_kvdr, two_regions, write_toml
+from support.cli import run_kvdr, two_regions, write_toml
 
 from emulator.testing import Emulator
 

@@ -21,9 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-
-sys.path.insert(0, str(Path(__file__).parent))
-from cli_support import REGIONS, ROOT, two_regions
+from support.cli import REGIONS, ROOT, two_regions
 
 from emulator.testing import Emulator
 from kvdr.services import local_runtime

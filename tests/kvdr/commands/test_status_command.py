@@ -5,15 +5,12 @@ records agree and every pair is within its RPO; otherwise exit 1 with each probl
 from __future__ import annotations
 
 import json
-import sys
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-
-sys.path.insert(0, str(Path(__file__).parent))
-from cli_support import run_kvdr, two_regions, write_toml
+from support.cli import run_kvdr, two_regions, write_toml
 
 from emulator.testing import Emulator
 from kvdr.topology.record import TopologyRecord

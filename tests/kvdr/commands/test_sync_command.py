@@ -4,16 +4,12 @@ started by the test."""
 from __future__ import annotations
 
 import json
-import sys
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
-
-sys.path.insert(0, str(Path(__file__).parent))
-from cli_support import run_kvdr as _kvdr
-from cli_support import two_regions
-from cli_support import write_toml as _toml
+from support.cli import run_kvdr as _kvdr
+from support.cli import two_regions
+from support.cli import write_toml as _toml
 
 from emulator.testing import Emulator
 

@@ -5,14 +5,11 @@ the full 1, 2, 4, 8, 16 s backoff of every list call."""
 from __future__ import annotations
 
 import json
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-
-sys.path.insert(0, str(Path(__file__).parent))
-from cli_support import run_kvdr, two_regions, write_toml
+from support.cli import run_kvdr, two_regions, write_toml
 
 from emulator.server import DownMode
 from emulator.testing import Emulator

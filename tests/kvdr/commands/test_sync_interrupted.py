@@ -12,9 +12,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-
-sys.path.insert(0, str(Path(__file__).parent))
-from cli_support import ROOT, run_kvdr, two_regions, write_toml
+from support.cli import ROOT, run_kvdr, two_regions, write_toml
 
 from emulator.testing import Emulator
 

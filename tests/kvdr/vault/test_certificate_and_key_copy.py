@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from azure.keyvault.certificates import CertificateContentType, CertificatePolicy
-from vault_test_support import actions, execute, pending_work, plan_for, version_count
+from support.vaults import actions, execute, pending_work, plan_for, version_count
 
 from kvdr.sync.model import PlanAction, Reason
 from kvdr.vault.inventory import ItemKind

@@ -8,7 +8,7 @@ import logging
 import uuid
 from datetime import UTC, datetime
 
-from vault_test_support import emulator_config, execute, pending_work, plan_for, version_count
+from support.vaults import emulator_config, execute, pending_work, plan_for, version_count
 
 from emulator.throttle import ThrottleLimits
 from kvdr.sync.model import PlanAction

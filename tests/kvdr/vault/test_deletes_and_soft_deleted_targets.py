@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import replace
 from datetime import timedelta
 
-from vault_test_support import actions, execute, plan_for
+from support.vaults import actions, execute, plan_for
 
 from kvdr.config.schema import DeletionPolicy, SoftDeletedTargetPolicy
 from kvdr.sync.model import PlanAction

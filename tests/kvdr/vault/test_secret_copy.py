@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from vault_test_support import actions, execute, pending_work, plan_for, version_count
+from support.vaults import actions, execute, pending_work, plan_for, version_count
 
 from kvdr.sync.model import PlanAction
 from kvdr.vault.inventory import ItemKind

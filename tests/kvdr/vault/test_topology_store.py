@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from vault_test_support import emulator_config, version_count
+from support.vaults import emulator_config, version_count
 
 from kvdr.topology.record import next_epoch
 from kvdr.topology.store import current_topology, read_topology, write_topology

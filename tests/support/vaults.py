@@ -1,32 +1,80 @@
-"""Plan -> execute -> replan helpers shared by the copier tests (imported by path)."""
+"""Vault access and copier test helpers: a Config pointing at the emulator, sessions with a
+short retry backoff, unique item names (the session emulator is shared), and plan -> execute ->
+replan helpers. The fixtures are registered for every folder in tests/conftest.py."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+import itertools
+import uuid
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import replace
 from datetime import UTC, datetime
 
+import pytest
+
+from emulator.testing import Emulator
 from kvdr.config.schema import Config, Pacing, Policies
 from kvdr.sync.model import PlanAction, SyncPlan
 from kvdr.sync.plan import plan_sync
 from kvdr.sync.replicate import execute_items
 from kvdr.sync.report import BatchResult
-from kvdr.vault.inventory import ItemKind
+from kvdr.vault.inventory import Inventory, ItemKind
+from kvdr.vault.pacing import PacerRegistry
 from kvdr.vault.session import VaultSession
 from kvdr_cli import emulated
 
 FINGERPRINT_KEY = b"f" * 40
 FAST_BACKOFF = (0.05, 0.1, 0.2, 0.4, 0.8)
 
+_counter = itertools.count()
 
-def emulator_config(emu, regions: Sequence[str] | None = None, *, primary: str | None = None,
-                    policies: Policies | None = None, pacing: Pacing | None = None) -> Config:
+
+@pytest.fixture
+def unique() -> Callable[[str], str]:
+    """``unique("db")`` -> ``"db-<random>"``: names no other test uses."""
+    run = uuid.uuid4().hex[:8]
+
+    def make(prefix: str = "t") -> str:
+        return f"{prefix}-{run}-{next(_counter)}"
+    return make
+
+
+@pytest.fixture
+def config(kv_emulator: Emulator) -> Config:
+    return emulator_config(kv_emulator)
+
+
+@pytest.fixture
+def make_sessions() -> Iterator[Callable[..., dict[str, VaultSession]]]:
+    opened: list[VaultSession] = []
+
+    def make(config: Config, *, pacers: PacerRegistry | None = None) -> dict[str, VaultSession]:
+        pacers = pacers or PacerRegistry(config.pacing)
+        sessions = {r: VaultSession(config, r, pacers=pacers, retry_backoff=FAST_BACKOFF)
+                    for r in config.region_names}
+        opened.extend(sessions.values())
+        return sessions
+
+    yield make
+    for s in opened:
+        s.close()
+
+
+@pytest.fixture
+def sessions(config: Config, make_sessions: Callable[..., dict[str, VaultSession]]
+             ) -> dict[str, VaultSession]:
+    return make_sessions(config)
+
+
+def emulator_config(emu: Emulator, regions: Sequence[str] | None = None, *,
+                    primary: str | None = None, policies: Policies | None = None,
+                    pacing: Pacing | None = None) -> Config:
     names = list(regions or emu.vaults)
     config = emulated.emulator_config(
         {name: emu.url(name) for name in names}, emu.ca_cert, primary=primary,
         vault_names={name: f"kv-{name}" for name in names},
         geographies={name: emu.vaults[name].geography for name in names})
     if policies is not None or pacing is not None:
-        from dataclasses import replace
         config = replace(config, policies=policies or config.policies,
                          pacing=pacing or config.pacing)
     return config
@@ -39,7 +87,6 @@ def plan_for(config: Config, source: VaultSession, target: VaultSession,
     src, tgt = source.inventory(kinds), target.inventory(kinds)
     if names is not None:
         wanted = {n.lower() for n in names}
-        from kvdr.vault.inventory import Inventory
         src = Inventory(src.region, tuple(p for p in src.items if p.name.lower() in wanted),
                         frozenset(k for k in src.deleted if k.split("/", 1)[1] in wanted),
                         src.complete)

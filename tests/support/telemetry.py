@@ -7,6 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from opentelemetry._logs import get_logger_provider, set_logger_provider
 from opentelemetry.sdk._logs import LoggerProvider
 from opentelemetry.sdk._logs.export import InMemoryLogRecordExporter, SimpleLogRecordProcessor
 
@@ -15,8 +16,6 @@ from kvdr.telemetry import CUSTOM_EVENT_NAME_ATTRIBUTE
 
 @pytest.fixture(scope="session")
 def events() -> InMemoryLogRecordExporter:
-    from opentelemetry._logs import get_logger_provider, set_logger_provider
-
     provider = get_logger_provider()
     if not isinstance(provider, LoggerProvider):
         provider = LoggerProvider()

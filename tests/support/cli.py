@@ -13,7 +13,7 @@ from emulator.server import VaultSpec
 from emulator.testing import Emulator
 from kvdr_cli.emulated import emulator_document, to_toml
 
-ROOT = Path(__file__).resolve().parents[3]
+ROOT = Path(__file__).resolve().parents[2]
 REGIONS = ("east", "west")
 
 

@@ -4,17 +4,17 @@ and one JSON call against it."""
 from __future__ import annotations
 
 import json
-import sys
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-sys.path.insert(0, str(Path(__file__).parent.parent / "orchestrators"))
-from sync_support import US_PAIR, SyncEnv, start_env
+from azure.durable_functions.models.utils import http_utils
 
+import function_app
 from engine.host import LocalHost
+from support.sync import US_PAIR, SyncEnv, start_env
 
 
 def hosted_app(tmp_path: Path) -> Iterator[tuple[SyncEnv, LocalHost]]:
@@ -23,10 +23,6 @@ def hosted_app(tmp_path: Path) -> Iterator[tuple[SyncEnv, LocalHost]]:
     gen = start_env(tmp_path, US_PAIR)
     env = next(gen)
     env.engine.stop()  # the host runs its own engine on another directory
-    from azure.durable_functions.models.utils import http_utils
-
-    import function_app
-
     # the Durable client keeps one aiohttp session per process, bound to the event loop of
     # the host that created it; each LocalHost runs a new loop
     http_utils._client_session = None

@@ -65,6 +65,8 @@ def start_env(tmp_path: Path, vaults: Sequence[VaultSpec], *,
         config = emulator_config(emu, [v.name for v in vaults], **(sections or {}))
         runtime = local_runtime(config, tmp_path)
         previous = configure(runtime)
+        # here, not at the top: this module is a pytest plugin every session loads, and only
+        # the tests that start an env need the whole app imported
         import function_app
 
         try:

@@ -1,9 +1,12 @@
-"""Fixtures for the kvdr domain tests: a valid TOML document and a valid app-settings map."""
+"""Configuration samples: a valid kvdr.toml, Key Vault resource ids, a valid app-settings map
+and a fixed "now". The fixtures are registered for every folder in tests/conftest.py."""
 
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
 
@@ -39,7 +42,7 @@ def valid_toml() -> str:
 
 
 @pytest.fixture(name="resource_id")
-def resource_id_fixture():
+def resource_id_fixture() -> Callable[..., str]:
     """``resource_id(vault, sub=SUB)`` -> a Key Vault resource ID."""
     return resource_id
 
@@ -55,7 +58,7 @@ def now() -> datetime:
 
 
 @pytest.fixture
-def write_toml(tmp_path):
+def write_toml(tmp_path: Path) -> Callable[..., str]:
     """Write a kvdr.toml (VALID_TOML plus ``extra``) and return its path."""
     def write(text: str = VALID_TOML, extra: str = "") -> str:
         path = tmp_path / "kvdr.toml"
