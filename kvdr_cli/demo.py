@@ -19,13 +19,38 @@ import argparse
 import json
 import logging
 import secrets
+import shutil
 import sys
 import tempfile
 import time
+import urllib.error
 import urllib.request
 from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+
+from azure.keyvault.certificates import CertificatePolicy
+
+import function_app
+from emulator.server import VaultSpec
+from emulator.testing import Emulator
+from emulator.throttle import ThrottleLimits
+from engine import InstanceStatus
+from engine.host import LocalHost
+from kvdr.config.loading import load_toml
+from kvdr.drill.model import LAST_REPORT_KEY as DRILL_REPORT
+from kvdr.drill.model import DrillReport
+from kvdr.events.handler import reset_caches
+from kvdr.failover.report import LAST_REPORT_KEY as FAILOVER_REPORT
+from kvdr.failover.report import FailoverReport
+from kvdr.services import configure, local_runtime
+from kvdr.status import LAST_REPORT_KEY as SYNC_REPORT
+from kvdr.status import build_status
+from kvdr_cli.commands.host import export_schedules
+from kvdr_cli.commands.local import ProgressDisplay, follow, phase_of
+from kvdr_cli.commands.sync import render_record
+from kvdr_cli.emulated import emulator_document, to_toml
 
 VAULTS = {"eastus": "kv-east", "westus": "kv-west"}
 LOG_NAME = "demo.log"
@@ -42,22 +67,20 @@ def step(n: int, text: str) -> None:
     say(f"\n== {n}. {text}")
 
 
-def toml_for(emu: Any) -> str:
-    from kvdr_cli.emulated import emulator_document, to_toml
-
+def toml_for(emu: Emulator) -> str:
     return to_toml(emulator_document({r: emu.url(v) for r, v in VAULTS.items()}, emu.ca_cert,
                                      vault_names=VAULTS, resource_group="rg-demo",
                                      topology={"initial_primary": "eastus",
                                                "local_region": "westus"}))
 
 
-def writes(emu: Any, vault: str, ops_counted: Sequence[str] = WRITE_OPS) -> int:
+def writes(emu: Emulator, vault: str, ops_counted: Sequence[str] = WRITE_OPS) -> int:
     ops = emu.stats(vault)["operations"]
     return sum(n for op in ops_counted for status, n in ops.get(op, {}).items()
                if status.startswith("2"))
 
 
-def reset_all(emu: Any) -> None:
+def reset_all(emu: Emulator) -> None:
     for vault in VAULTS.values():
         emu.reset_stats(vault)
 
@@ -75,13 +98,9 @@ def http(method: str, url: str, body: Any = None) -> tuple[int, Any]:
         return exc.code, json.loads(raw) if raw else None
 
 
-def seed(emu: Any, n_secrets: int) -> dict[str, str]:
+def seed(emu: Emulator, n_secrets: int) -> dict[str, str]:
     """Secrets with metadata, certificates (one non-exportable) and keys on the primary.
     Returns the seeded secret values (to prove later that none leaked)."""
-    from datetime import UTC, datetime, timedelta
-
-    from azure.keyvault.certificates import CertificatePolicy
-
     values: dict[str, str] = {}
     expires = datetime.now(UTC) + timedelta(days=90)
     with emu.secret_client("kv-east") as east:
@@ -106,10 +125,7 @@ def seed(emu: Any, n_secrets: int) -> dict[str, str]:
     return values
 
 
-def run_sync(host: Any, label: str) -> dict[str, Any]:
-    from kvdr_cli.commands.local import ProgressDisplay, follow
-    from kvdr_cli.commands.sync import render_record
-
+def run_sync(host: LocalHost, label: str) -> dict[str, Any]:
     status, body = http("POST", f"{host.base_url}/api/runbooks/full-sync")
     if status != 202:
         raise SystemExit(f"demo: the full sync did not start ({status}): {body}")
@@ -125,11 +141,11 @@ def run_sync(host: Any, label: str) -> dict[str, Any]:
     return record
 
 
-def follow_runbook(host: Any, instance_id: str, *, until_phase: str | None = None) -> Any:
+def follow_runbook(host: LocalHost, instance_id: str, *,
+                   until_phase: str | None = None) -> InstanceStatus:
     """Follow a runbook's phases until it ends (or reaches ``until_phase``)."""
-    from kvdr_cli.commands.local import ProgressDisplay, follow, phase_of
 
-    def line(status: Any, _children: Any) -> str:
+    def line(status: InstanceStatus | None, _children: Sequence[InstanceStatus]) -> str:
         return f"   {instance_id}: {phase_of(status) or 'starting'}"
 
     display = ProgressDisplay(sys.stdout, interval=1.0)
@@ -147,8 +163,6 @@ def indented(text: str) -> str:
 def availability_alert(resource_id: str) -> dict[str, Any]:
     """What Azure Monitor's action group posts when the vault's availability alert fires
     (common alert schema; infra/bicep/modules/alerts.bicep deploys the rule)."""
-    from datetime import UTC, datetime
-
     fired = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
     return {"schemaId": "azureMonitorCommonAlertSchema", "data": {"essentials": {
         "alertId": f"/subscriptions/00000000-0000-0000-0000-000000000000/providers/"
@@ -159,7 +173,7 @@ def availability_alert(resource_id: str) -> dict[str, Any]:
         "essentialsVersion": "1.0", "alertContextVersion": "1.0"}, "alertContext": {}}}
 
 
-def live_writes(emu: Any, count: int) -> list[float]:
+def live_writes(emu: Emulator, count: int) -> list[float]:
     """Write new versions on the primary; time until each copy is stored in the secondary."""
     arrived: dict[tuple[str, str], float] = {}
     west = emu.store("kv-west")
@@ -216,10 +230,6 @@ def log_to_file(path: Path) -> logging.Handler:
 
 def where_things_are(work: Path, *, keep: bool) -> str:
     """The reports the demo's runbooks wrote (kvdr's state store) and its log."""
-    from kvdr.drill.model import LAST_REPORT_KEY as DRILL_REPORT
-    from kvdr.failover.report import LAST_REPORT_KEY as FAILOVER_REPORT
-    from kvdr.status import LAST_REPORT_KEY as SYNC_REPORT
-
     log = work / LOG_NAME
     warnings = sum(1 for _ in log.open(encoding="utf-8")) if log.exists() else 0
     lines = ["Reports (JSON) of the last full sync, drill and failback, and the log "
@@ -240,20 +250,6 @@ def main(argv: Sequence[str] | None = None) -> int:
                         help="keep the working directory (reports, checkpoints, demo.log); "
                              "`make demo KEEP=1`")
     args = parser.parse_args(argv)
-
-    import function_app
-    from emulator.server import VaultSpec
-    from emulator.testing import Emulator
-    from emulator.throttle import ThrottleLimits
-    from engine.host import LocalHost
-    from kvdr.config.schema import load_toml
-    from kvdr.drill.model import DrillReport
-    from kvdr.events.handler import reset_caches
-    from kvdr.failover.report import FailoverReport
-    from kvdr.services import configure, local_runtime
-    from kvdr.status import build_status
-    from kvdr_cli.commands.host import export_schedules
-
     work = Path(tempfile.mkdtemp(prefix="kvdr-demo-"))
     log = log_to_file(work / LOG_NAME)
     say("kvdr demo — disaster recovery for Azure Key Vault, on one laptop")
@@ -386,8 +382,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     say("\nDone: the emulator and the local host are stopped.")
     say(where_things_are(work, keep=args.keep))
     if not args.keep:
-        import shutil
-
         shutil.rmtree(work, ignore_errors=True)
     return 0 if count == 0 else 1
 

@@ -6,57 +6,61 @@ import argparse
 import logging
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from functools import partial
 
 # EX_SOFTWARE: kvdr itself failed (a bug), never the user's input or an Azure outage, which have
 # their own codes (1-4, 130) and messages.
 EXIT_INTERNAL = 70
 
 
-def _host(argv: Sequence[str]) -> int:
-    from kvdr_cli.commands.host import main as host_main
+# the command's entry point: its arguments (after the verb) in, its exit code out
+Command = Callable[[Sequence[str]], int]
 
-    return host_main(argv)
+# Each verb's module is imported only when that verb runs: the commands load the durable engine,
+# the function app and the Azure SDK (well over a second), none of which `kvdr --help` needs,
+# and `kvdr status` needs neither the engine nor the app.
+
+
+def _host(argv: Sequence[str]) -> int:
+    from kvdr_cli.commands import host  # deferred: see above
+
+    return host.main(argv)
 
 
 def _sync(argv: Sequence[str]) -> int:
-    from kvdr_cli.commands.sync import main as sync_main
+    from kvdr_cli.commands import sync  # deferred: see above
 
-    return sync_main(argv)
-
-
-def _failover(argv: Sequence[str]) -> int:
-    from kvdr_cli.commands.failover import main as failover_main
-
-    return failover_main(argv)
+    return sync.main(argv)
 
 
-def _failback(argv: Sequence[str]) -> int:
-    from kvdr_cli.commands.failover import failback_main
+def _failover(argv: Sequence[str], *, failback: bool = False) -> int:
+    from kvdr_cli.commands import failover  # deferred: see above
 
-    return failback_main(argv)
+    return failover.failback_main(argv) if failback else failover.main(argv)
 
 
 def _drill(argv: Sequence[str]) -> int:
-    from kvdr_cli.commands.drill import main as drill_main
+    from kvdr_cli.commands import drill  # deferred: see above
 
-    return drill_main(argv)
+    return drill.main(argv)
 
 
 def _status(argv: Sequence[str]) -> int:
-    from kvdr_cli.commands.status import main as status_main
+    from kvdr_cli.commands import status  # deferred: see above
 
-    return status_main(argv)
+    return status.main(argv)
 
 
-_COMMANDS = {
+_COMMANDS: dict[str, tuple[str, Command]] = {
     "host": ("run the function app on the local durable engine (`kvdr host --config kvdr.toml`)",
              _host),
     "sync": ("run the full sync on the local engine and print its report", _sync),
     "status": ("replication status per vault pair", _status),
     "failover": ("make another region primary on the local engine (planned, or --unplanned "
                  "when the primary is down)", _failover),
-    "failback": ("make the former primary primary again on the local engine", _failback),
+    "failback": ("make the former primary primary again on the local engine",
+                 partial(_failover, failback=True)),
     "drill": ("run the non-disruptive DR drill on the local engine and print its report",
               _drill),
 }

@@ -19,6 +19,7 @@ from collections.abc import Sequence
 
 from kvdr.catalogue import DRILL_INSTANCE, Orchestrator
 from kvdr.drill.contracts import DrillInput
+from kvdr.drill.model import DrillReport, DrillResult
 from kvdr.errors import AuthError, ConfigError
 from kvdr_cli.commands import (
     EXIT_FAILED,
@@ -28,14 +29,8 @@ from kvdr_cli.commands import (
     config_error,
     interrupted,
 )
-from kvdr_cli.commands.local import (
-    ProgressDisplay,
-    follow,
-    local_engine,
-    open_runtime_for_targets,
-    phase_of,
-    setup_logging,
-)
+from kvdr_cli.commands.local import ProgressDisplay, follow, local_engine, phase_of
+from kvdr_cli.commands.operator_runtime import open_runtime_for_targets, setup_logging
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -52,8 +47,6 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    from kvdr.drill.model import DrillReport, DrillResult
-
     args = build_parser().parse_args(argv)
     setup_logging()
     try:

@@ -23,8 +23,9 @@ import json
 import socket
 import sys
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING, Any, TextIO
+from typing import Any, TextIO
 
+from engine import Engine, InstanceStatus
 from kvdr.catalogue import ACTIVE_STATUSES, FAILOVER
 from kvdr.errors import AuthError, ConfigError
 from kvdr.failover.report import FailoverOutcome, FailoverReport
@@ -51,13 +52,10 @@ from kvdr_cli.commands.local import (
     ProgressDisplay,
     follow,
     local_engine,
-    open_runtime,
     phase_of,
-    setup_logging,
 )
-
-if TYPE_CHECKING:
-    from engine import Engine, InstanceStatus
+from kvdr_cli.commands.operator_runtime import open_runtime, setup_logging
+from triggers.failover import failover_instance_id
 
 EXIT_NOT_DONE = 3
 EXIT_CODES = {
@@ -197,8 +195,6 @@ def main(argv: Sequence[str] | None = None, *, kind: FailoverKind = FailoverKind
         print(f"kvdr {name}: no terminal to ask for confirmation on; review the plan with "
               "--dry-run, then pass --yes to proceed without asking", file=sys.stderr)
         return EXIT_CONFIG
-
-    from triggers.failover import failover_instance_id
 
     display = ProgressDisplay(sys.stderr, enabled=not args.quiet)
     instance_id = ""

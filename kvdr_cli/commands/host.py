@@ -15,8 +15,10 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from engine.__main__ import main as engine_main
 from kvdr.config.schema import Config
 from kvdr.errors import ConfigError
+from kvdr.services import configure, local_runtime
 from kvdr_cli.commands import DEFAULT_STATE_DIR, config_error
 
 SCHEDULE_SETTINGS = {"KVDR_FULL_SYNC_SCHEDULE": "full_sync", "KVDR_DRILL_SCHEDULE": "drill"}
@@ -41,13 +43,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                         metavar="DIR", help="local state (DIR/engine, DIR/state); default ./.kvdr")
     args, rest = parser.parse_known_args(list(sys.argv[1:] if argv is None else argv))
 
-    from engine.__main__ import main as engine_main
-
     engine_args = ["host", "--state-dir", str(args.state_dir / "engine"), *rest]
     if args.config is None:
         return engine_main(engine_args)
-
-    from kvdr.services import configure, local_runtime
 
     try:
         runtime = local_runtime(args.config, args.state_dir)

@@ -1,74 +1,28 @@
 """Running a runbook on the embedded durable engine from the command line (decision 2: the
-break-glass path when Azure Functions is impaired), shared by `kvdr sync`, `kvdr failover` and
-`kvdr failback`: the runtime from ``--config``/``--state-dir``, the engine over the real function
-app, and following a run with a progress display.
+break-glass path when Azure Functions is impaired), shared by `kvdr sync`, `kvdr drill`,
+`kvdr failover` and `kvdr failback` (and the demo): the engine over the real function app, and
+following a run with a progress display. The runtime itself comes from
+:mod:`kvdr_cli.commands.operator_runtime`.
 """
 
 from __future__ import annotations
 
 import argparse
-import logging
 import signal
-import sys
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Any, TextIO
+from typing import TextIO
 
+import function_app
+from engine import Engine, InstanceStatus, RuntimeStatus
+from kvdr.services import Runtime, configure
 from kvdr.sync.progress import combine, render_line
-
-if TYPE_CHECKING:
-    from engine import Engine, InstanceStatus
-    from kvdr.services import Runtime
+from kvdr_cli.commands import arm_interrupt
 
 # the run's status (None until it is stored) and its recent child instances -> one line
-LineRenderer = Callable[["InstanceStatus | None", "Sequence[InstanceStatus]"], str]
-
-
-def setup_logging() -> None:
-    """Warnings and errors on stderr; stdout stays for the report (and ``--json``)."""
-    logging.basicConfig(level=logging.WARNING, stream=sys.stderr,
-                        format="%(levelname)s %(name)s: %(message)s")
-    # a credential that gets no token is reported once, as auth.failed (open_runtime), not as
-    # azure.identity's warning that lists every credential it tried over many lines
-    logging.getLogger("azure.identity").setLevel(logging.ERROR)
-
-
-def open_runtime(args: argparse.Namespace) -> Runtime:
-    """The operator's runtime from ``--config`` and ``--state-dir``, its Azure credential
-    checked before any vault is called; raises ``ConfigError`` or ``AuthError``."""
-    from kvdr.services import local_runtime
-
-    return _credential_checked(local_runtime(args.config, args.state_dir))
-
-
-def _credential_checked(runtime: Runtime) -> Runtime:
-    from kvdr.vault.credentials import check_credential
-
-    try:
-        check_credential(runtime.credential, tuple(r.vault_url for r in runtime.config.regions))
-    except BaseException:
-        runtime.close()
-        raise
-    return runtime
-
-
-def open_runtime_for_targets(args: argparse.Namespace) -> Runtime:
-    """:func:`open_runtime`, then every ``--target`` (``args.targets``) must be a configured
-    region (checked first: bad input is reported before any credential is asked); raises
-    ``ConfigError`` naming ``--target`` otherwise."""
-    from kvdr.errors import ConfigError
-    from kvdr.services import local_runtime
-
-    runtime = local_runtime(args.config, args.state_dir)
-    regions = runtime.config.region_names
-    unknown = [t for t in (args.targets or ()) if t not in regions]
-    if unknown:
-        runtime.close()
-        raise ConfigError("--target", f"unknown region(s) {', '.join(unknown)}; configured: "
-                                      f"{', '.join(regions)}")
-    return _credential_checked(runtime)
+LineRenderer = Callable[[InstanceStatus | None, Sequence[InstanceStatus]], str]
 
 
 @contextmanager
@@ -77,16 +31,10 @@ def local_engine(runtime: Runtime, args: argparse.Namespace) -> Iterator[Engine]
     (checkpoints under ``--state-dir``/engine, so an interrupted run resumes next time).
     Closes the runtime on the way out. Inside, the first Ctrl-C raises ``KeyboardInterrupt``
     and later ones are ignored (end the run with :func:`kvdr_cli.commands.interrupted`)."""
-    from kvdr.services import configure
-    from kvdr_cli.commands import arm_interrupt
-
     previous = signal.getsignal(signal.SIGINT)
     arm_interrupt()
     configure(runtime)
     try:
-        import function_app
-        from engine import Engine
-
         with Engine(function_app.app, args.state_dir / "engine",
                     max_activity_concurrency=max(8, runtime.config.pacing.max_parallel * 2)
                     ) as engine:
@@ -144,14 +92,12 @@ def sync_line(status: InstanceStatus | None, children: Sequence[InstanceStatus])
     return render_line(phase_of(status), combine(c.custom_status for c in children))
 
 
-def follow(engine: Any, instance_id: str, display: ProgressDisplay, *,
+def follow(engine: Engine, instance_id: str, display: ProgressDisplay, *,
            line: LineRenderer = sync_line,
            until: Callable[[InstanceStatus], bool] | None = None,
-           poll: float = 0.25) -> Any:
+           poll: float = 0.25) -> InstanceStatus:
     """Wait for the run, showing its progress; returns its status once it has ended (or as
     soon as ``until(status)`` holds)."""
-    from engine import RuntimeStatus
-
     last_phase: str | None = None
     while True:
         status = engine.get_status(instance_id)

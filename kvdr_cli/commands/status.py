@@ -15,7 +15,9 @@ import sys
 from collections.abc import Sequence
 
 from kvdr.errors import AuthError, ConfigError
+from kvdr.status import build_status
 from kvdr_cli.commands import EXIT_FAILED, EXIT_OK, add_common, auth_error, config_error
+from kvdr_cli.commands.operator_runtime import open_runtime, setup_logging
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -34,9 +36,6 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    from kvdr.status import build_status
-    from kvdr_cli.commands.local import open_runtime, setup_logging
-
     setup_logging()
     try:
         runtime = open_runtime(args)

@@ -23,6 +23,7 @@ from typing import Any
 from kvdr.catalogue import FULL_SYNC_INSTANCE, Orchestrator
 from kvdr.errors import AuthError, ConfigError
 from kvdr.sync.contracts import FullSyncInput
+from kvdr.sync.report import SyncReport
 from kvdr_cli.commands import (
     EXIT_FAILED,
     EXIT_OK,
@@ -31,13 +32,8 @@ from kvdr_cli.commands import (
     config_error,
     interrupted,
 )
-from kvdr_cli.commands.local import (
-    ProgressDisplay,
-    follow,
-    local_engine,
-    open_runtime_for_targets,
-    setup_logging,
-)
+from kvdr_cli.commands.local import ProgressDisplay, follow, local_engine
+from kvdr_cli.commands.operator_runtime import open_runtime_for_targets, setup_logging
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -62,8 +58,6 @@ def build_parser() -> argparse.ArgumentParser:
 def render_record(record: dict[str, Any], regions: Sequence[str] = ()) -> str:
     """The run record as text. A run stopped before it knew its pairs (no topology, split
     brain) names the configured ``regions`` in its header instead of ``? -> ``."""
-    from kvdr.sync.report import SyncReport
-
     report = SyncReport.from_dict(record)
     text = report.render_text()
     status = record.get("status")
