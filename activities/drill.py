@@ -1,4 +1,5 @@
-"""The drill activities: preflight, measure RPO, rehearse RTO, save the report, emit the event.
+"""The drill activity family: preflight, measure RPO, rehearse RTO, save the report, emit the
+event.
 
 None changes the topology record or writes a user item. The only write is the reserved probe
 secret ``kvdr-drill-probe`` in a secondary, at most one version per run and secondary: a
@@ -11,14 +12,13 @@ from __future__ import annotations
 import logging
 import secrets
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import ExitStack, contextmanager
 from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
-from activities.blueprint import bp
+from activities.services import ActivityServices, calls_of, open_sessions
 from activities.sync.plan import make_plan
 from kvdr.drill.contracts import Measurement, MeasureRequest, PreflightRequest, PreflightResult
 from kvdr.drill.model import (
@@ -38,55 +38,16 @@ from kvdr.drill.model import (
     rto_check,
 )
 from kvdr.errors import KvdrError
-from kvdr.services import Runtime, get_runtime
 from kvdr.telemetry import custom_event
 from kvdr.topology.reading import read_records
 from kvdr.vault.inventory import Inventory, ItemKind
+from kvdr.vault.session import VaultSession
 
 logger = logging.getLogger(__name__)
 
 
-@contextmanager
-def _sessions(runtime: Runtime, regions: Sequence[str], *, probe: bool = False
-              ) -> Iterator[dict[str, Any]]:
-    """Fresh sessions, so the calls each activity reports are exactly its own. ``probe``
-    sessions give up within seconds on a vault that does not answer, as a failover's do."""
-    with ExitStack() as stack:
-        opened = {}
-        for region in regions:
-            session = runtime.open_session(region, probe=probe)
-            stack.callback(session.close)
-            opened[region] = session
-        yield opened
-
-
-def _calls(sessions: Mapping[str, Any]) -> dict[str, int]:
-    return {r: s.calls for r, s in sessions.items()}
-
-
-# --- preflight ----------------------------------------------------------------------------------
-
-
-def run_preflight(runtime: Runtime, request: PreflightRequest) -> PreflightResult:
-    """Read every vault's topology record (never bootstrap it: a drill writes no record)."""
-    config = runtime.config
-    with _sessions(runtime, config.region_names, probe=True) as sessions:
-        reads = dict(read_records(sessions).reads)  # the one rule: kvdr.topology.reading
-        calls = _calls(sessions)
-    result = preflight(config.region_names, reads, request.targets)
-    return PreflightResult(result, config.region_names, config.objectives.rpo_seconds,
-                           config.objectives.rto_seconds, calls)
-
-
-@bp.activity_trigger(input_name="request")
-def drill_preflight(request: dict[str, Any]) -> dict[str, Any]:
-    return run_preflight(get_runtime(), PreflightRequest.from_dict(request)).to_dict()
-
-
-# --- RPO ----------------------------------------------------------------------------------------
-
-
-def _with_exportability(session: Any, source: Inventory, target: Inventory) -> Inventory:
+def _with_exportability(session: VaultSession, source: Inventory, target: Inventory
+                        ) -> Inventory:
     """List results do not say whether a certificate's key is exportable; a non-exportable
     one is never copied (provision independently), so without this it would count as a
     pending change forever and the measured RPO would only grow. One policy read per
@@ -103,45 +64,7 @@ def _with_exportability(session: Any, source: Inventory, target: Inventory) -> I
     return replace(source, items=tuple(resolved.get(p.key, p) for p in source.items))
 
 
-def measure_rpo(runtime: Runtime, request: MeasureRequest, *,
-                now: Callable[[], datetime] = lambda: datetime.now(UTC)) -> Measurement:
-    """A read-only plan primary -> secondary (list calls only; nothing is stored): the pending
-    changes and the age of the oldest one."""
-    objective = runtime.config.objectives.rpo_seconds
-    source, target = request.primary, request.target
-    with _sessions(runtime, (source, target)) as sessions:
-        try:
-            with ThreadPoolExecutor(2, thread_name_prefix="drill-inventory") as pool:
-                listed = [pool.submit(sessions[r].inventory) for r in (source, target)]
-                source_inv, target_inv = (f.result() for f in listed)
-            source_inv = _with_exportability(sessions[source], source_inv, target_inv)
-        except KvdrError as exc:
-            return Measurement(error_check(CheckName.RPO, target, exc.to_dict(),
-                                           objective=objective), _calls(sessions))
-        calls = _calls(sessions)
-    if not (source_inv.complete and target_inv.complete):
-        partial = source if not source_inv.complete else target
-        return Measurement(error_check(CheckName.RPO, target, {
-            "code": "drill.incomplete_inventory",
-            "message": f"listing {partial} stopped part-way, so pending changes may be "
-                       "missed; see the warnings of this run"}, objective=objective), calls)
-    at = now()
-    plan = make_plan(runtime, source_inv, target_inv, source=source, target=target,
-                     epoch=request.epoch, now=at)
-    check = rpo_check(target, pending_changes(plan), now=at, objective=objective)
-    logger.info("drill %s: RPO %s -> %s: %s", request.run_id, source, target, check.message)
-    return Measurement(check, calls)
-
-
-@bp.activity_trigger(input_name="request")
-def drill_measure_rpo(request: dict[str, Any]) -> dict[str, Any]:
-    return measure_rpo(get_runtime(), MeasureRequest.from_dict(request)).to_dict()
-
-
-# --- RTO ----------------------------------------------------------------------------------------
-
-
-def _write_probe(session: Any, run_id: str) -> str | None:
+def _write_probe(session: VaultSession, run_id: str) -> str | None:
     """Write this run's probe unless an earlier attempt of the run did. Returns the random
     value written (it stays in this activity), or None when nothing was written."""
     held = session.call_or_none(f"read secret '{PROBE_SECRET_NAME}'", session.secrets.get_secret,
@@ -155,7 +78,7 @@ def _write_probe(session: Any, run_id: str) -> str | None:
     return nonce
 
 
-def _read_back(session: Any, run_id: str, nonce: str | None) -> dict[str, Any] | None:
+def _read_back(session: VaultSession, run_id: str, nonce: str | None) -> dict[str, str] | None:
     """None when the vault returns this run's probe (with the value just written, if this
     attempt wrote it); else the error to report."""
     back = session.call(f"read secret '{PROBE_SECRET_NAME}'", session.secrets.get_secret,
@@ -170,81 +93,114 @@ def _read_back(session: Any, run_id: str, nonce: str | None) -> dict[str, Any] |
                        "wrote: something else writes it; find the writer"}
 
 
-def rehearse_rto(runtime: Runtime, request: MeasureRequest, *,
-                 clock: Callable[[], float] = time.monotonic) -> Measurement:
-    """Time what a failover to ``request.target`` does against the vaults, without changing
-    the topology: read every vault's record, write the probe into the target, read it back."""
-    config = runtime.config
-    target = request.target
-    steps: dict[str, float] = {}
-    notes: list[str] = []
-    error: dict[str, Any] | None = None
-    # the failover's sessions: probes to read every record, a full session to write
-    with (_sessions(runtime, config.region_names, probe=True) as sessions,
-          _sessions(runtime, (target,)) as writers):
-        started = clock()
-        reads = dict(read_records(sessions).reads)  # the one rule: kvdr.topology.reading
-        steps["read_topology"] = clock() - started
-        down = [r for r, read in reads.items() if not read.reachable and r != target]
-        if down:
-            notes.append(f"unreachable while rehearsing: {', '.join(down)} (an unplanned "
-                         "failover proceeds without them)")
-        if not reads[target].reachable:
-            error = {"code": reads[target].error_code,
-                     "message": f"{target} is unreachable: a failover to it could not run now"}
-        else:
-            session = writers[target]
+class DrillActivities:
+    """Preflight, measure RPO, rehearse RTO, save the report, emit the event. ``now`` and
+    ``clock`` are the wall clock (RPO ages) and the monotonic one (RTO steps)."""
+
+    def __init__(self, services: ActivityServices, *,
+                 now: Callable[[], datetime] = lambda: datetime.now(UTC),
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self._services = services
+        self._now = now
+        self._clock = clock
+
+    def preflight(self, request: PreflightRequest) -> PreflightResult:
+        """Read every vault's topology record (never bootstrap it: a drill writes no record)."""
+        config = self._services.config
+        with open_sessions(self._services, config.region_names, probe=True) as sessions:
+            reads = dict(read_records(sessions).reads)  # the one rule: kvdr.topology.reading
+            calls = calls_of(sessions)
+        result = preflight(config.region_names, reads, request.targets)
+        return PreflightResult(result, config.region_names, config.objectives.rpo_seconds,
+                               config.objectives.rto_seconds, calls)
+
+    def measure_rpo(self, request: MeasureRequest) -> Measurement:
+        """A read-only plan primary -> secondary (list calls only; nothing is stored): the
+        pending changes and the age of the oldest one."""
+        services = self._services
+        objective = services.config.objectives.rpo_seconds
+        source, target = request.primary, request.target
+        with open_sessions(services, (source, target)) as sessions:
             try:
-                started = clock()
-                nonce = _write_probe(session, request.run_id)
-                steps["write_probe"] = clock() - started
-                if nonce is None:
-                    notes.append("the probe was written by an earlier attempt of this run and "
-                                 "was not written again (the write is not timed)")
-                started = clock()
-                error = _read_back(session, request.run_id, nonce)
-                steps["read_back"] = clock() - started
+                with ThreadPoolExecutor(2, thread_name_prefix="drill-inventory") as pool:
+                    listed = [pool.submit(sessions[r].inventory) for r in (source, target)]
+                    source_inv, target_inv = (f.result() for f in listed)
+                source_inv = _with_exportability(sessions[source], source_inv, target_inv)
             except KvdrError as exc:
-                error = exc.to_dict()
-        calls = _calls(sessions)
-        calls[target] += writers[target].calls
-    check = rto_check(target, steps, objective=config.objectives.rto_seconds, error=error,
-                      notes=notes)
-    logger.info("drill %s: RTO rehearsal -> %s: %s", request.run_id, target, check.message)
-    return Measurement(check, calls)
+                return Measurement(error_check(CheckName.RPO, target, exc.to_dict(),
+                                               objective=objective), calls_of(sessions))
+            calls = calls_of(sessions)
+        if not (source_inv.complete and target_inv.complete):
+            partial = source if not source_inv.complete else target
+            return Measurement(error_check(CheckName.RPO, target, {
+                "code": "drill.incomplete_inventory",
+                "message": f"listing {partial} stopped part-way, so pending changes may be "
+                           "missed; see the warnings of this run"}, objective=objective), calls)
+        at = self._now()
+        plan = make_plan(services.config, services.state, source_inv, target_inv,
+                         source=source, target=target, epoch=request.epoch, now=at)
+        check = rpo_check(target, pending_changes(plan), now=at, objective=objective)
+        logger.info("drill %s: RPO %s -> %s: %s", request.run_id, source, target, check.message)
+        return Measurement(check, calls)
 
+    def rehearse_rto(self, request: MeasureRequest) -> Measurement:
+        """Time what a failover to ``request.target`` does against the vaults, without
+        changing the topology: read every vault's record, write the probe into the target, read
+        it back."""
+        config, clock = self._services.config, self._clock
+        target = request.target
+        steps: dict[str, float] = {}
+        notes: list[str] = []
+        error: Mapping[str, Any] | None = None
+        # the failover's sessions: probes to read every record, a full session to write
+        with (open_sessions(self._services, config.region_names, probe=True) as sessions,
+              open_sessions(self._services, (target,)) as writers):
+            started = clock()
+            reads = dict(read_records(sessions).reads)  # the one rule: kvdr.topology.reading
+            steps["read_topology"] = clock() - started
+            down = [r for r, read in reads.items() if not read.reachable and r != target]
+            if down:
+                notes.append(f"unreachable while rehearsing: {', '.join(down)} (an unplanned "
+                             "failover proceeds without them)")
+            if not reads[target].reachable:
+                error = {"code": reads[target].error_code,
+                         "message": f"{target} is unreachable: a failover to it could not run "
+                                    "now"}
+            else:
+                session = writers[target]
+                try:
+                    started = clock()
+                    nonce = _write_probe(session, request.run_id)
+                    steps["write_probe"] = clock() - started
+                    if nonce is None:
+                        notes.append("the probe was written by an earlier attempt of this run "
+                                     "and was not written again (the write is not timed)")
+                    started = clock()
+                    error = _read_back(session, request.run_id, nonce)
+                    steps["read_back"] = clock() - started
+                except KvdrError as exc:
+                    error = exc.to_dict()
+            calls = calls_of(sessions)
+            calls[target] += writers[target].calls
+        check = rto_check(target, steps, objective=config.objectives.rto_seconds, error=error,
+                          notes=notes)
+        logger.info("drill %s: RTO rehearsal -> %s: %s", request.run_id, target, check.message)
+        return Measurement(check, calls)
 
-@bp.activity_trigger(input_name="request")
-def drill_rehearse_rto(request: dict[str, Any]) -> dict[str, Any]:
-    return rehearse_rto(get_runtime(), MeasureRequest.from_dict(request)).to_dict()
+    def save_report(self, record: Mapping[str, Any]) -> dict[str, Any]:
+        """Keep the report under its run id and as the last drill report (idempotent)."""
+        state = self._services.state
+        key = report_key(record["run_id"])
+        state.put_json(key, dict(record))
+        state.put_json(LAST_REPORT_KEY, dict(record))
+        return {"ok": True, "keys": [key, LAST_REPORT_KEY]}
 
-
-# --- report and event ---------------------------------------------------------------------------
-
-
-def save_report(runtime: Runtime, record: Mapping[str, Any]) -> dict[str, Any]:
-    """Keep the report under its run id and as the last drill report (idempotent)."""
-    key = report_key(record["run_id"])
-    runtime.state.put_json(key, dict(record))
-    runtime.state.put_json(LAST_REPORT_KEY, dict(record))
-    return {"ok": True, "keys": [key, LAST_REPORT_KEY]}
-
-
-@bp.activity_trigger(input_name="record")
-def drill_save_report(record: dict[str, Any]) -> dict[str, Any]:
-    return save_report(get_runtime(), record)
-
-
-def emit_completed(record: Mapping[str, Any]) -> dict[str, Any]:
-    """The ``kvdr.drill.model.completed`` custom event the drill-failure alert watches."""
-    report = DrillReport.from_dict(record)
-    dimensions = report.event_dimensions()
-    custom_event(DRILL_COMPLETED_EVENT, dimensions)
-    logger.info("%s", report.render_text())
-    return {"ok": True, "event": DRILL_COMPLETED_EVENT, "result": dimensions["result"]}
-
-
-@bp.activity_trigger(input_name="record")
-def drill_emit_event(record: dict[str, Any]) -> dict[str, Any]:
-    get_runtime()  # built once per process, which configures telemetry (kvdr.telemetry)
-    return emit_completed(record)
+    def emit_event(self, record: Mapping[str, Any]) -> dict[str, Any]:
+        """The drill's completed custom event (``DRILL_COMPLETED_EVENT``), which the
+        drill-failure alert watches; telemetry is configured when the process's services are
+        built (:func:`kvdr.services.runtime_from_env`)."""
+        report = DrillReport.from_dict(record)
+        dimensions = report.event_dimensions()
+        custom_event(DRILL_COMPLETED_EVENT, dimensions)
+        logger.info("%s", report.render_text())
+        return {"ok": True, "event": DRILL_COMPLETED_EVENT, "result": dimensions["result"]}

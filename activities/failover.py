@@ -1,20 +1,19 @@
-"""The failover/failback activities: assess the vaults, switch the topology record, verify it,
-save the report. Each may run twice (decision 5): the switch writes a record only where it is
+"""The failover/failback activity family: assess the vaults, switch the topology record, verify
+it, save the report. Each may run twice (decision 5): the switch writes a record only where it is
 not already held, and refuses when another runbook raised the epoch in the meantime.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator, Mapping
-from contextlib import ExitStack, contextmanager
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-from activities.blueprint import bp
+from activities.services import ActivityServices, calls_of, open_sessions
 from activities.sync.store import plans_prefix
 from kvdr.errors import KvdrError, TopologyError
-from kvdr.events.handler import process_handler
+from kvdr.events.handler import EventHandler
 from kvdr.failover.contracts import (
     AssessRequest,
     AssessResult,
@@ -31,33 +30,19 @@ from kvdr.failover.report import (
     replaces_last_report,
     report_key,
 )
-from kvdr.services import Runtime, get_runtime
 from kvdr.status import estimated_lag
 from kvdr.telemetry import custom_event
 from kvdr.topology.reading import read_records
 from kvdr.topology.record import TopologyRecord, assess_topology
 from kvdr.topology.store import read_topology, write_topology
+from kvdr.vault.session import VaultSession
 
 logger = logging.getLogger(__name__)
 
 COMPLETED_EVENT = "kvdr.failover.request.completed"
 
 
-@contextmanager
-def _sessions(runtime: Runtime, regions: tuple[str, ...], *, probe: tuple[str, ...] = ()
-              ) -> Iterator[dict[str, Any]]:
-    """Fresh sessions, so the calls each activity reports are exactly its own; regions in
-    ``probe`` give up within seconds when their vault does not answer."""
-    with ExitStack() as stack:
-        opened = {}
-        for region in regions:
-            session = runtime.open_session(region, probe=region in probe)
-            stack.callback(session.close)
-            opened[region] = session
-        yield opened
-
-
-def _read_all(sessions: Mapping[str, Any]
+def _read_all(sessions: Mapping[str, VaultSession]
               ) -> tuple[dict[str, TopologyRecord | None], dict[str, str]]:
     """Every vault's record under the one rule (:mod:`kvdr.topology.reading`); unreachable
     vaults are named with their error code."""
@@ -65,133 +50,106 @@ def _read_all(sessions: Mapping[str, Any]
     return reads.records(), reads.unreachable()
 
 
-# --- assess -------------------------------------------------------------------------------------
+class FailoverActivities:
+    """Assess, switch, verify, save the report. ``events`` is the event handler of this process:
+    the switch makes it forget the topology it cached."""
 
+    def __init__(self, services: ActivityServices, events: EventHandler) -> None:
+        self._services = services
+        self._events = events
 
-def assess(runtime: Runtime, request: AssessRequest, *, now: datetime | None = None
-           ) -> AssessResult:
-    config = runtime.config
-    regions = config.region_names
-    with _sessions(runtime, regions, probe=regions) as sessions:
-        records, unreachable = _read_all(sessions)
-        calls = {r: s.calls for r, s in sessions.items()}
-    lag, basis = estimated_lag(runtime.state, request.target, now or datetime.now(UTC))
-    assessment = Assessment({r: rec.to_dict() if rec else None for r, rec in records.items()},
-                            unreachable, lag, basis, calls)
-    return AssessResult(assessment, config.objectives.rto_seconds, config.pacing.max_parallel)
+    def assess(self, request: AssessRequest, *, now: datetime | None = None) -> AssessResult:
+        config = self._services.config
+        regions = config.region_names
+        with open_sessions(self._services, regions, probe=True) as sessions:
+            records, unreachable = _read_all(sessions)
+            calls = calls_of(sessions)
+        lag, basis = estimated_lag(self._services.state, request.target,
+                                   now or datetime.now(UTC))
+        assessment = Assessment({r: rec.to_dict() if rec else None
+                                 for r, rec in records.items()}, unreachable, lag, basis, calls)
+        return AssessResult(assessment, config.objectives.rto_seconds,
+                            config.pacing.max_parallel)
 
-
-@bp.activity_trigger(input_name="request")
-def failover_assess(request: dict[str, Any]) -> dict[str, Any]:
-    return assess(get_runtime(), AssessRequest.from_dict(request)).to_dict()
-
-
-# --- switch -------------------------------------------------------------------------------------
-
-
-def switch(runtime: Runtime, request: SwitchRequest) -> SwitchResult:
-    """Write the new record to the new primary first (it must succeed: that write is also the
-    proof that the vault takes writes), then to every other reachable vault, which fences it:
-    its events and syncs stop counting as the primary's."""
-    record = TopologyRecord.from_dict(request.record)
-    target = record.primary
-    with _sessions(runtime, (target, *request.fence), probe=request.fence) as sessions:
-        def calls() -> dict[str, int]:
-            return {r: s.calls for r, s in sessions.items()}
-
-        try:
-            held = read_topology(sessions[target])
-            if (held is not None and held.epoch == record.epoch
-                    and held.primary == record.primary):
-                # a concurrent runbook (the metric and the health alert of one outage) made
-                # the same switch: adopt its record, so no two records share an epoch
-                record = held
-            elif held is not None and held.epoch > request.epoch_before:
-                raise TopologyError(
-                    f"{target} already holds epoch {held.epoch} (primary {held.primary}, "
-                    f"runbook {held.runbook_id or '?'}): another runbook changed the topology "
-                    "since this one assessed it; nothing was switched",
-                    code="topology.changed")
-            write_topology(sessions[target], record)
-        except KvdrError as exc:
-            return SwitchResult(False, calls=calls(), error=exc.to_dict())
-        fenced, unreached = [target], {}
-        for region in request.fence:
+    def switch(self, request: SwitchRequest) -> SwitchResult:
+        """Write the new record to the new primary first (it must succeed: that write is also
+        the proof that the vault takes writes), then to every other reachable vault, which
+        fences it: its events and syncs stop counting as the primary's."""
+        record = TopologyRecord.from_dict(request.record)
+        target = record.primary
+        with open_sessions(self._services, (target, *request.fence),
+                           probe=request.fence) as sessions:
             try:
-                write_topology(sessions[region], record)
-                fenced.append(region)
+                held = read_topology(sessions[target])
+                if (held is not None and held.epoch == record.epoch
+                        and held.primary == record.primary):
+                    # a concurrent runbook (the metric and the health alert of one outage) made
+                    # the same switch: adopt its record, so no two records share an epoch
+                    record = held
+                elif held is not None and held.epoch > request.epoch_before:
+                    raise TopologyError(
+                        f"{target} already holds epoch {held.epoch} (primary {held.primary}, "
+                        f"runbook {held.runbook_id or '?'}): another runbook changed the "
+                        "topology since this one assessed it; nothing was switched",
+                        code="topology.changed")
+                write_topology(sessions[target], record)
             except KvdrError as exc:
-                logger.warning("failover %s: %s not fenced [%s]", request.run_id, region,
-                               exc.code)
-                unreached[region] = exc.code
-        result = SwitchResult(True, tuple(fenced), unreached, calls())
-    process_handler().forget_topology()  # this process's event path must not act on the old primary
-    logger.info("failover %s: %s is primary at epoch %d (fenced %s)", request.run_id, target,
-                record.epoch, ", ".join(fenced))
-    return result
+                return SwitchResult(False, calls=calls_of(sessions), error=exc.to_dict())
+            fenced, unreached = [target], {}
+            for region in request.fence:
+                try:
+                    write_topology(sessions[region], record)
+                    fenced.append(region)
+                except KvdrError as exc:
+                    logger.warning("failover %s: %s not fenced [%s]", request.run_id, region,
+                                   exc.code)
+                    unreached[region] = exc.code
+            result = SwitchResult(True, tuple(fenced), unreached, calls_of(sessions))
+        self._events.forget_topology()  # the event path must not act on the old primary
+        logger.info("failover %s: %s is primary at epoch %d (fenced %s)", request.run_id,
+                    target, record.epoch, ", ".join(fenced))
+        return result
 
-
-@bp.activity_trigger(input_name="request")
-def failover_switch(request: dict[str, Any]) -> dict[str, Any]:
-    return switch(get_runtime(), SwitchRequest.from_dict(request)).to_dict()
-
-
-# --- verify -------------------------------------------------------------------------------------
-
-
-def verify(runtime: Runtime, request: VerifyRequest) -> VerifyResult:
-    """Read every record back: the new primary at the new epoch must be what readers choose."""
-    regions = runtime.config.region_names
-    with _sessions(runtime, regions, probe=regions) as sessions:
-        records, unreachable = _read_all(sessions)
-        calls = {r: s.calls for r, s in sessions.items()}
-    try:
-        view = assess_topology(records)
-    except KvdrError as exc:
-        return VerifyResult(False, unreached=unreachable, calls=calls, error=exc.to_dict())
-    stale = tuple(r for r, rec in records.items()
-                  if rec is not None and rec.epoch < request.epoch_after)
-    current = view.current
-    if (current.primary, current.epoch) != (request.target, request.epoch_after) \
-            or view.split_brain:
-        return VerifyResult(False, stale, unreachable, calls, {
-            "code": "topology.unverified",
-            "message": f"readers choose {current.primary} at epoch {current.epoch}"
-                       f"{' (split brain)' if view.split_brain else ''}, not {request.target} "
-                       f"at epoch {request.epoch_after}"})
-    return VerifyResult(True, stale, unreachable, calls)
-
-
-@bp.activity_trigger(input_name="request")
-def failover_verify(request: dict[str, Any]) -> dict[str, Any]:
-    return verify(get_runtime(), VerifyRequest.from_dict(request)).to_dict()
-
-
-# --- report -------------------------------------------------------------------------------------
-
-
-def save_report(runtime: Runtime, report: Mapping[str, Any],
-                sync_run_ids: tuple[str, ...] = ()) -> dict[str, Any]:
-    """Keep the report (per run and as the last one) and delete the step syncs' plans."""
-    run_id = report["run_id"]
-    runtime.state.put_json(report_key(run_id), dict(report))
-    if replaces_last_report(report.get("outcome")):  # a no-op never hides the last real one
-        runtime.state.put_json(LAST_REPORT_KEY, dict(report))
-    deleted = sum(runtime.state.delete_prefix(plans_prefix(r)) for r in sync_run_ids)
-    logger.info("failover %s: %s (%s -> %s)", run_id, report.get("outcome"),
-                report.get("source"), report.get("target"))
-    result: dict[str, Any] = {"ok": True, "key": report_key(run_id), "plans_deleted": deleted}
-    if report.get("outcome") != "planned_only":
+    def verify(self, request: VerifyRequest) -> VerifyResult:
+        """Read every record back: the new primary at the new epoch must be what readers
+        choose."""
+        regions = self._services.config.region_names
+        with open_sessions(self._services, regions, probe=True) as sessions:
+            records, unreachable = _read_all(sessions)
+            calls = calls_of(sessions)
         try:
-            custom_event(COMPLETED_EVENT, FailoverReport.from_dict(report).event_dimensions())
-        except Exception as exc:  # telemetry must never undo a switch that happened
-            logger.warning("failover %s: %s not emitted (%s)", run_id, COMPLETED_EVENT,
-                           type(exc).__name__)
-            result["event_error"] = type(exc).__name__
-    return result
+            view = assess_topology(records)
+        except KvdrError as exc:
+            return VerifyResult(False, unreached=unreachable, calls=calls, error=exc.to_dict())
+        stale = tuple(r for r, rec in records.items()
+                      if rec is not None and rec.epoch < request.epoch_after)
+        current = view.current
+        if (current.primary, current.epoch) != (request.target, request.epoch_after) \
+                or view.split_brain:
+            return VerifyResult(False, stale, unreachable, calls, {
+                "code": "topology.unverified",
+                "message": f"readers choose {current.primary} at epoch {current.epoch}"
+                           f"{' (split brain)' if view.split_brain else ''}, not "
+                           f"{request.target} at epoch {request.epoch_after}"})
+        return VerifyResult(True, stale, unreachable, calls)
 
-
-@bp.activity_trigger(input_name="request")
-def failover_save_report(request: dict[str, Any]) -> dict[str, Any]:
-    saved = SaveReportRequest.from_dict(request)
-    return save_report(get_runtime(), saved.report, saved.sync_runs)
+    def save_report(self, request: SaveReportRequest) -> dict[str, Any]:
+        """Keep the report (per run and as the last one) and delete the step syncs' plans."""
+        report, state = request.report, self._services.state
+        run_id = report["run_id"]
+        state.put_json(report_key(run_id), dict(report))
+        if replaces_last_report(report.get("outcome")):  # a no-op never hides the last real one
+            state.put_json(LAST_REPORT_KEY, dict(report))
+        deleted = sum(state.delete_prefix(plans_prefix(r)) for r in request.sync_runs)
+        logger.info("failover %s: %s (%s -> %s)", run_id, report.get("outcome"),
+                    report.get("source"), report.get("target"))
+        result: dict[str, Any] = {"ok": True, "key": report_key(run_id),
+                                  "plans_deleted": deleted}
+        if report.get("outcome") != "planned_only":
+            try:
+                custom_event(COMPLETED_EVENT, FailoverReport.from_dict(report).event_dimensions())
+            except Exception as exc:  # telemetry must never undo a switch that happened
+                logger.warning("failover %s: %s not emitted (%s)", run_id, COMPLETED_EVENT,
+                               type(exc).__name__)
+                result["event_error"] = type(exc).__name__
+        return result

@@ -1,20 +1,17 @@
-"""Execute one stored batch (fenced by the epoch it was planned at), or fail it for good."""
+"""The parts of executing a stored batch (:meth:`activities.sync.SyncActivities.execute_batch`):
+the fence by the epoch it was planned at, every item failed at once, the copier's skips written
+back, and the notes its envelope carries."""
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
-from typing import Any
 
-from activities.blueprint import bp
-from activities.sync.sessions import open_sessions
-from activities.sync.store import batch_key, load_batch
-from kvdr.errors import KvdrError
-from kvdr.services import Runtime, get_runtime
-from kvdr.sync.contracts import BATCH_FAILED_CODE, BatchRequest, ExecutedBatch, FailBatchRequest
+from activities.sync.store import batch_key
+from kvdr.state.store import StateStore
+from kvdr.sync.contracts import BatchRequest
 from kvdr.sync.model import EXECUTABLE, PlanAction, PlanItem
-from kvdr.sync.replicate import execute_items
 from kvdr.sync.report import MAX_LISTED, BatchResult, ItemNote, ItemOutcome
 from kvdr.topology.store import FENCED_CODE, fenced_message, newer_record
 from kvdr.vault.session import VaultSession
@@ -22,39 +19,14 @@ from kvdr.vault.session import VaultSession
 logger = logging.getLogger(__name__)
 
 
-def _all_failed(items: Sequence[PlanItem], code: str, message: str,
-                calls: Mapping[str, int] | None = None) -> BatchResult:
+def all_failed(items: Sequence[PlanItem], code: str, message: str,
+               calls: Mapping[str, int] | None = None) -> BatchResult:
     return BatchResult(tuple(ItemOutcome(i.kind, i.name, i.action, ok=False, code=code,
                                          message=message) for i in items), dict(calls or {}))
 
 
-def execute_batch(runtime: Runtime, request: BatchRequest) -> BatchResult:
-    """Execute one stored batch. ``execute_items`` checks before it acts, so a retried or
-    re-delivered batch writes nothing new. A vault error that stops the whole batch comes back
-    as a failure of every item (with its code), not as an exception."""
-    return _execute(runtime, request)[1]
-
-
-def _execute(runtime: Runtime, request: BatchRequest) -> tuple[list[PlanItem], BatchResult]:
-    items = load_batch(runtime, request)
-    if items is None:
-        raise KvdrError(f"batch {request.batch} of run {request.run_id} for {request.target} "
-                        "is not in the state store; re-run the full sync",
-                        code="sync.batch_missing")
-    with open_sessions(runtime, request.source, request.target) as (src, tgt):
-        try:
-            result = _fenced(tgt, request, items) or execute_items(
-                src, tgt, items, policies=runtime.config.policies,
-                fingerprint_key=runtime.fingerprint_key)
-        except KvdrError as exc:
-            result = _all_failed(items, exc.code, exc.message)
-        calls = {request.source: src.calls, request.target: tgt.calls}
-    _record_skips(runtime, request, items, result)
-    return items, BatchResult(result.outcomes, calls)
-
-
-def _fenced(target: VaultSession, request: BatchRequest, items: Sequence[PlanItem]
-            ) -> BatchResult | None:
+def fenced(target: VaultSession, request: BatchRequest, items: Sequence[PlanItem]
+           ) -> BatchResult | None:
     """One read of the target's topology record: every item failed (nothing written) when a
     failover/failback raised the epoch after the plan was made; None when the batch may run."""
     newer = newer_record(target, request.epoch)
@@ -62,11 +34,11 @@ def _fenced(target: VaultSession, request: BatchRequest, items: Sequence[PlanIte
         return None
     logger.warning("full sync %s: batch %d to %s fenced: epoch %d there, planned at %d",
                    request.run_id, request.batch, request.target, newer.epoch, request.epoch)
-    return _all_failed(items, FENCED_CODE, fenced_message(request.target, newer, request.epoch))
+    return all_failed(items, FENCED_CODE, fenced_message(request.target, newer, request.epoch))
 
 
-def _record_skips(runtime: Runtime, request: BatchRequest, items: Sequence[PlanItem],
-                  result: BatchResult) -> None:
+def record_skips(state: StateStore, request: BatchRequest, items: Sequence[PlanItem],
+                 result: BatchResult) -> None:
     """Items the copier skipped (what the lists could not tell, e.g. a non-exportable
     certificate) are rewritten as skips in the stored batch: verification leaves them out and
     a re-delivered batch skips them again."""
@@ -77,8 +49,8 @@ def _record_skips(runtime: Runtime, request: BatchRequest, items: Sequence[PlanI
     rewritten = [replace(i, action=PlanAction.SKIP, reason=skips[(i.kind, i.name.lower())]
                          or i.reason) if (i.kind, i.name.lower()) in skips
                  and i.action in EXECUTABLE else i for i in items]
-    runtime.state.put_json(batch_key(request.run_id, request.target, request.batch),
-                           [i.to_dict() for i in rewritten])
+    state.put_json(batch_key(request.run_id, request.target, request.batch),
+                   [i.to_dict() for i in rewritten])
 
 
 def skipped_notes(result: BatchResult) -> list[ItemNote]:
@@ -97,22 +69,3 @@ def overwritten_notes(items: Sequence[PlanItem], result: BatchResult) -> list[It
                       "overwritten") for o in result.outcomes
              if o.ok and o.action != PlanAction.SKIP and (o.kind, o.name.lower()) in drift]
     return notes[:MAX_LISTED]
-
-
-@bp.activity_trigger(input_name="request")
-def sync_execute_batch(request: dict[str, Any]) -> dict[str, Any]:
-    items, result = _execute(get_runtime(), BatchRequest.from_dict(request))
-    return ExecutedBatch(result, tuple(skipped_notes(result)),
-                         tuple(overwritten_notes(items, result))).to_dict()
-
-
-def fail_batch(runtime: Runtime, request: BatchRequest, message: str) -> BatchResult:
-    """The envelope of a batch whose activity failed for good: every item failed."""
-    items = load_batch(runtime, request) or []
-    return _all_failed(items, BATCH_FAILED_CODE, message)
-
-
-@bp.activity_trigger(input_name="request")
-def sync_fail_batch(request: dict[str, Any]) -> dict[str, Any]:
-    failed = FailBatchRequest.from_dict(request)
-    return fail_batch(get_runtime(), failed.batch, failed.message).to_dict()

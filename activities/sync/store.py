@@ -3,7 +3,7 @@ stored batches of a run's plans and the first sightings of missing items."""
 
 from __future__ import annotations
 
-from kvdr.services import Runtime
+from kvdr.state.store import StateStore
 from kvdr.sync.contracts import BatchRequest
 from kvdr.sync.model import PlanItem
 
@@ -23,6 +23,6 @@ def missing_since_key(target: str) -> str:
     return f"sync/missing-since/{target}.json"
 
 
-def load_batch(runtime: Runtime, request: BatchRequest) -> list[PlanItem] | None:
-    raw = runtime.state.get_json(batch_key(request.run_id, request.target, request.batch))
+def load_batch(state: StateStore, request: BatchRequest) -> list[PlanItem] | None:
+    raw = state.get_json(batch_key(request.run_id, request.target, request.batch))
     return None if raw is None else [PlanItem.from_dict(i) for i in raw]

@@ -4,19 +4,17 @@ from __future__ import annotations
 
 from support.sync import SyncEnv
 
-from activities.sync.batches import execute_batch
-from activities.sync.plan import plan_pair
-from activities.sync.report import save_report
+from activities.sync import SyncActivities
 from activities.sync.store import batch_key
-from activities.sync.topology import read_sync_topology
 from kvdr.sync.contracts import BatchRequest, PairPlanRequest, TopologyRequest
 
 
 def _plan(env: SyncEnv, run_id: str = "run-1", *, dry_run: bool = False):
-    topo = read_sync_topology(env.runtime, TopologyRequest(dry_run=dry_run))
+    activities = SyncActivities(env.runtime)
+    topo = activities.read_topology(TopologyRequest(dry_run=dry_run))
     assert topo.ok, topo
-    return plan_pair(env.runtime, PairPlanRequest(run_id, topo.primary, "west", dry_run,
-                                                   topo.epoch, "2026-01-01T00:00:00Z"))
+    return activities.plan_pair(PairPlanRequest(run_id, topo.primary, "west", dry_run,
+                                               topo.epoch, "2026-01-01T00:00:00Z"))
 
 
 def test_running_a_batch_twice_creates_no_extra_version(sync_env: SyncEnv) -> None:
@@ -27,8 +25,9 @@ def test_running_a_batch_twice_creates_no_extra_version(sync_env: SyncEnv) -> No
     assert summary.batches == 1 and summary.items_total == 3
     sync_env.emu.reset_stats("west")  # planning bootstrapped the topology record
 
-    first = execute_batch(sync_env.runtime, BatchRequest("run-1", "east", "west", 0, epoch=1))
-    again = execute_batch(sync_env.runtime, BatchRequest("run-1", "east", "west", 0, epoch=1))
+    activities = SyncActivities(sync_env.runtime)
+    first = activities.execute_batch(BatchRequest("run-1", "east", "west", 0, epoch=1)).result
+    again = activities.execute_batch(BatchRequest("run-1", "east", "west", 0, epoch=1)).result
 
     assert all(o.ok for o in (*first.outcomes, *again.outcomes))
     west = sync_env.emu.secret_client("west")
@@ -66,6 +65,7 @@ def test_saving_a_report_deletes_the_runs_plans(sync_env: SyncEnv) -> None:
     sync_env.emu.secret_client("east").set_secret("saved-one", "saved-value")
     _plan(sync_env, "run-4")
     assert sync_env.runtime.state.list_keys("plans/run-4/")
-    save_report(sync_env.runtime, {"run_id": "run-4", "dry_run": False, "status": "succeeded"})
+    SyncActivities(sync_env.runtime).save_report(
+        {"run_id": "run-4", "dry_run": False, "status": "succeeded"})
     assert sync_env.runtime.state.list_keys("plans/run-4/") == []
     assert sync_env.runtime.state.get_json("sync/last-report.json")["run_id"] == "run-4"

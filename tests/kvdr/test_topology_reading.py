@@ -13,12 +13,13 @@ from pathlib import Path
 import pytest
 from support.sync import US_PAIR, emulator_config
 
-from activities.drill import run_preflight
-from activities.failover import assess
-from activities.sync.topology import read_sync_topology
+from activities.drill import DrillActivities
+from activities.failover import FailoverActivities
+from activities.sync import SyncActivities
 from emulator.testing import Emulator
 from kvdr.alerts.primary import read_primary
 from kvdr.drill.contracts import PreflightRequest
+from kvdr.events.handler import process_handler
 from kvdr.failover.contracts import AssessRequest
 from kvdr.services import Runtime, local_runtime
 from kvdr.status import build_status
@@ -92,16 +93,17 @@ def test_every_caller_names_the_same_primary_whichever_way_the_vault_failed(
     assert read_primary(runtime, seconds=30) == PrimaryReading("east", 3)
 
     for dry_run in (True, False):
-        sync = read_sync_topology(runtime, TopologyRequest(dry_run=dry_run))
+        sync = SyncActivities(runtime).read_topology(TopologyRequest(dry_run=dry_run))
         assert (sync.ok, sync.primary, sync.epoch, sync.targets) == (True, "east", 3, ("west",))
         assert runtime.is_suspect(BROKEN)
 
-    assessment = assess(runtime, AssessRequest("run-1", target=BROKEN)).assessment
+    assessment = FailoverActivities(runtime, process_handler()).assess(
+        AssessRequest("run-1", target=BROKEN)).assessment
     records = {r: assessment.record(r) for r in assessment.records}
     assert records == {"east": RECORD, "west": None}
     assert assess_topology(records).current == RECORD
 
-    pre = run_preflight(runtime, PreflightRequest("drill-1")).preflight
+    pre = DrillActivities(runtime).preflight(PreflightRequest("drill-1")).preflight
     assert (pre.primary, pre.epoch) == ("east", 3)
 
 

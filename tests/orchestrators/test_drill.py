@@ -18,7 +18,7 @@ from opentelemetry.sdk._logs.export import InMemoryLogRecordExporter
 from support.sync import SyncEnv
 from support.telemetry import custom_events
 
-from activities.drill import rehearse_rto
+from activities.drill import DrillActivities
 from kvdr.drill.contracts import MeasureRequest
 from kvdr.drill.model import LAST_REPORT_KEY, PROBE_RUN_TAG, PROBE_SECRET_NAME, report_key
 from kvdr.services import Runtime
@@ -198,27 +198,27 @@ def test_the_probe_is_written_once_per_run_even_when_the_rehearsal_is_retried(
     env = sync_env
     env.sync()
     request = MeasureRequest("drill-retried", "east", "west", 1)
-    first = rehearse_rto(env.runtime, request)
+    rehearse_rto = DrillActivities(env.runtime).rehearse_rto
+    first = rehearse_rto(request)
     writes = env.writes("west")
-    again = rehearse_rto(env.runtime, request)  # at-least-once: the same run, delivered twice
+    again = rehearse_rto(request)  # at-least-once: the same run, delivered twice
 
     assert first.check.passed and again.check.passed
     assert env.writes("west") == writes
     assert "not written again" in again.check.message
     assert len(versions(env, "west", PROBE_SECRET_NAME)) == 1
-    rehearse_rto(env.runtime, MeasureRequest("drill-next", "east", "west", 1))
+    rehearse_rto(MeasureRequest("drill-next", "east", "west", 1))
     assert len(versions(env, "west", PROBE_SECRET_NAME)) == 2
 
 
 def test_a_step_that_fails_for_good_is_a_failed_check_and_the_drill_still_reports(
         sync_env: SyncEnv, events, monkeypatch) -> None:
-    import activities.drill
     import orchestrators.drill
 
     def broken(*args: Any, **kwargs: Any) -> Any:
         raise RuntimeError("inventory exploded")
 
-    monkeypatch.setattr(activities.drill, "measure_rpo", broken)
+    monkeypatch.setattr(DrillActivities, "measure_rpo", broken)
     monkeypatch.setattr(orchestrators.drill, "RETRY", df.RetryOptions(
         first_retry_interval_in_milliseconds=10, max_number_of_attempts=2))
     sync_env.sync()

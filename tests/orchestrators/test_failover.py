@@ -342,7 +342,8 @@ def test_two_runbooks_making_the_same_switch_leave_one_record_per_epoch(
     that assess before either switches; the second adopts the first's record."""
     from datetime import UTC, datetime
 
-    from activities.failover import switch
+    from activities.failover import FailoverActivities
+    from kvdr.events.handler import process_handler
     from kvdr.failover.contracts import SwitchRequest
     from kvdr.topology.record import TopologyRecord
 
@@ -350,8 +351,9 @@ def test_two_runbooks_making_the_same_switch_leave_one_record_per_epoch(
         return TopologyRecord("west", 2, datetime.now(UTC), "alert", "outage",
                               runbook).to_dict()
 
-    first = switch(synced.runtime, SwitchRequest("first", record("first"), 1, ("east",)))
-    second = switch(synced.runtime, SwitchRequest("second", record("second"), 1, ("east",)))
+    switch = FailoverActivities(synced.runtime, process_handler()).switch
+    first = switch(SwitchRequest("first", record("first"), 1, ("east",)))
+    second = switch(SwitchRequest("second", record("second"), 1, ("east",)))
     assert first.ok and second.ok
     for region in ("east", "west"):
         held = read_topology(synced.runtime.session(region))
@@ -362,7 +364,8 @@ def test_a_switch_refuses_when_another_runbook_chose_a_different_primary(
         sync_env_factory) -> None:
     from datetime import UTC, datetime
 
-    from activities.failover import switch
+    from activities.failover import FailoverActivities
+    from kvdr.events.handler import process_handler
     from kvdr.failover.contracts import SwitchRequest
     from kvdr.topology.record import TopologyRecord
 
@@ -370,8 +373,9 @@ def test_a_switch_refuses_when_another_runbook_chose_a_different_primary(
     env.sync()
     to_europe = TopologyRecord("europe", 2, datetime.now(UTC), "op", "a", "r1").to_dict()
     to_west = TopologyRecord("west", 2, datetime.now(UTC), "op", "b", "r2").to_dict()
-    assert switch(env.runtime, SwitchRequest("r1", to_europe, 1, ("east", "west"))).ok
-    refused = switch(env.runtime, SwitchRequest("r2", to_west, 1, ("east", "europe")))
+    switch = FailoverActivities(env.runtime, process_handler()).switch
+    assert switch(SwitchRequest("r1", to_europe, 1, ("east", "west"))).ok
+    refused = switch(SwitchRequest("r2", to_west, 1, ("east", "europe")))
     assert not refused.ok and refused.error["code"] == "topology.changed"
     assert read_topology(env.runtime.session("west")).primary == "europe"
 

@@ -16,8 +16,7 @@ from typing import Any
 import pytest
 from support.sync import SyncEnv
 
-from activities.sync.batches import execute_batch
-from activities.sync.plan import plan_pair
+from activities.sync import SyncActivities
 from emulator.eventgrid import build_event
 from kvdr.events.handler import handle_payload, reset_caches
 from kvdr.events.model import EventStatus, IgnoreReason
@@ -298,7 +297,7 @@ def test_drain_writes_over_a_version_the_primary_already_had_without_calling_it_
     reset_counts(sync_env)
 
     # the drain's plan (a dry run: nothing written) reads the current primary's history ...
-    planned = plan_pair(sync_env.runtime, PairPlanRequest(
+    planned = SyncActivities(sync_env.runtime).plan_pair(PairPlanRequest(
         "drain-plan", "west", "east", True, failover.epoch, "2026-01-01T00:00:00Z",
         mode=SyncMode.DRAIN))
     listings = version_listings(sync_env)
@@ -366,7 +365,7 @@ def test_sync_copies_over_a_version_the_primary_had_and_replaced_but_keeps_real_
         west.set_secret("diverged", "diverged-west")
     reset_counts(env)
 
-    planned = plan_pair(env.runtime, PairPlanRequest(
+    planned = SyncActivities(env.runtime).plan_pair(PairPlanRequest(
         "sync-plan", "east", "west", True, back.epoch, "2026-01-01T00:00:00Z"))
     listings = version_listings(env)
     assert planned.ok and planned.drift == 2
@@ -406,14 +405,14 @@ def test_a_batch_planned_before_a_failover_writes_nothing_and_fails_fenced(
         for i in range(3):
             east.set_secret(f"fenced-{i}", f"fenced-value-{i}")
     planned_at = topology(sync_env)
-    summary = plan_pair(sync_env.runtime, PairPlanRequest(
+    summary = SyncActivities(sync_env.runtime).plan_pair(PairPlanRequest(
         "fence-run", "east", "west", False, planned_at.epoch, "2026-01-01T00:00:00Z"))
     assert summary.ok and summary.batches == 1
     fail_over(sync_env, "west", vaults=("west",))  # east is cut off: only west learns
     sync_env.emu.reset_stats("west")
 
-    result = execute_batch(sync_env.runtime, BatchRequest(
-        "fence-run", "east", "west", 0, planned_at.epoch))
+    result = SyncActivities(sync_env.runtime).execute_batch(BatchRequest(
+        "fence-run", "east", "west", 0, planned_at.epoch)).result
 
     assert [(o.ok, o.code) for o in result.outcomes] == [(False, FENCED_CODE)] * 3
     assert "a failover or failback happened" in (result.outcomes[0].message or "")
