@@ -4,6 +4,7 @@ services pointed at the emulator (the SDK clients against real vaults, no mocks)
 
 from __future__ import annotations
 
+import ast
 from collections.abc import Iterable, Iterator
 from contextlib import closing
 from dataclasses import dataclass, field
@@ -31,6 +32,8 @@ from kvdr.topology.reading import read_topology
 from kvdr.topology.record import TopologyRecord, initial_record
 from kvdr.topology.store import write_topology
 from kvdr.vault.session import VaultSession
+
+ACTIVITIES = Path(__file__).resolve().parents[2] / "activities"
 
 
 @dataclass
@@ -159,3 +162,22 @@ def test_the_drill_family_measures_with_the_services_and_clocks_it_is_handed(
     probe = vaults.emu.secret_client("west").get_secret(PROBE_SECRET_NAME)
     assert probe.properties.tags
     assert {region for region, _probe in vaults.services.opened} == {"east", "west"}
+
+
+def _names(tree: ast.AST) -> set[str]:
+    found: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.alias):
+            found.add(node.name)
+        elif isinstance(node, ast.Attribute):
+            found.add(node.attr)
+        elif isinstance(node, ast.Name):
+            found.add(node.id)
+    return found
+
+
+def test_only_the_composition_root_fetches_the_process_services() -> None:
+    fetching = [path.relative_to(ACTIVITIES.parent).as_posix()
+                for path in sorted(ACTIVITIES.rglob("*.py"))
+                if "get_runtime" in _names(ast.parse(path.read_text(encoding="utf-8")))]
+    assert fetching == ["activities/functions.py"]
