@@ -13,7 +13,7 @@ from azure.monitor.opentelemetry.exporter.export.logs._exporter import (
 from opentelemetry.sdk._logs import LoggerProvider
 from opentelemetry.sdk._logs.export import InMemoryLogRecordExporter, SimpleLogRecordProcessor
 
-from kvdr import telemetry
+from kvdr import services, telemetry
 from kvdr.drill.model import DRILL_COMPLETED_EVENT
 from kvdr.telemetry import check_dimensions, configure_telemetry, custom_event
 
@@ -113,12 +113,10 @@ def test_without_a_connection_string_nothing_is_configured(fake_distro) -> None:
 
 def test_the_azure_runtime_configures_telemetry_when_it_is_built(fake_distro, monkeypatch
                                                                    ) -> None:
-    from kvdr import runtime
-
     def stop(env: Any) -> None:
         raise RuntimeError("settings read")  # enough: telemetry comes first
 
-    monkeypatch.setattr(runtime, "load_app_settings", stop)
+    monkeypatch.setattr(services, "load_app_settings", stop)
     with pytest.raises(RuntimeError):
-        runtime.runtime_from_env({"APPLICATIONINSIGHTS_CONNECTION_STRING": CONNECTION})
+        services.runtime_from_env({"APPLICATIONINSIGHTS_CONNECTION_STRING": CONNECTION})
     assert [c["connection_string"] for c in fake_distro.calls] == [CONNECTION]
