@@ -39,7 +39,7 @@ from kvdr.vault.session import VaultSession
 
 logger = logging.getLogger(__name__)
 
-COMPLETED_EVENT = "kvdr.failover.request.completed"
+COMPLETED_EVENT = "kvdr.failover.completed"
 
 
 def _read_all(sessions: Mapping[str, VaultSession]

@@ -1,5 +1,5 @@
 """The DR drill runbook: preflight -> RPO per secondary -> RTO rehearsal per secondary ->
-report -> the ``kvdr.drill.model.completed`` event.
+report -> the ``kvdr.drill.completed`` event.
 
 Non-disruptive: it never changes the topology record and never writes a user item (see
 ``kvdr.drill.model``). A step whose activity fails for good becomes a failed check, not a failed

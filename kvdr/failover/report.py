@@ -208,7 +208,7 @@ class FailoverReport:
             alert_id=data.get("alert_id"), calls=dict(data.get("calls", {})))
 
     def event_dimensions(self) -> dict[str, str | int | float]:
-        """The ``kvdr.failover.request.completed`` custom event: names, epochs and seconds only."""
+        """The ``kvdr.failover.completed`` custom event: names, epochs and seconds only."""
         dims: dict[str, str | int | float] = {
             "run_id": self.run_id, "kind": self.kind, "outcome": str(self.outcome),
             "source": self.source or "", "target": self.target,

@@ -115,7 +115,7 @@ def test_drill_failure_alert_pages_operators_not_the_failover_webhook():
     (criterion,) = [c for c in rule.get("properties.criteria.allOf").children
                     if c.type == "object"]
     query = bm.evaluate(bm.prop(criterion, "query"), {})
-    assert 'name == "kvdr.drill.model.completed"' in query
+    assert 'name == "kvdr.drill.completed"' in query
     assert 'tostring(customDimensions.result) != "passed"' in query
     assert bm.text(rule.get("properties.actions.actionGroups")).split() == \
         ["[", "operators.id", "]"]

@@ -37,7 +37,7 @@ def test_a_custom_event_becomes_an_event_data_envelope_with_its_dimensions(captu
     assert envelope.name == "Microsoft.ApplicationInsights.Event"
     assert envelope.data.base_type == "EventData"
     event = envelope.data.base_data
-    assert event.name == "kvdr.drill.model.completed"
+    assert event.name == "kvdr.drill.completed"
     # customDimensions: every dimension, as text; the exporter's marker attributes are not
     assert {k: event.properties[k] for k in dims} == {k: str(v) for k, v in dims.items()}
     assert not any(k.startswith("microsoft.") for k in event.properties)

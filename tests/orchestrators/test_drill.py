@@ -49,7 +49,7 @@ def run_drill(env: SyncEnv, **body: Any) -> tuple[dict[str, Any], Any]:
 
 
 def drill_events(exporter: InMemoryLogRecordExporter, run_id: str) -> list[dict[str, Any]]:
-    return custom_events(exporter, "kvdr.drill.model.completed", run_id)
+    return custom_events(exporter, "kvdr.drill.completed", run_id)
 
 
 def checks(report: dict[str, Any]) -> dict[str, dict[str, Any]]:

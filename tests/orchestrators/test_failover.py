@@ -214,7 +214,7 @@ def test_an_approval_that_never_comes_times_out_and_changes_nothing(synced: Sync
 def test_a_finished_failover_emits_its_custom_event_with_timings_and_no_value(
         synced: SyncEnv, events) -> None:
     report = run(synced, request())
-    (event,) = custom_events(events, "kvdr.failover.request.completed", report["run_id"])
+    (event,) = custom_events(events, "kvdr.failover.completed", report["run_id"])
     assert event["outcome"] == "completed" and event["target"] == "west"
     assert event["epoch_after"] == 2 and event["rto_seconds"] == report["rto_seconds"]
     assert SECRET_VALUE not in json.dumps(event, default=str)

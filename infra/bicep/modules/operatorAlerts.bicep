@@ -3,7 +3,7 @@
 // people only.
 //
 // Contract with the code: at the end of every drill the app emits the Application Insights
-// custom event "kvdr.drill.model.completed" with customDimensions.result = "passed" | "failed" (and
+// custom event "kvdr.drill.completed" with customDimensions.result = "passed" | "failed" (and
 // runbook id, regions, durations; never a secret value). Anything but "passed" fires the alert.
 
 param location string
@@ -45,7 +45,7 @@ resource drillFailed 'Microsoft.Insights/scheduledQueryRules@2023-12-01' = {
     criteria: {
       allOf: [
         {
-          query: 'customEvents | where name == "kvdr.drill.model.completed" | where tostring(customDimensions.result) != "passed"'
+          query: 'customEvents | where name == "kvdr.drill.completed" | where tostring(customDimensions.result) != "passed"'
           timeAggregation: 'Count'
           operator: 'GreaterThan'
           threshold: 0
