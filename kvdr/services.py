@@ -24,7 +24,8 @@ from typing import Any
 
 from azure.core.credentials import TokenCredential
 
-from kvdr.config.schema import FINGERPRINT_KEY_SETTING, Config, load_app_settings, load_toml
+from kvdr.config.loading import load_app_settings, load_toml
+from kvdr.config.schema import FINGERPRINT_KEY_SETTING, Config
 from kvdr.state.blob import state_store_from_env
 from kvdr.state.store import FileStateStore, StateStore
 from kvdr.telemetry import configure_telemetry

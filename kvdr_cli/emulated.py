@@ -12,6 +12,7 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
+from kvdr.config.loading import load_dict
 from kvdr.config.schema import Config
 
 EMULATOR_SUBSCRIPTION = "00000000-0000-0000-0000-000000000000"
@@ -40,7 +41,7 @@ def emulator_document(vault_urls: Mapping[str, str], ca_cert: str, *,
 
 def emulator_config(vault_urls: Mapping[str, str], ca_cert: str, **kwargs: Any) -> Config:
     """:func:`emulator_document`, validated as a :class:`~kvdr.config.schema.Config`."""
-    return Config.from_dict(emulator_document(vault_urls, ca_cert, **kwargs))
+    return load_dict(emulator_document(vault_urls, ca_cert, **kwargs))
 
 
 def to_toml(document: Mapping[str, Any]) -> str:

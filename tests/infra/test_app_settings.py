@@ -1,13 +1,12 @@
 """The template sets exactly the KVDR_* app settings the code reads: every name in the
-canonical list (kvdr.config.settings.SETTINGS, re-exported by kvdr.config.schema) and every
+canonical list (kvdr.config.settings.SETTINGS) and every
 KVDR_* name the code or host.json mentions; none that nothing reads."""
 
 import re
 
 from support import bicep_model as bm
 
-from kvdr.config.schema import SETTINGS
-from kvdr.config.settings import CLI_VARIABLES
+from kvdr.config.settings import CLI_VARIABLES, SETTINGS
 
 CODE_PATHS = ["kvdr", "orchestrators", "activities", "triggers", "function_app.py", "host.json"]
 # a whole setting name: not a prefix such as "KVDR_" or "KVDR_REGION_<n>_*" in prose

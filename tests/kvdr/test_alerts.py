@@ -32,6 +32,7 @@ from kvdr.alerts.notice import (
     failover_request,
     parse_alert,
 )
+from kvdr.config.loading import load_dict
 from kvdr.config.schema import Config
 from kvdr.failover.request import MAX_REASON_CHARS, FailoverKind, FailoverRequest
 
@@ -40,7 +41,7 @@ EAST, WEST, EUROPE = vault_id("east"), vault_id("west"), vault_id("europe")
 
 def _config(*regions: str) -> Config:
     names = regions or ("east", "west")
-    return Config.from_dict({
+    return load_dict({
         "regions": {name: {
             "vault_url": f"https://127.0.0.1:{8443 + i}/",
             # configured with ARM's usual casing; alerts send it lowercased

@@ -7,18 +7,17 @@ from datetime import timedelta
 
 import pytest
 
+from kvdr.config.loading import load_app_settings, load_dict, load_toml
 from kvdr.config.schema import (
     ApprovalPolicy,
-    Config,
     ConflictPolicy,
     DeletionPolicy,
     KeyPolicy,
     Pacing,
     Policies,
     SoftDeletedTargetPolicy,
-    load_app_settings,
-    load_toml,
 )
+from kvdr.config.validate import validate_pacing, validate_policies
 from kvdr.errors import ConfigError
 
 SUB = "00000000-0000-0000-0000-000000000000"
@@ -121,9 +120,9 @@ def test_config_never_holds_the_fingerprint_key(app_settings):
 
 def test_config_round_trips_through_its_dict(write_toml):
     config = load_toml(write_toml(extra='[policies]\ndeletion_grace_period = "90m"'))
-    assert Config.from_dict(json.loads(json.dumps(config.to_dict()))) == config
-    assert Policies.from_dict(config.policies.to_dict()) == config.policies
-    assert Pacing.from_dict(config.pacing.to_dict()) == config.pacing
+    assert load_dict(json.loads(json.dumps(config.to_dict()))) == config
+    assert validate_policies(config.policies.to_dict()) == config.policies
+    assert validate_pacing(config.pacing.to_dict()) == config.pacing
 
 
 def test_region_exposes_subscription_group_and_vault_name(write_toml):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from kvdr.config.schema import load_toml
+from kvdr.config.loading import load_toml
 from kvdr_cli.emulated import emulator_config, emulator_document, to_toml
 
 

@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from kvdr.config.schema import load_toml
+from kvdr.config.loading import load_toml
 from kvdr.events.model import (
     EventChange,
     EventOutcome,

@@ -7,13 +7,22 @@ from pathlib import Path
 
 import pytest
 
-from kvdr.config import schema as config
-from kvdr.config.schema import load_app_settings
-from kvdr.config.settings import CLI_VARIABLES, SETTINGS, SETTINGS_BY_NAME, render_markdown
+import kvdr
+from kvdr.config.loading import load_app_settings
+from kvdr.config.settings import (
+    CLI_VARIABLES,
+    README_BEGIN,
+    README_END,
+    SETTINGS,
+    SETTINGS_BY_NAME,
+    render_markdown,
+    render_readme_table,
+)
+from kvdr.config.validate import TOML_SECTIONS
 from kvdr.errors import ConfigError
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "configuration.md"
-KVDR_DIR = Path(config.__file__).resolve().parents[1]   # the whole kvdr package
+KVDR_DIR = Path(kvdr.__file__).resolve().parent   # the whole kvdr package
 
 
 def test_every_setting_is_a_unique_kvdr_name_with_a_description():
@@ -49,16 +58,12 @@ def test_every_kvdr_name_in_the_library_is_in_the_canonical_list():
 
 def test_every_toml_key_maps_to_a_loader_key():
     toml_keys = {s.toml_key for s in SETTINGS if s.toml_key and s.toml_key != "regions.<name>"}
-    known = {f"{section}.{key}" for section, keys in config._TOML_SECTIONS.items()
+    known = {f"{section}.{key}" for section, keys in TOML_SECTIONS.items()
              for key in keys} | {"task_hub"}
     assert toml_keys == known
 
 
 def test_the_readme_lists_every_setting_from_the_canonical_list():
-    from pathlib import Path
-
-    from kvdr.config.settings import README_BEGIN, README_END, render_readme_table
-
     readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
     start, end = readme.index(README_BEGIN), readme.index(README_END) + len(README_END)
     assert readme[start:end] == render_readme_table(), (

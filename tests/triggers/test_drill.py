@@ -19,7 +19,7 @@ from support.sync import US_PAIR, SyncEnv, emulator_config, start_env
 
 from emulator.testing import Emulator
 from engine.host import LocalHost
-from kvdr.config.schema import Config
+from kvdr.config.loading import load_dict
 from kvdr.services import local_runtime
 from kvdr.topology.record import initial_record
 from kvdr.topology.store import write_topology
@@ -150,7 +150,7 @@ class RecordingClient:
 def _runtime(emu: Emulator, tmp_path: Path, local: str):
     data = emulator_config(emu, ["east", "west"]).to_dict()
     data["topology"]["local_region"] = local
-    return local_runtime(Config.from_dict(data), tmp_path, env={})
+    return local_runtime(load_dict(data), tmp_path, env={})
 
 
 async def test_only_the_primarys_app_starts_the_scheduled_drill(tmp_path: Path) -> None:

@@ -39,9 +39,9 @@ def _runtime(emu: Emulator, tmp_path: Path, local: str):
     config = emulator_config(emu, ["east", "west"])
     data = config.to_dict()
     data["topology"]["local_region"] = local
-    from kvdr.config.schema import Config
+    from kvdr.config.loading import load_dict
 
-    return local_runtime(Config.from_dict(data), tmp_path, env={})
+    return local_runtime(load_dict(data), tmp_path, env={})
 
 
 def test_only_the_primarys_app_starts_the_scheduled_sync_as_a_singleton(tmp_path) -> None:

@@ -34,7 +34,7 @@ param fingerprintKey string
 
 param appInsightsConnectionString string
 
-@description('Queue endpoint of the events storage account: the identity-based connection "KvdrEventsQueue" the queue trigger reads Event Grid deliveries with. Deliberately not KVDR_-prefixed: kvdr.config.schema rejects unknown KVDR_* settings.')
+@description('Queue endpoint of the events storage account: the identity-based connection "KvdrEventsQueue" the queue trigger reads Event Grid deliveries with. Deliberately not KVDR_-prefixed: kvdr.config.loading rejects unknown KVDR_* settings.')
 param eventsQueueServiceUri string
 
 @minValue(40)
