@@ -20,23 +20,19 @@ from typing import Any
 
 from activities.services import ActivityServices, calls_of, open_sessions
 from activities.sync.plan import make_plan
+from kvdr.drill.checks import CheckName, error_check
 from kvdr.drill.contracts import Measurement, MeasureRequest, PreflightRequest, PreflightResult
-from kvdr.drill.model import (
-    DRILL_COMPLETED_EVENT,
-    LAST_REPORT_KEY,
+from kvdr.drill.measure import (
     PROBE_CONTENT_TYPE,
     PROBE_RECORD_TAG,
     PROBE_RUN_TAG,
     PROBE_SECRET_NAME,
-    CheckName,
-    DrillReport,
-    error_check,
     pending_changes,
-    preflight,
-    report_key,
     rpo_check,
     rto_check,
 )
+from kvdr.drill.preflight import preflight
+from kvdr.drill.report import DRILL_COMPLETED_EVENT, LAST_REPORT_KEY, DrillReport, report_key
 from kvdr.errors import KvdrError
 from kvdr.telemetry import custom_event
 from kvdr.topology.reading import read_records

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from kvdr.drill.model import LAST_REPORT_KEY as DRILL_REPORT_KEY
+from kvdr.drill.report import LAST_REPORT_KEY as DRILL_REPORT_KEY
 from kvdr.errors import KvdrError
 from kvdr.events.stats import lag_after
 from kvdr.failover.report import LAST_REPORT_KEY as FAILOVER_REPORT_KEY

@@ -39,8 +39,8 @@ from emulator.throttle import ThrottleLimits
 from engine import InstanceStatus
 from engine.host import LocalHost
 from kvdr.config.loading import load_toml
-from kvdr.drill.model import LAST_REPORT_KEY as DRILL_REPORT
-from kvdr.drill.model import DrillReport
+from kvdr.drill.report import LAST_REPORT_KEY as DRILL_REPORT
+from kvdr.drill.report import DrillReport
 from kvdr.events.handler import reset_caches
 from kvdr.failover.report import LAST_REPORT_KEY as FAILOVER_REPORT
 from kvdr.failover.report import FailoverReport

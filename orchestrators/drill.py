@@ -2,7 +2,7 @@
 report -> the ``kvdr.drill.completed`` event.
 
 Non-disruptive: it never changes the topology record and never writes a user item (see
-``kvdr.drill.model``). A step whose activity fails for good becomes a failed check, not a failed
+``kvdr.drill``). A step whose activity fails for good becomes a failed check, not a failed
 orchestration, so every drill ends with a saved report and the event the drill-failure alert
 watches. Deterministic: no I/O, time from ``context.current_utc_datetime``.
 """
@@ -14,6 +14,7 @@ from typing import Any
 import azure.durable_functions as df
 
 from kvdr.catalogue import Activity
+from kvdr.drill.checks import CheckName, step_failed
 from kvdr.drill.contracts import (
     DrillInput,
     Measurement,
@@ -21,7 +22,8 @@ from kvdr.drill.contracts import (
     PreflightRequest,
     PreflightResult,
 )
-from kvdr.drill.model import CheckName, DrillPhase, DrillReport, Preflight, step_failed
+from kvdr.drill.preflight import Preflight
+from kvdr.drill.report import DrillPhase, DrillReport
 from orchestrators.blueprint import bp
 
 RETRY = df.RetryOptions(first_retry_interval_in_milliseconds=5_000, max_number_of_attempts=3)

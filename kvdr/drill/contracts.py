@@ -9,7 +9,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from kvdr.drill.model import DrillCheck, Preflight
+from kvdr.drill.checks import DrillCheck
+from kvdr.drill.preflight import Preflight
 
 
 @dataclass(frozen=True)

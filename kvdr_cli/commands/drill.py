@@ -19,7 +19,7 @@ from collections.abc import Sequence
 
 from kvdr.catalogue import DRILL_INSTANCE, Orchestrator
 from kvdr.drill.contracts import DrillInput
-from kvdr.drill.model import DrillReport, DrillResult
+from kvdr.drill.report import DrillReport, DrillResult
 from kvdr.errors import AuthError, ConfigError
 from kvdr_cli.commands import (
     EXIT_FAILED,

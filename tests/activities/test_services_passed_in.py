@@ -21,7 +21,7 @@ from activities.sync import SyncActivities
 from emulator.testing import Emulator
 from kvdr.config.schema import Config
 from kvdr.drill.contracts import MeasureRequest, PreflightRequest
-from kvdr.drill.model import PROBE_SECRET_NAME
+from kvdr.drill.measure import PROBE_SECRET_NAME
 from kvdr.events.handler import EventHandler
 from kvdr.failover.contracts import AssessRequest, SwitchRequest
 from kvdr.failover.contracts import VerifyRequest as FailoverVerifyRequest

@@ -6,7 +6,7 @@ from __future__ import annotations
 from support import bicep_model as bm
 
 from activities.failover import COMPLETED_EVENT
-from kvdr.drill.model import DRILL_COMPLETED_EVENT
+from kvdr.drill.report import DRILL_COMPLETED_EVENT
 
 
 def test_custom_event_names_are_the_published_ones() -> None:

@@ -8,19 +8,10 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from kvdr.config.schema import ConflictPolicy, Policies
-from kvdr.drill.model import (
-    CheckName,
-    CheckStatus,
-    DrillCheck,
-    DrillReport,
-    DrillResult,
-    PendingChanges,
-    changed_at,
-    pending_changes,
-    preflight,
-    rpo_check,
-    rto_check,
-)
+from kvdr.drill.checks import CheckName, CheckStatus, DrillCheck
+from kvdr.drill.measure import PendingChanges, changed_at, pending_changes, rpo_check, rto_check
+from kvdr.drill.preflight import preflight
+from kvdr.drill.report import DrillReport, DrillResult
 from kvdr.sync.plan import plan_sync
 from kvdr.topology.reading import RecordRead
 from kvdr.topology.record import TopologyRecord

@@ -14,7 +14,7 @@ from opentelemetry.sdk._logs import LoggerProvider
 from opentelemetry.sdk._logs.export import InMemoryLogRecordExporter, SimpleLogRecordProcessor
 
 from kvdr import services, telemetry
-from kvdr.drill.model import DRILL_COMPLETED_EVENT
+from kvdr.drill.report import DRILL_COMPLETED_EVENT
 from kvdr.telemetry import check_dimensions, configure_telemetry, custom_event
 
 

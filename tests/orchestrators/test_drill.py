@@ -20,7 +20,8 @@ from support.telemetry import custom_events
 
 from activities.drill import DrillActivities
 from kvdr.drill.contracts import MeasureRequest
-from kvdr.drill.model import LAST_REPORT_KEY, PROBE_RUN_TAG, PROBE_SECRET_NAME, report_key
+from kvdr.drill.measure import PROBE_RUN_TAG, PROBE_SECRET_NAME
+from kvdr.drill.report import LAST_REPORT_KEY, report_key
 from kvdr.services import Runtime
 from kvdr.vault.links import TOPOLOGY_SECRET_NAME
 from kvdr.vault.session import VaultSession
