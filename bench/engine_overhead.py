@@ -21,9 +21,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 
-from support import sample_app  # noqa: E402
-
 from engine import Engine  # noqa: E402
+from support import sample_app  # noqa: E402
 
 
 def run(engine: Engine, name: str, size: int) -> dict[str, float]:

@@ -12,7 +12,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from support.sync import US_PAIR, emulator_config
 
 import kvdr.services
 from activities.drill import DrillActivities
@@ -32,6 +31,7 @@ from kvdr.topology.reading import read_topology
 from kvdr.topology.record import TopologyRecord, initial_record
 from kvdr.topology.store import write_topology
 from kvdr.vault.session import VaultSession
+from support.sync import US_PAIR, emulator_config
 
 ACTIVITIES = Path(__file__).resolve().parents[2] / "activities"
 

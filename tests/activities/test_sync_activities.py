@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from support.sync import SyncEnv
-
 from activities.sync import SyncActivities
 from activities.sync.store import batch_key
 from kvdr.sync.contracts import BatchRequest, PairPlanRequest, TopologyRequest
+from support.sync import SyncEnv
 
 
 def _plan(env: SyncEnv, run_id: str = "run-1", *, dry_run: bool = False):

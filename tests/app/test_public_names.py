@@ -3,10 +3,9 @@ dashboards query. Moving a module must never rename them (a restructure once did
 
 from __future__ import annotations
 
-from support import bicep_model as bm
-
 from activities.failover import COMPLETED_EVENT
 from kvdr.drill.report import DRILL_COMPLETED_EVENT
+from support import bicep_model as bm
 
 
 def test_custom_event_names_are_the_published_ones() -> None:

@@ -6,9 +6,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from support import sample_app
 
 from engine import Engine, ManualClock
+from support import sample_app
 
 
 @pytest.fixture

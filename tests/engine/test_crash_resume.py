@@ -13,6 +13,7 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+
 from support.polling import eventually
 
 ROOT = Path(__file__).resolve().parents[2]

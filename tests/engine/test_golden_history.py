@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import json
 
-from support import sample_app
-
 from engine import history as h
 from engine.functions import index_app, run_orchestrator
 from engine.replay import ShimReplay
+from support import sample_app
 
 # What the Durable extension (bundle 4.x) sends the Python worker for `hello_sequence` after the
 # first activity completed: DTFx history events (Newtonsoft, integer EventType), input as JSON

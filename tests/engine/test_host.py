@@ -12,9 +12,9 @@ from pathlib import Path
 
 import aiohttp
 import pytest
-from support import sample_app
 
 from engine.host import LocalHost
+from support import sample_app
 
 
 @pytest.fixture

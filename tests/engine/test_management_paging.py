@@ -10,10 +10,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from support import sample_app
 
 from engine.host import LocalHost
 from engine.management_api import CONTINUATION_HEADER
+from support import sample_app
 
 
 @pytest.fixture

@@ -6,11 +6,11 @@ import threading
 from datetime import timedelta
 
 import pytest
-from support import sample_app
-from support.polling import eventually
 
 from engine import Engine, ManualClock, RuntimeStatus
 from engine.errors import FunctionNotFound, InstanceExists, InstanceNotFound
+from support import sample_app
+from support.polling import eventually
 
 
 def test_activity_chain_returns_each_result_in_order(engine: Engine):

@@ -9,6 +9,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
+
 from support import bicep_model as bm
 
 KEY_TYPE = re.compile(r"^Microsoft\.Web/sites/(host|functions)/\w*keys$", re.I)

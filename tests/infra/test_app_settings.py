@@ -4,9 +4,8 @@ KVDR_* name the code or host.json mentions; none that nothing reads."""
 
 import re
 
-from support import bicep_model as bm
-
 from kvdr.config.settings import CLI_VARIABLES, SETTINGS
+from support import bicep_model as bm
 
 CODE_PATHS = ["kvdr", "orchestrators", "activities", "triggers", "function_app.py", "host.json"]
 # a whole setting name: not a prefix such as "KVDR_" or "KVDR_REGION_<n>_*" in prose

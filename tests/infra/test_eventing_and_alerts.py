@@ -2,6 +2,7 @@
 mode delivers through a queue; each region's alerts call the OTHER region's app."""
 
 import pytest
+
 from support import bicep_model as bm
 
 REQUIRED_EVENT_TYPES = {

@@ -4,6 +4,7 @@ parameters main.bicep declares and supplies every one that has no default."""
 import re
 
 import pytest
+
 from support import bicep_model as bm
 
 FILES = bm.bicep_files()

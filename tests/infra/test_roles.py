@@ -2,6 +2,7 @@
 a role that can grant roles; Crypto Officer only with key replication; each app on both vaults."""
 
 import pytest
+
 from support import bicep_model as bm
 
 # https://learn.microsoft.com/azure/role-based-access-control/built-in-roles (ids are immutable)

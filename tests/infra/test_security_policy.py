@@ -2,6 +2,7 @@
 without shared keys, identity-only function apps."""
 
 import pytest
+
 from support import bicep_model as bm
 
 MODES = ["private", "public"]

@@ -15,8 +15,6 @@ from typing import Any
 import azure.durable_functions as df
 import pytest
 from opentelemetry.sdk._logs.export import InMemoryLogRecordExporter
-from support.sync import SyncEnv
-from support.telemetry import custom_events
 
 from activities.drill import DrillActivities
 from kvdr.drill.contracts import MeasureRequest
@@ -25,6 +23,8 @@ from kvdr.drill.report import LAST_REPORT_KEY, report_key
 from kvdr.services import Runtime
 from kvdr.vault.links import TOPOLOGY_SECRET_NAME
 from kvdr.vault.session import VaultSession
+from support.sync import SyncEnv
+from support.telemetry import custom_events
 
 VALUE = "drill-test-Zq8#unmistakable-value-4471"
 FAST_BACKOFF = (0.02, 0.05)

@@ -9,8 +9,6 @@ import uuid
 from typing import Any
 
 import pytest
-from support.sync import WITH_EUROPE, SyncEnv
-from support.telemetry import custom_events
 
 from emulator.eventgrid import build_event
 from kvdr.events.handler import handle_payload, reset_caches
@@ -18,6 +16,8 @@ from kvdr.events.model import EventStatus
 from kvdr.failover.request import APPROVAL_EVENT, FailoverKind, FailoverRequest
 from kvdr.sync.model import Reason
 from kvdr.topology.store import read_topology
+from support.sync import WITH_EUROPE, SyncEnv
+from support.telemetry import custom_events
 
 SECRET_VALUE = "failover-test-value-7f3a9c"  # must never appear in outputs or status
 

@@ -8,11 +8,11 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from azure.keyvault.certificates import CertificatePolicy, WellKnownIssuerNames
-from support.sync import WITH_EUROPE, SyncEnv
 
 from emulator.throttle import ThrottleLimits
 from kvdr.vault.inventory import ItemKind
 from kvdr.vault.session import VaultSession
+from support.sync import WITH_EUROPE, SyncEnv
 
 SEEDED_VALUES = ("v4lue-alpha-0001", "v4lue-beta-0002", "v4lue-gamma-0003")
 

@@ -14,7 +14,6 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
-from support.sync import SyncEnv
 
 from activities.sync import SyncActivities
 from emulator.eventgrid import build_event
@@ -25,6 +24,7 @@ from kvdr.sync.model import Reason, SyncMode
 from kvdr.topology.record import TopologyRecord, next_epoch
 from kvdr.topology.store import FENCED_CODE, current_topology, write_topology
 from kvdr.vault.session import VaultSession
+from support.sync import SyncEnv
 
 BACKDATE_SECONDS = 30  # versions made before a step must not share a creation second with later
 

@@ -23,6 +23,13 @@ from typing import Any
 
 import azure.functions as func
 import pytest
+
+from emulator.server import VaultSpec
+from engine.host import LocalHost
+from kvdr.alerts.notice import MAX_ALERT_BYTES
+from kvdr.services import configure, local_runtime
+from kvdr.topology.store import current_topology
+from kvdr_cli import emulated
 from support.alert_samples import (
     SUBSCRIPTION,
     administrative_alert,
@@ -40,13 +47,6 @@ from support.alert_samples import (
 )
 from support.runbooks import call
 from support.sync import US_PAIR, SyncEnv, start_env
-
-from emulator.server import VaultSpec
-from engine.host import LocalHost
-from kvdr.alerts.notice import MAX_ALERT_BYTES
-from kvdr.services import configure, local_runtime
-from kvdr.topology.store import current_topology
-from kvdr_cli import emulated
 
 EAST, WEST = vault_id("east"), vault_id("west")
 Host = tuple[SyncEnv, LocalHost]

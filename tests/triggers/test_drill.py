@@ -15,7 +15,6 @@ from typing import Any
 
 import azure.durable_functions as df
 import pytest
-from support.sync import US_PAIR, SyncEnv, emulator_config, start_env
 
 from emulator.testing import Emulator
 from engine.host import LocalHost
@@ -23,6 +22,7 @@ from kvdr.config.loading import load_dict
 from kvdr.services import local_runtime
 from kvdr.topology.record import initial_record
 from kvdr.topology.store import write_topology
+from support.sync import US_PAIR, SyncEnv, emulator_config, start_env
 from triggers.drill import maybe_start_drill
 
 Status = df.OrchestrationRuntimeStatus

@@ -11,12 +11,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from support.runbooks import call, hosted_app
-from support.sync import SyncEnv
 
 from engine.host import LocalHost
 from kvdr.topology.record import TopologyRecord
 from kvdr.topology.store import current_topology, read_topology, write_topology
+from support.runbooks import call, hosted_app
+from support.sync import SyncEnv
 
 Host = tuple[SyncEnv, LocalHost]
 VALID = {"target": "west", "reason": "east maintenance"}

@@ -7,11 +7,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
+from engine.host import LocalHost
 from support.runbooks import call as _call
 from support.runbooks import hosted_app
 from support.sync import SyncEnv
-
-from engine.host import LocalHost
 
 
 @pytest.fixture

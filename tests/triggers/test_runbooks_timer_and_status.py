@@ -9,12 +9,12 @@ from types import SimpleNamespace
 from typing import Any
 
 import azure.durable_functions as df
-from support.sync import US_PAIR, emulator_config
 
 from emulator.testing import Emulator
 from kvdr.services import local_runtime
 from kvdr.status import _lag
 from kvdr.sync.progress import Phase, SyncProgress, combine, render_line
+from support.sync import US_PAIR, emulator_config
 from triggers.timers import maybe_start
 
 

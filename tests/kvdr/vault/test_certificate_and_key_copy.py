@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from azure.keyvault.certificates import CertificateContentType, CertificatePolicy
-from support.vaults import actions, execute, pending_work, plan_for, version_count
 
 from kvdr.sync.model import PlanAction, Reason
 from kvdr.vault.inventory import ItemKind
 from kvdr.vault.links import LINK_TAG
+from support.vaults import actions, execute, pending_work, plan_for, version_count
 
 
 def _policy(content_type: CertificateContentType, **kw) -> CertificatePolicy:

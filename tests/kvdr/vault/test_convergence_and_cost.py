@@ -8,13 +8,12 @@ import logging
 import uuid
 from datetime import UTC, datetime
 
-from support.vaults import emulator_config, execute, pending_work, plan_for, version_count
-
 from emulator.throttle import ThrottleLimits
 from kvdr.sync.model import PlanAction
 from kvdr.sync.replicate import sync_item
 from kvdr.topology.record import initial_record
 from kvdr.vault.inventory import ItemKind
+from support.vaults import emulator_config, execute, pending_work, plan_for, version_count
 
 LIST_OPS = {"GetSecrets", "GetKeys", "GetCertificates", "GetDeletedSecrets", "GetDeletedKeys",
             "GetDeletedCertificates"}

@@ -5,10 +5,9 @@ from __future__ import annotations
 from dataclasses import replace
 from datetime import timedelta
 
-from support.vaults import actions, execute, plan_for
-
 from kvdr.config.schema import DeletionPolicy, SoftDeletedTargetPolicy
 from kvdr.sync.model import PlanAction
+from support.vaults import actions, execute, plan_for
 
 
 def test_mirrored_deletion_soft_deletes_only_kvdr_copies_and_never_purges(

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from support.vaults import actions, execute, pending_work, plan_for, version_count
-
 from kvdr.sync.model import PlanAction
 from kvdr.vault.inventory import ItemKind
 from kvdr.vault.links import LINK_TAG, LinkTag
+from support.vaults import actions, execute, pending_work, plan_for, version_count
 
 
 def test_secret_value_and_every_attribute_round_trip(config, sessions, unique) -> None:

@@ -4,7 +4,6 @@ inventory contents, credentials."""
 from __future__ import annotations
 
 import pytest
-from support.vaults import emulator_config
 
 from kvdr.errors import ConfigError, VaultError
 from kvdr.vault.credentials import LocalTokenCredential, credential_for
@@ -12,6 +11,7 @@ from kvdr.vault.inventory import ItemKind, item_key
 from kvdr.vault.pacing import Operation
 from kvdr.vault.pipeline import default_pacers, operation_for
 from kvdr.vault.session import VaultSession
+from support.vaults import emulator_config
 
 BASE = "https://127.0.0.1:8443"
 

@@ -9,11 +9,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from support.cli import run_kvdr, two_regions, write_toml
 
 from emulator.server import DownMode
 from emulator.testing import Emulator
 from kvdr.vault.session import PROBE_BACKOFF
+from support.cli import run_kvdr, two_regions, write_toml
 
 PROBE_ATTEMPTS = len(PROBE_BACKOFF) + 1  # a probe read: the first try and its short retries
 

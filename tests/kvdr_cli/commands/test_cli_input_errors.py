@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+
 from support.cli import run_kvdr
 
 COMMANDS = ("status", "sync", "drill")

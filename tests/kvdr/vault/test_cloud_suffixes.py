@@ -11,7 +11,7 @@ import pytest
 from kvdr.state.blob import BlobStateStore
 from kvdr.vault.endpoints import normalize_vault_url
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 CODE_FOLDERS = ("kvdr", "triggers", "activities", "orchestrators")
 # the one place that holds the defaults, and the settings reference's example values
 ALLOWED = {Path("kvdr/vault/endpoints.py"), Path("kvdr/config/settings.py")}

@@ -3,21 +3,6 @@
 from __future__ import annotations
 
 import pytest
-from support.alert_samples import (
-    SUBSCRIPTION,
-    administrative_alert,
-    body,
-    budget_test_alert,
-    legacy_metric_alert,
-    log_search_alert,
-    metric_alert,
-    resource_health_alert,
-    resource_health_recovery,
-    service_health_alert,
-    vault_id,
-    with_essentials,
-    workspace_id,
-)
 
 from kvdr.alerts.context import AlertContext, AlertKind, region_key
 from kvdr.alerts.notice import (
@@ -35,6 +20,21 @@ from kvdr.alerts.notice import (
 from kvdr.config.loading import load_dict
 from kvdr.config.schema import Config
 from kvdr.failover.request import MAX_REASON_CHARS, FailoverKind, FailoverRequest
+from support.alert_samples import (
+    SUBSCRIPTION,
+    administrative_alert,
+    body,
+    budget_test_alert,
+    legacy_metric_alert,
+    log_search_alert,
+    metric_alert,
+    resource_health_alert,
+    resource_health_recovery,
+    service_health_alert,
+    vault_id,
+    with_essentials,
+    workspace_id,
+)
 
 EAST, WEST, EUROPE = vault_id("east"), vault_id("west"), vault_id("europe")
 

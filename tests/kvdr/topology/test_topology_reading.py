@@ -11,7 +11,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from support.sync import US_PAIR, emulator_config
 
 from activities.drill import DrillActivities
 from activities.failover import FailoverActivities
@@ -34,6 +33,7 @@ from kvdr.topology.reading import (
 from kvdr.topology.record import TopologyRecord, assess_topology
 from kvdr.topology.store import write_topology
 from kvdr.vault.links import TOPOLOGY_SECRET_NAME
+from support.sync import US_PAIR, emulator_config
 from triggers.timers import current_primary as timer_primary
 from triggers.timers import maybe_start
 

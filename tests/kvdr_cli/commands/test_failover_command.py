@@ -12,7 +12,6 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from support.cli import run_kvdr, two_regions, write_toml
 
 from emulator.testing import Emulator
 from kvdr.failover.request import FailoverKind, FailoverRequest
@@ -21,6 +20,7 @@ from kvdr.topology.store import current_topology
 from kvdr.vault.links import TOPOLOGY_SECRET_NAME
 from kvdr_cli.commands import failover as command
 from kvdr_cli.commands.local import local_engine
+from support.cli import run_kvdr, two_regions, write_toml
 
 SECRET_VALUE = "cli-failover-value-5d1e"  # must never be printed
 

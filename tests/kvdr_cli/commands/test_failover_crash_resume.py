@@ -21,13 +21,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from support.cli import REGIONS, ROOT, two_regions
 
 from emulator.testing import Emulator
 from kvdr.services import local_runtime
 from kvdr.topology.store import current_topology
 from kvdr.vault.links import TOPOLOGY_SECRET_NAME
 from kvdr_cli.emulated import emulator_document, to_toml
+from support.cli import REGIONS, ROOT, two_regions
 
 pytestmark = pytest.mark.slow
 

@@ -14,9 +14,9 @@ import sys
 from pathlib import Path
 
 import pytest
-from support.cli import ROOT
 
 from kvdr_cli.emulated import to_toml
+from support.cli import ROOT
 
 SUB = "00000000-0000-0000-0000-000000000000"
 

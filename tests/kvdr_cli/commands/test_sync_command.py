@@ -7,11 +7,11 @@ import json
 from collections.abc import Iterator
 
 import pytest
+
+from emulator.testing import Emulator
 from support.cli import run_kvdr as _kvdr
 from support.cli import two_regions
 from support.cli import write_toml as _toml
-
-from emulator.testing import Emulator
 
 
 @pytest.fixture

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from support.vaults import emulator_config, version_count
-
 from kvdr.topology.record import next_epoch
 from kvdr.topology.store import current_topology, read_topology, write_topology
 from kvdr.vault.inventory import ItemKind
 from kvdr.vault.links import TOPOLOGY_SECRET_NAME
+from support.vaults import emulator_config, version_count
 
 
 def test_initial_record_is_written_to_every_vault_then_read_back_idempotently(

@@ -10,11 +10,11 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from support.cli import run_kvdr, two_regions, write_toml
 
 from emulator.testing import Emulator
 from kvdr.topology.record import TopologyRecord
 from kvdr.vault.links import TOPOLOGY_SECRET_NAME
+from support.cli import run_kvdr, two_regions, write_toml
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 

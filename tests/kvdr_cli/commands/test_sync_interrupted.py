@@ -12,9 +12,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from support.cli import ROOT, run_kvdr, two_regions, write_toml
 
 from emulator.testing import Emulator
+from support.cli import ROOT, run_kvdr, two_regions, write_toml
 
 SECRETS = 6
 

@@ -21,7 +21,7 @@ from kvdr.config.settings import (
 from kvdr.config.validate import TOML_SECTIONS
 from kvdr.errors import ConfigError
 
-DOC = Path(__file__).resolve().parents[2] / "docs" / "configuration.md"
+DOC = Path(__file__).resolve().parents[3] / "docs" / "configuration.md"
 KVDR_DIR = Path(kvdr.__file__).resolve().parent   # the whole kvdr package
 
 
@@ -64,7 +64,7 @@ def test_every_toml_key_maps_to_a_loader_key():
 
 
 def test_the_readme_lists_every_setting_from_the_canonical_list():
-    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    readme = (Path(__file__).resolve().parents[3] / "README.md").read_text()
     start, end = readme.index(README_BEGIN), readme.index(README_END) + len(README_END)
     assert readme[start:end] == render_readme_table(), (
         "README settings table is stale: paste kvdr.config.settings.render_readme_table()")

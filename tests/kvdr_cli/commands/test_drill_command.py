@@ -7,9 +7,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from support.cli import run_kvdr, two_regions, write_toml
 
 from emulator.testing import Emulator
+from support.cli import run_kvdr, two_regions, write_toml
 
 SECRET_VALUE = "cli-drill-value-9b2c"  # must never be printed
 
