@@ -25,6 +25,12 @@ def test_no_module_imports_itself_through_a_circle() -> None:
     assert not loops, "import cycles:" + _listing(" -> ".join((*c, c[0])) for c in loops)
 
 
+def test_kvdr_capability_packages_import_each_other_one_way() -> None:
+    # module cycles are not enough: config <-> vault, say, would still tangle two packages
+    loops = ig.cycles(ig.package_imports(ig.all_imports()))
+    assert not loops, "package cycles:" + _listing(" -> ".join((*c, c[0])) for c in loops)
+
+
 def test_no_production_module_is_over_the_size_limit() -> None:
     big = ig.oversized()
     assert not big, f"modules over {ig.MAX_LINES} lines:" + _listing(
@@ -59,3 +65,18 @@ def test_the_checker_sees_a_wrong_way_import_a_cycle_and_a_late_import(tmp_path)
     assert late == ["kvdr.b:2 -> kvdr.a (inside a function)"]
     assert not ig.has_reason(ig.function_level(imports)[0], tmp_path)
     assert ig.oversized(tmp_path) == [("activities.x", ig.MAX_LINES + 1)]
+    # a top-level module of kvdr counts as its own package
+    assert ig.cycles(ig.package_imports(imports)) == [("kvdr.a", "kvdr.b")]
+
+
+def test_the_package_check_sees_two_packages_importing_each_other(tmp_path) -> None:
+    for package, other in (("config", "vault"), ("vault", "config")):
+        (tmp_path / "kvdr" / package).mkdir(parents=True)
+        (tmp_path / "kvdr" / package / "__init__.py").write_text("")
+        (tmp_path / "kvdr" / package / "m.py").write_text(f"import kvdr.{other}.n\n")
+        (tmp_path / "kvdr" / package / "n.py").write_text("")
+    (tmp_path / "kvdr" / "__init__.py").write_text("")
+    imports = ig.all_imports(tmp_path)
+    assert ig.cycles(imports) == []   # no module cycle ...
+    # ... but a package one
+    assert ig.cycles(ig.package_imports(imports)) == [("kvdr.config", "kvdr.vault")]

@@ -13,9 +13,9 @@ from kvdr.state.store import StateStore
 from kvdr.sync.history import history_checks
 from kvdr.sync.model import SyncMode, SyncPlan
 from kvdr.sync.plan import plan_sync
+from kvdr.sync.version_history import settle_history
 from kvdr.vault.inventory import Inventory, parse_time
 from kvdr.vault.session import VaultSession
-from kvdr.vault.version_history import settle_history
 
 
 def inventories(source: VaultSession, target: VaultSession) -> tuple[Inventory, Inventory]:
@@ -48,7 +48,7 @@ def check_history(source: VaultSession, target: VaultSession, plan: SyncPlan, ta
                   ) -> SyncPlan:
     """Right after planning, in every mode: settle what the current primary's version history
     can tell (:func:`kvdr.sync.history.history_checks`, read by
-    :func:`kvdr.vault.version_history.settle_history`).
+    :func:`kvdr.sync.version_history.settle_history`).
     Each check costs one version listing of the region holding the history (properties only,
     no value) and, when the copies found there name the origin's version id, one of the other
     region too (the real ids behind the subject's version token); all are counted in the

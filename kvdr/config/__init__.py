@@ -1,1 +1,2 @@
-"""Configuration: the settings list, the schema and its two loaders (kvdr.toml, app settings)."""
+"""Configuration: the settings list, the schema, its loaders (kvdr.toml, app settings) and the
+vault URLs and cloud DNS suffixes kvdr accepts."""

@@ -15,7 +15,7 @@ from enum import StrEnum
 from typing import Any
 
 from kvdr.config.durations import format_duration
-from kvdr.vault.endpoints import is_loopback_url, sdk_client_kwargs
+from kvdr.config.endpoints import is_loopback_url, sdk_client_kwargs
 
 FINGERPRINT_KEY_SETTING = "KVDR_FINGERPRINT_KEY"
 MIN_FINGERPRINT_KEY_LENGTH = 32
@@ -219,7 +219,7 @@ class Config:
 
     def client_kwargs(self, name: str) -> dict[str, Any]:
         """Extra SDK client arguments for a region's vault (TLS/challenge relaxations only for
-        loopback URLs, see :func:`kvdr.vault.endpoints.sdk_client_kwargs`)."""
+        loopback URLs, see :func:`kvdr.config.endpoints.sdk_client_kwargs`)."""
         return sdk_client_kwargs(self.region(name).vault_url, self.tls.ca_bundle)
 
     def to_dict(self) -> dict[str, Any]:

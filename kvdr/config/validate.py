@@ -17,6 +17,8 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from kvdr.config.durations import parse_duration
+from kvdr.config.endpoints import is_loopback_url, normalize_vault_url
+from kvdr.config.endpoints import vault_name_from_host as _vault_name_from_host
 from kvdr.config.ncrontab import validate_ncrontab
 from kvdr.config.schema import (
     SERVICE_KEY_CREATES_PER_10S,
@@ -39,8 +41,6 @@ from kvdr.config.schema import (
 )
 from kvdr.config.settings import SETTINGS_BY_TOML_KEY
 from kvdr.errors import ConfigError
-from kvdr.vault.endpoints import is_loopback_url, normalize_vault_url
-from kvdr.vault.endpoints import vault_name_from_host as _vault_name_from_host
 
 _REGION_NAME = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
 _GEOGRAPHY = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")

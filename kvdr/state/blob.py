@@ -25,6 +25,7 @@ from azure.core.exceptions import (
     ResourceNotFoundError,
 )
 
+from kvdr.config.endpoints import blob_service_url
 from kvdr.errors import ConfigError
 from kvdr.state.store import (
     StateConflictError,
@@ -34,7 +35,6 @@ from kvdr.state.store import (
     validate_key,
     validate_prefix,
 )
-from kvdr.vault.endpoints import blob_service_url
 
 if TYPE_CHECKING:
     from azure.core.credentials import TokenCredential
@@ -93,7 +93,7 @@ class BlobStateStore:
 
         * ``AzureWebJobsStorage__blobServiceUri`` — identity-based, an explicit endpoint;
         * ``AzureWebJobsStorage__accountName`` — identity-based, the public cloud's blob
-          endpoint of that account (:func:`kvdr.vault.endpoints.blob_service_url`); in other clouds
+          endpoint of that account (:func:`kvdr.config.endpoints.blob_service_url`); in other clouds
           set ``__blobServiceUri`` (the template passes the endpoint the cloud reports);
         * ``AzureWebJobsStorage`` — a connection string; ``UseDevelopmentStorage=true`` is
           Azurite's development account on ``127.0.0.1:10000``.

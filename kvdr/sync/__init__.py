@@ -1,1 +1,2 @@
-"""Full sync: the pure planner, the copier, the report and the progress status."""
+"""Full sync: the contracts, the pure planner, version-history matching and its reads, the
+copier, the report and the progress status."""

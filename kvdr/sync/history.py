@@ -1,7 +1,7 @@
 """What the current primary's version history tells: which plan items need a look at a version
 history (:func:`history_checks`), what one history shows (:func:`match_history`) and the plan
 those answers make (:func:`resolve_history`). Pure: the listings are I/O, read by the plan
-activity and, for a conflict it would refuse, the event path (:mod:`kvdr.vault.version_history`).
+activity and, for a conflict it would refuse, the event path (:mod:`kvdr.sync.version_history`).
 See :mod:`kvdr.sync.plan` for when each mode asks."""
 
 from __future__ import annotations

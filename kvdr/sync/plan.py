@@ -60,7 +60,7 @@ here and nowhere else, see :func:`_drift_overwritten`):
 
 The history checks share :func:`history_checks`, :func:`match_history` and
 :func:`resolve_history`; the version listings are I/O, so they happen in the plan activity and
-the event path (:mod:`kvdr.vault.version_history`). They live in :mod:`kvdr.sync.history`, the
+the event path (:mod:`kvdr.sync.version_history`). They live in :mod:`kvdr.sync.history`, the
 plan's building blocks in :mod:`kvdr.sync.model`.
 """
 

@@ -32,12 +32,12 @@ from kvdr.sync.history import history_checks
 from kvdr.sync.model import EXECUTABLE, PlanAction, PlanItem, SyncPlan
 from kvdr.sync.plan import plan_sync
 from kvdr.sync.report import BatchResult, ItemOutcome
+from kvdr.sync.version_history import settle_history
 from kvdr.topology.record import TopologyRecord
 from kvdr.topology.store import FENCED_CODE
 from kvdr.vault.inventory import Inventory, ItemKind, ItemProps, item_key
 from kvdr.vault.links import LinkTag
 from kvdr.vault.session import VaultSession
-from kvdr.vault.version_history import settle_history
 
 __all__ = ["OutcomeCode", "execute_items", "sync_item"]
 

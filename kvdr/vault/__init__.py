@@ -1,2 +1,2 @@
-"""Vault access: paced, counted SDK sessions, credentials, endpoints, inventories, link tags and
-version history."""
+"""Vault access: paced, counted SDK sessions and probe sessions, credentials, inventories, link
+tags and keyed fingerprints."""

@@ -15,9 +15,9 @@ from urllib.parse import urlsplit
 
 from azure.core.credentials import AccessToken, AccessTokenInfo, TokenCredential
 
+from kvdr.config.endpoints import is_loopback_url
 from kvdr.config.schema import Config
 from kvdr.errors import AuthError, ConfigError
-from kvdr.vault.endpoints import is_loopback_url
 
 LOCAL_TOKEN = "kvdr-local"
 _LIFETIME_SECONDS = 3600

@@ -67,4 +67,4 @@ def test_a_missing_file_or_test_name_is_reported() -> None:
     assert _missing_ref("kvdr/no_such_module.py", None)
     assert _missing_ref(here, "test_that_does_not_exist")
     assert not _missing_ref(here, "test_a_missing_file_or_test_name_is_reported")
-    assert not _missing_ref("kvdr/vault/endpoints.py", None)
+    assert not _missing_ref("kvdr/config/endpoints.py", None)

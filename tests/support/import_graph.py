@@ -190,6 +190,25 @@ def cycles(imports: list[Import], limit: int = 1000) -> list[tuple[str, ...]]:
     return found
 
 
+def kvdr_package(module: str) -> str | None:
+    """``kvdr.sync.plan`` -> ``kvdr.sync``; a top-level module of kvdr (``kvdr.status``) counts
+    as a package of its own."""
+    parts = module.split(".")
+    if parts[0] != "kvdr":
+        return None
+    return ".".join(parts[:2]) if len(parts) > 1 else "kvdr"
+
+
+def package_imports(imports: list[Import]) -> list[Import]:
+    """The imports between kvdr's capability packages, as package -> package."""
+    found: dict[tuple[str, str], Import] = {}
+    for imp in imports:
+        src, dst = kvdr_package(imp.source), kvdr_package(imp.target)
+        if src and dst and src != dst:
+            found.setdefault((src, dst), Import(src, dst, imp.line, imp.in_function))
+    return list(found.values())
+
+
 def oversized(root: Path = REPO, max_lines: int = MAX_LINES) -> list[tuple[str, int]]:
     sizes = [(name, len(path.read_text(encoding="utf-8").splitlines()))
              for name, path in module_files(root).items()]

@@ -7,9 +7,9 @@ from datetime import timedelta
 import pytest
 
 from kvdr.config.durations import format_duration, parse_duration
+from kvdr.config.endpoints import is_loopback_url, normalize_vault_url, sdk_client_kwargs
 from kvdr.config.ncrontab import validate_ncrontab
 from kvdr.errors import KvdrError, TopologyError, VaultError
-from kvdr.vault.endpoints import is_loopback_url, normalize_vault_url, sdk_client_kwargs
 
 
 @pytest.mark.parametrize("url", ["https://127.0.0.1:8443/", "https://127.9.9.9/",

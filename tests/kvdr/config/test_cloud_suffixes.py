@@ -8,13 +8,13 @@ from pathlib import Path
 
 import pytest
 
+from kvdr.config.endpoints import normalize_vault_url
 from kvdr.state.blob import BlobStateStore
-from kvdr.vault.endpoints import normalize_vault_url
 
 ROOT = Path(__file__).resolve().parents[3]
 CODE_FOLDERS = ("kvdr", "triggers", "activities", "orchestrators")
 # the one place that holds the defaults, and the settings reference's example values
-ALLOWED = {Path("kvdr/vault/endpoints.py"), Path("kvdr/config/settings.py")}
+ALLOWED = {Path("kvdr/config/endpoints.py"), Path("kvdr/config/settings.py")}
 SUFFIX = re.compile(
     r"core\.windows\.net|core\.chinacloudapi\.cn|core\.usgovcloudapi\.net"
     r"|vault\.azure\.net|vault\.azure\.cn|vault\.usgovcloudapi\.net|vault\.microsoftazure\.de",
@@ -38,7 +38,7 @@ def test_no_cloud_dns_suffix_is_hard_coded_outside_the_defaults_in_kvdr_endpoint
         for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1)
         if SUFFIX.search(line)
     ]
-    assert found == [], "take DNS suffixes from kvdr.vault.endpoints or from configuration"
+    assert found == [], "take DNS suffixes from kvdr.config.endpoints or from configuration"
 
 
 @pytest.mark.parametrize(
