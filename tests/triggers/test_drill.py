@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import json
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -22,7 +20,8 @@ from kvdr.config.loading import load_dict
 from kvdr.services import local_runtime
 from kvdr.topology.record import initial_record
 from kvdr.topology.store import write_topology
-from support.sync import US_PAIR, SyncEnv, emulator_config, start_env
+from support.runbooks import call, hosted_app
+from support.sync import US_PAIR, SyncEnv, emulator_config
 from triggers.drill import maybe_start_drill
 
 Status = df.OrchestrationRuntimeStatus
@@ -30,31 +29,12 @@ Status = df.OrchestrationRuntimeStatus
 
 @pytest.fixture
 def hosted(tmp_path: Path) -> Iterator[tuple[SyncEnv, LocalHost]]:
-    gen = start_env(tmp_path, US_PAIR)
-    env = next(gen)
-    env.engine.stop()  # the host runs its own engine on another directory
-    from azure.durable_functions.models.utils import http_utils
-
-    import function_app
-
-    # the Durable client's aiohttp session is bound to the loop of the host that made it
-    http_utils._client_session = None
-    with LocalHost(function_app.app, state_dir=tmp_path / "host", port=0) as host:
-        yield env, host
-    gen.close()
+    yield from hosted_app(tmp_path)
 
 
 def _call(host: LocalHost, method: str, path: str, raw: bytes | None = None
           ) -> tuple[int, Any]:
-    request = urllib.request.Request(host.base_url + path, data=raw, method=method,
-                                     headers={"Content-Type": "application/json"})
-    try:
-        with urllib.request.urlopen(request, timeout=30) as response:
-            text = response.read()
-            return response.status, json.loads(text) if text else None
-    except urllib.error.HTTPError as exc:
-        text = exc.read()
-        return exc.code, json.loads(text) if text else None
+    return call(host, method, path, raw=raw)
 
 
 @pytest.mark.parametrize("raw", [
