@@ -50,6 +50,9 @@ param operatorIpRanges array = []
 @description('Azure location -> geography overrides (the backup/restore boundary); merged over geographies.json.')
 param geographies object = {}
 
+@description('Azure location -> region display name overrides (how Service Health names the region, e.g. \'East US 2\'); merged over regionDisplayNames.json. Both locations need one: the Key Vault Service Health alerts filter on it.')
+param regionDisplayNames object = {}
+
 // --- kvdr behaviour (app settings; see docs/configuration.md) --------------------------------
 
 @description('Which of the two regions is primary before any failover: \'primary\' or \'secondary\' location.')
@@ -167,6 +170,7 @@ var token = take(uniqueString(subscription().id, prefix), 6)
 var isPrivate = networkMode == 'private'
 var delivery = isPrivate ? 'queue' : (eventDelivery == 'auto' ? 'function' : eventDelivery)
 var geographyOf = union(loadJsonContent('geographies.json'), geographies)
+var regionDisplayNameOf = union(loadJsonContent('regionDisplayNames.json'), regionDisplayNames)
 var allTags = union(tags, {
   application: 'kvdr'
   'azd-env-name': namePrefix
@@ -375,7 +379,8 @@ module eventGrid 'modules/eventGrid.bicep' = [for (r, i) in regions: {
   ]
 }]
 
-// Region i watches the OTHER region's vault and calls its own app. The alert webhook's function
+// Region i watches the OTHER region's vault (metric, Resource Health) and region (Service Health
+// Key Vault incidents, scoped to the subscription) and calls its own app. The alert webhook's function
 // key lives in the app's runtime storage (blob container azure-webjobs-secrets), so setting it
 // needs the host's roles on that storage and, in private mode, its private endpoints and DNS:
 // this module waits for both. The key is set only once the code is deployed (the host refuses a
@@ -391,6 +396,8 @@ module alerts 'modules/alerts.bicep' = [for (r, i) in regions: {
     alertKey: alertWebhookKey
     watchedVaultId: region[1 - i].outputs.vaultId
     regionLabel: r.location
+    watchedRegion: regions[1 - i].location
+    watchedRegionDisplayName: regionDisplayNameOf[regions[1 - i].location]
     availabilityThresholdPercent: availabilityThresholdPercent
     evaluationFrequency: alertEvaluationFrequency
     windowSize: alertWindowSize

@@ -4,6 +4,9 @@
 //   - a metric alert on the watched vault's Availability (percent of successful requests);
 //   - a Resource Health alert on the watched vault (fires when the platform declares it
 //     unavailable, including when metrics stop arriving, which a metric alert cannot see);
+//   - a Service Health alert on the subscription for Key Vault incidents in the watched region
+//     (a region-wide outage Microsoft declares; Service Health names regions by display name,
+//     so main.bicep passes the watched region's display name from regionDisplayNames.json);
 //   - an action group whose webhook calls this region's app at /api/alerts with the common alert
 //     schema and a function key of the alert function ONLY (a host key would also open approve,
 //     failover and failback to anyone who can read the action group); operators are notified
@@ -35,6 +38,13 @@ param watchedVaultId string
 
 @description('Short name of the watching region (for resource names).')
 param regionLabel string
+
+@description('ARM location name of the watched (other) region, e.g. \'eastus2\' (for resource names).')
+param watchedRegion string
+
+@minLength(1)
+@description('The watched region as Service Health names it in impactedServices[*].ImpactedRegions[*].RegionName: its display name, e.g. \'East US 2\'.')
+param watchedRegionDisplayName string
 
 @minValue(1)
 @maxValue(100)
@@ -162,5 +172,58 @@ resource health 'Microsoft.Insights/activityLogAlerts@2020-10-01' = {
   }
 }
 
+// Service Health: Microsoft declares a Key Vault incident in the watched region. Service Health
+// rules are scoped to one subscription, the one they are created in, and live in 'Global'
+// (Azure Monitor's Service Health alert template samples). The two containsAny conditions are
+// independent (Key Vault among the services, the watched region among any service's regions):
+// the webhook re-reads Key Vault's own impacted regions and acts only on an active Incident.
+resource serviceHealth 'Microsoft.Insights/activityLogAlerts@2020-10-01' = {
+  name: 'kvdr-keyvault-incident-${watchedRegion}'
+  location: 'Global'
+  tags: tags
+  properties: {
+    description: 'Service Health reports a Key Vault incident in ${watchedRegionDisplayName}: kvdr in ${regionLabel} evaluates a failover.'
+    enabled: true
+    scopes: [
+      subscription().id
+    ]
+    condition: {
+      allOf: [
+        {
+          field: 'category'
+          equals: 'ServiceHealth'
+        }
+        {
+          field: 'properties.incidentType'
+          equals: 'Incident'
+        }
+        {
+          field: 'properties.impactedServices[*].ServiceName'
+          containsAny: [
+            'Key Vault'
+          ]
+        }
+        {
+          field: 'properties.impactedServices[*].ImpactedRegions[*].RegionName'
+          containsAny: [
+            watchedRegionDisplayName
+          ]
+        }
+      ]
+    }
+    actions: {
+      actionGroups: [
+        {
+          actionGroupId: failoverActionGroup.id
+        }
+        {
+          actionGroupId: operatorsActionGroupId
+        }
+      ]
+    }
+  }
+}
+
 output actionGroupId string = failoverActionGroup.id
 output availabilityAlertId string = availability.id
+output serviceHealthAlertId string = serviceHealth.id
