@@ -42,6 +42,7 @@ from typing import Any
 
 import aiohttp
 
+from emulator.clock import EmulatorClock
 from emulator.vaults import Vault, find_vault
 
 log = logging.getLogger("emulator.eventgrid")
@@ -61,15 +62,17 @@ def vault_resource_id(vault: str) -> str:
             f"Microsoft.KeyVault/vaults/{vault}")
 
 
-def _now() -> str:
-    return datetime.now(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
+def _now(clock: EmulatorClock | None = None) -> str:
+    moment = clock.now() if clock is not None else datetime.now(UTC)
+    return moment.isoformat(timespec="microseconds").replace("+00:00", "Z")
 
 
 def build_event(vault: str, vault_url: str, kind: str, name: str, version: str,
                 change: str = "NewVersionCreated", *, nbf: int | None = None,
-                exp: int | None = None) -> dict[str, Any]:
+                exp: int | None = None, clock: EmulatorClock | None = None) -> dict[str, Any]:
     """One Key Vault event in the Event Grid schema. ``kind`` is the store's (``secrets``,
-    ``keys``, ``certificates``) or the ObjectType (``Secret``…)."""
+    ``keys``, ``certificates``) or the ObjectType (``Secret``…); ``eventTime`` is ``clock``'s
+    time (the emulator's), or the real time without one."""
     kind = _KIND_OF_TYPE.get(kind.lower(), kind)
     object_type = _OBJECT_TYPES[kind]
     if change not in CHANGES:
@@ -79,7 +82,7 @@ def build_event(vault: str, vault_url: str, kind: str, name: str, version: str,
         "topic": vault_resource_id(vault),
         "subject": name,
         "eventType": f"Microsoft.KeyVault.{object_type}{change}",
-        "eventTime": _now(),
+        "eventTime": _now(clock),
         "data": {"Id": f"{vault_url.rstrip('/')}/{kind}/{name}/{version}", "VaultName": vault,
                  "ObjectType": object_type, "ObjectName": name, "Version": version,
                  "NBF": nbf, "EXP": exp},
@@ -128,8 +131,9 @@ class EventGridPublisher:
     """The emulator's Event Grid: observes every vault's store and delivers to subscriptions.
     Runs on the emulator's event loop; :meth:`publish` may be called from any thread."""
 
-    def __init__(self, vaults: Mapping[str, Vault]) -> None:
+    def __init__(self, vaults: Mapping[str, Vault], clock: EmulatorClock | None = None) -> None:
         self.vaults = vaults
+        self.clock = clock
         self.subscriptions: dict[str, Subscription] = {}
         self._loop: asyncio.AbstractEventLoop | None = None
         self._session: aiohttp.ClientSession | None = None
@@ -236,7 +240,7 @@ class EventGridPublisher:
         if not subs or self._loop is None:
             return None
         event = build_event(vault, find_vault(self.vaults, vault).url, kind, name, version, change,
-                            nbf=nbf, exp=exp)
+                            nbf=nbf, exp=exp, clock=self.clock)
         for sub in subs:
             self._loop.call_soon_threadsafe(self._accept, sub, event)
         return event

@@ -15,6 +15,8 @@ from typing import Any
 from aiohttp import web
 
 from emulator import routes
+from emulator.certificate_lifetime import CertificateLifetime
+from emulator.clock import EmulatorClock, iso
 from emulator.context import Ctx
 from emulator.errors import ErrorCode, KvError, bad_parameter, forbidden, throttled
 from emulator.eventgrid import EventGridPublisher
@@ -71,6 +73,8 @@ class EmulatorServer:
         self._tls_dir = state_dir / "tls" if state_dir else Path(tempfile.mkdtemp(prefix="kvem-"))
         self.tls: TlsFiles | None = None
         self.vaults: dict[str, Vault] = {}
+        # the one clock of every vault here (emulator/clock.py); only the admin API moves it
+        self.clock = EmulatorClock()
         for i, spec in enumerate(vaults):
             journal = state_dir / "vaults" / f"{spec.name}.jsonl" if state_dir else None
             if journal is not None:
@@ -81,7 +85,11 @@ class EmulatorServer:
                 Throttle(throttle, throttle_clock) if throttle else None,
                 FaultSchedule(fault_rate, seed + i),
             )
-        self.events = EventGridPublisher(self.vaults)  # Event Grid webhooks (emulator/eventgrid.py)
+        # Event Grid webhooks (emulator/eventgrid.py)
+        self.events = EventGridPublisher(self.vaults, self.clock)
+        # certificate lifetime actions (AutoRenew, EmailContacts) come due on the clock
+        self.lifetime = CertificateLifetime(self.vaults, self.events)
+        self.clock.register(self.lifetime)
         self._servers: list[web.Server] = []
         self._admin_listener: asyncio.AbstractServer | None = None
         self._ssl: ssl.SSLContext | None = None
@@ -233,7 +241,8 @@ class EmulatorServer:
         body = await read_json_body(request)
         host = request.host
         ctx = Ctx(vault.store, f"https://{host}", body, request.query)
-        status, payload = route.handler(ctx, *args, *route.fixed)
+        with self.clock.active():
+            status, payload = route.handler(ctx, *args, *route.fixed)
         return json_response(status, payload)
 
     def _authorize(self, request: web.BaseRequest) -> None:
@@ -271,6 +280,8 @@ class EmulatorServer:
         rest = path[len(ADMIN_PREFIX) :]
         if rest.rstrip("/") == "vaults" and self.tls is not None:
             return json_response(200, [v.info(self.tls.ca_cert) for v in self.vaults.values()])
+        if rest.rstrip("/") == "clock":  # one clock for every vault
+            return await self._admin_clock(request)
         if rest.rstrip("/") == "eventgrid":  # subscriptions for every vault
             return await self._admin_eventgrid(None, request)
         name, _, action = rest.partition("/")
@@ -307,6 +318,8 @@ class EmulatorServer:
                 return json_response(200, {"ok": True, "rate": rate})
             if action == "eventgrid":
                 return await self._admin_eventgrid(vault.name, request)
+            if action == "clock":
+                return await self._admin_clock(request)
         except KvError as err:
             return error_response(err)
         message = f"No admin action {action}."
@@ -332,6 +345,25 @@ class EmulatorServer:
         response = json_response(200, answer)
         response.force_close()  # the asking connection closes once answered
         return response
+
+    async def _admin_clock(self, request: web.BaseRequest) -> web.StreamResponse:
+        """``GET``: ``{"now"}``; ``POST {"advance_seconds": N}``: move the shared clock, running
+        every action that comes due on the way (in time order) before answering."""
+        try:
+            if request.method == "POST":
+                body = await read_json_body(request)
+                seconds = body.get("advance_seconds") if isinstance(body, dict) else None
+                try:
+                    self.clock.advance(seconds)  # type: ignore[arg-type]
+                except ValueError as exc:
+                    raise bad_parameter(
+                        f'Body must be {{"advance_seconds": N}} with N a number >= 0 ({exc}).'
+                    ) from exc
+            elif request.method != "GET":
+                raise KvError(405, ErrorCode.METHOD_NOT_ALLOWED, "Use GET or POST.")
+        except KvError as err:
+            return error_response(err)
+        return json_response(200, {"now": iso(self.clock.now())})
 
     async def _admin_eventgrid(self, vault: str | None, request: web.BaseRequest
                                ) -> web.StreamResponse:

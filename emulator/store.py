@@ -18,7 +18,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
-KINDS = ("secrets", "keys", "certificates")
+from emulator.clock import active_clock
+
+# the last two are vault-level certificate settings (emulator/certificate_admin.py)
+KINDS = ("secrets", "keys", "certificates", "certificate-issuers", "certificate-contacts")
 RECOVERY_LEVEL = "Recoverable+Purgeable"
 RECOVERABLE_DAYS = 90
 
@@ -31,7 +34,10 @@ def new_version() -> str:
 
 
 def now() -> int:
-    return int(time.time())
+    """Unix seconds by the emulator's clock (the active one: see emulator/clock.py), or the
+    real time outside a request."""
+    clock = active_clock()
+    return clock.timestamp() if clock is not None else int(time.time())
 
 
 @dataclass

@@ -17,6 +17,7 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -32,6 +33,7 @@ from azure.keyvault.keys.crypto.aio import CryptographyClient as AioCryptography
 from azure.keyvault.secrets import SecretClient
 from azure.keyvault.secrets.aio import SecretClient as AioSecretClient
 
+from emulator.clock import EmulatorClock
 from emulator.server import DownMode, EmulatorServer, VaultSpec
 from emulator.store import VaultStore
 from emulator.throttle import ThrottleLimits
@@ -240,6 +242,20 @@ class Emulator:
     @property
     def _first(self) -> str:
         return next(iter(self.server.vaults))
+
+    @property
+    def clock(self) -> EmulatorClock:
+        """The clock every vault shares (``now()``); move it with :meth:`advance`."""
+        return self.server.clock
+
+    def advance(self, seconds: float) -> datetime:
+        """Advance the shared clock on the emulator's loop (as ``POST /_emulator/clock`` does):
+        every action due on the way has run when this returns; answers the new time."""
+
+        async def advance() -> datetime:
+            return self.server.clock.advance(seconds)
+
+        return self._call(advance())  # type: ignore[no-any-return]
 
     def store(self, vault: str | None = None) -> VaultStore:
         """The vault's state, for assertions that the API cannot make (hold ``store.lock``)."""
