@@ -6,11 +6,12 @@ from __future__ import annotations
 import base64
 import binascii
 import uuid
+from datetime import UTC, datetime
 from typing import Any
 
 from cryptography import x509
 
-from emulator import jwk, x509build
+from emulator import jwk, keys, x509build
 from emulator.certificate_policy import KIND, parse_policy
 from emulator.certificate_versions import add_version, check_free, render
 from emulator.context import Ctx, check_name, new_attributes, opt, parse_attributes, parse_tags
@@ -44,37 +45,68 @@ def create_certificate(ctx: Ctx, name: str) -> Result:
         if ctx.store.get_deleted(KIND, name) is not None:
             raise deleted_but_recoverable(KIND, name)
         check_free(ctx, name)
-    key_props = policy["key_props"]
-    kty = key_props.get("kty") or "RSA"
-    key = jwk.generate(kty, key_props.get("key_size"), key_props.get("crv"), None)
-    issuer = str(policy["issuer"].get("name") or "Unknown")
-    csr_der = x509build.csr(key, policy["x509_props"])
-    cert = x509build.self_signed(key, policy["x509_props"]) if issuer.lower() == _SELF else None
+    key = new_key(policy)
     with ctx.store.lock:
         item = ctx.store.get(KIND, name) or Item(name, extra={"created": now()})
         item.extra["policy"] = policy
-        item.extra["pending"] = {
-            "issuer": {"name": issuer},
-            "csr": base64.b64encode(csr_der).decode(),
-            "cancellation_requested": False,
-            "status": "inProgress",
-            "status_details": "Pending certificate created. Certificate request is in progress.",
-            "request_id": uuid.uuid4().hex,
-            "pem": jwk.to_pem(key),
-            "attributes": attrs,
-            "tags": tags,
-        }
-        if cert is None:
-            ctx.store.put(KIND, item)
+        if not request(ctx, item, key, attrs, tags):
             return 202, render_operation(ctx, item)
-        item.extra["pending"].update(status="completed", status_details=None)
-        item.extra["pending"].pop("pem")
-        add_version(ctx, item, key, cert, attrs, tags)
         # Like Key Vault, answer "inProgress": the SDK's poller then reads the operation
         # (already completed) and fetches the certificate.
         out = render_operation(ctx, item)
         out.update(status="inProgress", target=None)
         return 202, out
+
+
+def new_key(policy: dict[str, Any]) -> jwk.PrivateKey:
+    key_props = policy["key_props"]
+    kty = key_props.get("kty") or "RSA"
+    return jwk.generate(kty, key_props.get("key_size"), key_props.get("crv"), None)
+
+
+def request(
+    ctx: Ctx, item: Item, key: jwk.PrivateKey, attrs: dict[str, Any], tags: dict[str, str]
+) -> bool:
+    """Request a certificate for ``item``'s policy and ``key`` (the caller holds the lock):
+    issuer ``Self`` completes at once with a new version (True); any other issuer leaves a
+    pending operation with a CSR, completed by a merge (False)."""
+    policy = item.extra["policy"]
+    issuer = str(policy["issuer"].get("name") or "Unknown")
+    csr_der = x509build.csr(key, policy["x509_props"])
+    item.extra["pending"] = {
+        "issuer": {"name": issuer},
+        "csr": base64.b64encode(csr_der).decode(),
+        "cancellation_requested": False,
+        "status": "inProgress",
+        "status_details": "Pending certificate created. Certificate request is in progress.",
+        "request_id": uuid.uuid4().hex,
+        "pem": jwk.to_pem(key),
+        "attributes": attrs,
+        "tags": tags,
+    }
+    if issuer.lower() != _SELF:
+        ctx.store.put(KIND, item)
+        return False
+    # valid from the emulator's time (now() follows the clock inside a request or due action)
+    cert = x509build.self_signed(key, policy["x509_props"], datetime.fromtimestamp(now(), UTC))
+    item.extra["pending"].update(status="completed", status_details=None)
+    item.extra["pending"].pop("pem")
+    add_version(ctx, item, key, cert, attrs, tags)
+    return True
+
+
+def renew(ctx: Ctx, item: Item) -> bool:
+    """A lifetime action's ``AutoRenew`` (the caller holds the lock): a request as a create
+    with the stored policy makes — a new key pair unless the policy's ``reuse_key`` — whose
+    version keeps the current one's tags. Answers whether a version was made."""
+    policy = item.extra["policy"]
+    latest = item.versions[item.latest]
+    key: jwk.PrivateKey | None = None
+    if policy["key_props"].get("reuse_key"):
+        backing = ctx.store.get(keys.KIND, item.name)
+        if backing is not None and item.latest in backing.versions:
+            key = keys.key_of(backing.versions[item.latest])
+    return request(ctx, item, key or new_key(policy), new_attributes({}), dict(latest.tags))
 
 
 def _pending(ctx: Ctx, name: str) -> Item:

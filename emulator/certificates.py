@@ -46,6 +46,9 @@ def import_certificate(ctx: Ctx, name: str) -> Result:
         base = existing.extra["policy"] if existing else default_policy()
         if not existing:
             base["issuer"] = {"name": "Unknown"}
+            # as the service answers an import without a policy: notify, never renew
+            base["lifetime_actions"] = [{"trigger": {"lifetime_percentage": 80},
+                                         "action": {"action_type": "EmailContacts"}}]
             base["key_props"] = {"exportable": True, "reuse_key": False}
             base["key_props"].update(x509build.key_props_of(key))
             base["x509_props"] = {"subject": x509build.subject_of(cert), "validity_months": 12}

@@ -6,7 +6,15 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from emulator import certificate_operations, certificate_policy, certificates, keys, secrets
+from emulator import (
+    certificate_admin,
+    certificate_operations,
+    certificate_policy,
+    certificates,
+    key_rotation,
+    keys,
+    secrets,
+)
 from emulator.throttle import OpClass
 
 W = "*"  # one path segment, passed to the handler
@@ -60,11 +68,33 @@ def _key_ops() -> list[Route]:
     ]
 
 
+def _certificate_settings() -> list[Route]:
+    """Contacts and issuers: listed before the certificate routes whose shapes they share."""
+    admin = certificate_admin
+    contacts = ("certificates", "contacts")
+    issuers = ("certificates", "issuers")
+    return [
+        Route("PUT", contacts, "SetCertificateContacts", admin.set_contacts),
+        Route("GET", contacts, "GetCertificateContacts", admin.get_contacts),
+        Route("DELETE", contacts, "DeleteCertificateContacts", admin.delete_contacts),
+        Route("GET", issuers, "GetCertificateIssuers", admin.list_issuers),
+        Route("PUT", (*issuers, W), "SetCertificateIssuer", admin.set_issuer),
+        Route("GET", (*issuers, W), "GetCertificateIssuer", admin.get_issuer),
+        Route("PATCH", (*issuers, W), "UpdateCertificateIssuer", admin.update_issuer),
+        Route("DELETE", (*issuers, W), "DeleteCertificateIssuer", admin.delete_issuer),
+    ]
+
+
 ROUTES: list[Route] = [
     Route("PUT", ("secrets", W), "SetSecret", secrets.set_secret, CREATE),
     *_crud("secrets", "Secret", "Secrets", secrets, secrets.get_secret, secrets.update_secret),
     Route("POST", ("keys", W, "create"), "CreateKey", keys.create_key, KEY_CREATE),
     Route("PUT", ("keys", W), "ImportKey", keys.import_key, CREATE),
+    Route("POST", ("keys", W, "rotate"), "RotateKey", key_rotation.rotate_key, KEY_CREATE),
+    Route("GET", ("keys", W, "rotationpolicy"), "GetKeyRotationPolicy", key_rotation.get_policy),
+    Route(
+        "PUT", ("keys", W, "rotationpolicy"), "UpdateKeyRotationPolicy", key_rotation.update_policy
+    ),
     *_crud("keys", "Key", "Keys", keys, keys.get_key, keys.update_key),
     *_key_ops(),
     Route(
@@ -114,6 +144,7 @@ ROUTES: list[Route] = [
         "MergeCertificate",
         certificate_operations.merge,
     ),
+    *_certificate_settings(),
     *_crud(
         "certificates",
         "Certificate",

@@ -101,9 +101,12 @@ def _extensions(builder: Any, x509_props: dict[str, Any]) -> Any:
     return builder
 
 
-def self_signed(key: PrivateKey, x509_props: dict[str, Any]) -> x509.Certificate:
+def self_signed(
+    key: PrivateKey, x509_props: dict[str, Any], now: dt.datetime | None = None
+) -> x509.Certificate:
+    """Valid from a minute before ``now`` (the emulator's clock; the real time without one)."""
     months = x509_props.get("validity_months") or 12
-    start = dt.datetime.now(dt.UTC) - dt.timedelta(minutes=1)
+    start = (now or dt.datetime.now(dt.UTC)) - dt.timedelta(minutes=1)
     name = _subject(x509_props)
     builder = (
         x509.CertificateBuilder()
