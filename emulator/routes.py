@@ -11,6 +11,7 @@ from emulator import (
     certificate_operations,
     certificate_policy,
     certificates,
+    key_rotation,
     keys,
     secrets,
 )
@@ -89,6 +90,11 @@ ROUTES: list[Route] = [
     *_crud("secrets", "Secret", "Secrets", secrets, secrets.get_secret, secrets.update_secret),
     Route("POST", ("keys", W, "create"), "CreateKey", keys.create_key, KEY_CREATE),
     Route("PUT", ("keys", W), "ImportKey", keys.import_key, CREATE),
+    Route("POST", ("keys", W, "rotate"), "RotateKey", key_rotation.rotate_key, KEY_CREATE),
+    Route("GET", ("keys", W, "rotationpolicy"), "GetKeyRotationPolicy", key_rotation.get_policy),
+    Route(
+        "PUT", ("keys", W, "rotationpolicy"), "UpdateKeyRotationPolicy", key_rotation.update_policy
+    ),
     *_crud("keys", "Key", "Keys", keys, keys.get_key, keys.update_key),
     *_key_ops(),
     Route(

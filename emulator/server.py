@@ -20,7 +20,9 @@ from emulator.clock import EmulatorClock, iso
 from emulator.context import Ctx
 from emulator.errors import ErrorCode, KvError, bad_parameter, forbidden, throttled
 from emulator.eventgrid import EventGridPublisher
+from emulator.expiry import ExpiryEvents
 from emulator.faults import Fault, FaultSchedule
+from emulator.key_rotation import KeyRotationSource
 from emulator.store import VaultStore
 from emulator.throttle import Throttle, ThrottleLimits
 from emulator.tls import TlsFiles, ensure_tls
@@ -87,6 +89,10 @@ class EmulatorServer:
             )
         # Event Grid webhooks (emulator/eventgrid.py)
         self.events = EventGridPublisher(self.vaults, self.clock)
+        # what the clock sets off: expiry events and key rotation (emulator/expiry.py,
+        # emulator/key_rotation.py)
+        self.clock.register(ExpiryEvents(self.vaults, self.events))
+        self.clock.register(KeyRotationSource(self.vaults))
         # certificate lifetime actions (AutoRenew, EmailContacts) come due on the clock
         self.lifetime = CertificateLifetime(self.vaults, self.events)
         self.clock.register(self.lifetime)
