@@ -184,8 +184,10 @@ class KeyRotationSource:
                 when = max(when, _at(v.attributes["created"] + 1))
             else:
                 continue
+            # overdue (a policy put after its time had passed): at the start of this advance
+            when = max(when, after + timedelta(microseconds=1))
             what = f"{vault}/keys/{item.name}/{v.version}/Rotate"
-            if after < when <= until and what not in self._done:
+            if when <= until and what not in self._done:
                 out.append(DueAction(when, what, self._runner(store, item.name, what)))
         return out
 

@@ -122,3 +122,17 @@ def test_rotation_routes_on_the_wire(kv_emulator_factory) -> None:
     assert answer.status_code == 200
     assert answer.json()["lifetimeActions"][0]["action"]["type"] == "Rotate"
     assert emu.count("vault", "UpdateKeyRotationPolicy", 200) == 1
+
+
+def test_an_overdue_rotate_runs_at_the_next_advance(kv_emulator_factory) -> None:
+    emu = kv_emulator_factory(["vault"])
+    with emu.key_client() as client:
+        client.create_rsa_key("k")
+        emu.advance(100 * DAY)
+        rotate = KeyRotationLifetimeAction(KeyRotationPolicyAction.rotate, time_after_create="P30D")
+        client.update_key_rotation_policy("k", KeyRotationPolicy(), lifetime_actions=[rotate])
+        emu.advance(1)
+        versions = list(client.list_properties_of_key_versions("k"))
+        assert len(versions) == 2
+        emu.advance(29 * DAY)
+        assert len(list(client.list_properties_of_key_versions("k"))) == 2
