@@ -1,7 +1,9 @@
 """The emulator's clock: one per server, shared by all its vaults.
 
-It starts at the real time and afterwards moves only when advanced (the admin API's
-``POST /_emulator/clock`` or :meth:`EmulatorClock.advance` in-process). Whatever acts on time
+It runs with the real time, shifted forward by every advance (the admin API's
+``POST /_emulator/clock`` or :meth:`EmulatorClock.advance` in-process): time keeps flowing, as
+the service's does, because kvdr tells versions apart by their creation second and a frozen
+clock would give every write the same one. Whatever acts on time
 (near-expiry events, rotation and renewal lifetime actions) registers a :class:`DueSource`;
 an advance asks every source for the actions due in ``(now, target]``, runs the earliest one
 with ``now`` set to its ``when``, and asks again (an action may create more) until none remain.
@@ -52,23 +54,28 @@ def active_clock() -> EmulatorClock | None:
 
 
 class EmulatorClock:
-    """UTC time that starts at the real time and then moves only by :meth:`advance`."""
+    """UTC time: the real time plus every advance so far; pinned to an action's ``when`` while
+    an advance runs it."""
 
-    def __init__(self, start: datetime | None = None) -> None:
-        start = start if start is not None else datetime.now(UTC)
+    def __init__(self, start: datetime | None = None,
+                 real: Callable[[], datetime] = lambda: datetime.now(UTC)) -> None:
+        self._real = real
+        start = start if start is not None else real()
         if start.tzinfo is None:
             raise ValueError("the clock's start must be timezone-aware")
-        self._now = start.astimezone(UTC)
+        self._offset = start.astimezone(UTC) - real()
+        self._pinned: datetime | None = None
         self._sources: list[DueSource] = []
         # an action may read now() or register sources; advances are serialized
         self._lock = threading.RLock()
 
     def now(self) -> datetime:
-        return self._now
+        pinned = self._pinned
+        return pinned if pinned is not None else self._real() + self._offset
 
     def timestamp(self) -> int:
         """``now`` in whole Unix seconds (Key Vault's attribute timestamps)."""
-        return int(self._now.timestamp())
+        return int(self.now().timestamp())
 
     @contextmanager
     def active(self) -> Iterator[EmulatorClock]:
@@ -90,20 +97,25 @@ class EmulatorClock:
         if not math.isfinite(seconds) or seconds < 0:
             raise ValueError("advance_seconds must be a finite number >= 0")
         with self._lock, self.active():
-            start = self._now
+            start = self.now()
             target = start + timedelta(seconds=seconds)
             ran: set[tuple[datetime, str]] = set()
-            for _ in range(MAX_ACTIONS_PER_ADVANCE):
-                action = self._next_due(start, target, ran)
-                if action is None:
-                    break
-                ran.add((action.when, action.what))
-                self._now = max(self._now, action.when)
-                action.run()
-            else:
-                raise RuntimeError("too many due actions in one advance")
-            self._now = target
-            return self._now
+            self._pinned = start
+            try:
+                for _ in range(MAX_ACTIONS_PER_ADVANCE):
+                    action = self._next_due(start, target, ran)
+                    if action is None:
+                        break
+                    ran.add((action.when, action.what))
+                    self._pinned = max(self._pinned, action.when)
+                    action.run()
+                else:
+                    raise RuntimeError("too many due actions in one advance")
+            finally:
+                # time flows on from the target (the advance's own duration is absorbed)
+                self._offset = target - self._real()
+                self._pinned = None
+            return target
 
     def _next_due(
         self, start: datetime, target: datetime, ran: set[tuple[datetime, str]]
