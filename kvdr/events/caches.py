@@ -38,8 +38,14 @@ class TopologyCache:
             if (not fresh and self._record is not None and self._key == key
                     and self._clock() - self._read_at < self.ttl):
                 return self._record
-        sessions = {name: runtime.session(name) for name in runtime.config.region_names}
-        record = current_topology(runtime.config, sessions).current
+        # probe sessions, as every topology read (kvdr.topology.reading): a dead vault costs
+        # seconds here, not the full backoff of the cached sessions
+        probes = {name: runtime.open_probe(name) for name in runtime.config.region_names}
+        try:
+            record = current_topology(runtime.config, probes).current
+        finally:
+            for probe in probes.values():
+                probe.close()
         with self._lock:
             self._record, self._key, self._read_at = record, key, self._clock()
             self.reads += 1

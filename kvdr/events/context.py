@@ -13,7 +13,7 @@ if TYPE_CHECKING:  # annotations only
 
 class EventRuntime(Protocol):
     """Configuration, the fingerprint key, the state store for the counters (None: no
-    counters) and a cached vault session per region."""
+    counters), a cached vault session per region and probe sessions for the topology."""
 
     @property
     def config(self) -> Config: ...
@@ -25,3 +25,8 @@ class EventRuntime(Protocol):
     def state(self) -> StateStore | None: ...
 
     def session(self, region: str) -> VaultSession: ...
+
+    def open_probe(self, region: str) -> VaultSession:
+        """A new session that gives up within seconds (the topology read); the caller closes
+        it."""
+        ...

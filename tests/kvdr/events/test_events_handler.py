@@ -18,6 +18,7 @@ from emulator.eventgrid import build_event
 from emulator.server import VaultSpec
 from emulator.testing import Emulator
 from kvdr.config.schema import Config
+from kvdr.events.caches import TopologyCache
 from kvdr.events.handler import (
     EventFailed,
     EventHandler,
@@ -39,10 +40,23 @@ FAST_BACKOFF = (0.02, 0.05)
 class FastRuntime(Runtime):
     """A runtime whose sessions retry after milliseconds (a vault that is down fails fast)."""
 
-    def open_session(self, region: str) -> VaultSession:
+    def open_session(self, region: str, *, probe: bool = False) -> VaultSession:
         self.config.region(region)
         return VaultSession(self.config, region, credential=self.credential,
                             pacers=self.pacers, retry_backoff=FAST_BACKOFF)
+
+
+class ProbesOnlyRuntime(FastRuntime):
+    """Counts the probe sessions it opens; its cached full sessions must not read topology."""
+
+    probes = 0
+
+    def open_probe(self, region: str) -> VaultSession:
+        self.probes += 1
+        return super().open_probe(region)
+
+    def session(self, region: str) -> VaultSession:
+        raise AssertionError("the topology was read through a session with the full backoff")
 
 
 def emulator_config(emu: Emulator, primary: str = "eastus") -> Config:
@@ -284,6 +298,16 @@ def test_an_unreachable_target_raises_so_event_grid_retries(emu, runtime, name) 
     stats = runtime.state.get_json(STATS_KEY)
     assert stats["failed"] == 1 and stats["pending"] == 0
     assert handle_event(runtime, event).status == EventStatus.REPLICATED  # the retry
+
+
+def test_the_event_path_reads_the_topology_through_probe_sessions(emu, runtime) -> None:
+    # the one rule for who is primary (kvdr.topology.reading): probe sessions, so a dead vault
+    # costs the event path seconds, not the full 1, 2, 4, 8, 16 s backoff of a cached session
+    probing = ProbesOnlyRuntime(config=runtime.config, credential=runtime.credential,
+                                state=runtime.state, fingerprint_key=runtime.fingerprint_key)
+    record = TopologyCache().get(probing)
+    assert record.primary == "eastus"
+    assert probing.probes == len(runtime.config.region_names)
 
 
 def test_no_value_reaches_logs_or_state(emu, runtime, name, caplog, tmp_path) -> None:
