@@ -10,6 +10,7 @@ file's `[schedules]` unless the environment already sets them.
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import sys
 from collections.abc import Sequence
@@ -17,9 +18,10 @@ from pathlib import Path
 
 from engine.__main__ import main as engine_main
 from kvdr.config.schema import Config
-from kvdr.errors import ConfigError
-from kvdr.services import configure, local_runtime
-from kvdr_cli.commands import DEFAULT_STATE_DIR, config_error
+from kvdr.errors import AuthError, ConfigError
+from kvdr.services import configure
+from kvdr_cli.commands import DEFAULT_STATE_DIR, auth_error, config_error
+from kvdr_cli.commands.operator_runtime import open_runtime
 
 SCHEDULE_SETTINGS = {"KVDR_FULL_SYNC_SCHEDULE": "full_sync", "KVDR_DRILL_SCHEDULE": "drill"}
 
@@ -47,10 +49,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.config is None:
         return engine_main(engine_args)
 
+    # the credential is checked before the host serves anything, as every verb does; a failure
+    # is one auth.failed line, not azure.identity's warning listing every credential it tried
+    identity = logging.getLogger("azure.identity")
+    level = identity.level
+    identity.setLevel(logging.ERROR)
     try:
-        runtime = local_runtime(args.config, args.state_dir)
+        runtime = open_runtime(args)
     except ConfigError as exc:
         return config_error(exc)
+    except AuthError as exc:
+        return auth_error(exc)
+    finally:
+        identity.setLevel(level)
     export_schedules(runtime.config)
     configure(runtime)
     try:

@@ -84,7 +84,8 @@ def run_without_credentials(tmp_path: Path, *args: str) -> tuple[subprocess.Comp
 
 
 @pytest.mark.parametrize("command", [("status",), ("sync",), ("drill",),
-                                     ("failover", "--target", "westus", "--reason", "t", "--yes")])
+                                     ("failover", "--target", "westus", "--reason", "t", "--yes"),
+                                     ("host", "--port", "0")])
 def test_missing_credentials_are_one_auth_error_with_exit_code_4(tmp_path: Path,
                                                                 command: tuple[str, ...]) -> None:
     config = real_vaults_toml(tmp_path / "kvdr.toml")
