@@ -210,8 +210,10 @@ def _in_sync_or_attributes(s: ItemProps, t: ItemProps, ctx: _Context) -> PlanIte
     return _item(s, PlanAction.UPDATE_ATTRIBUTES, t=t, link=_kept_link(s, t))
 
 
-def _plan_content(s: ItemProps, t: ItemProps | None, ctx: _Context) -> PlanItem:
-    """Secrets and certificates: copied by value (set secret / export-import)."""
+def _settled_content(s: ItemProps, t: ItemProps | None, ctx: _Context) -> PlanItem | None:
+    """What every content mode decides alike: backing secrets and non-exportable certificates
+    are skipped, a missing target is created, a backing secret in the target is a conflict,
+    and equal content is in sync (or an attribute update). None: the mode decides."""
     if s.kind == ItemKind.SECRET and s.managed:
         return _item(s, PlanAction.SKIP, Reason.BACKING_SECRET, t=t)
     if s.kind == ItemKind.CERTIFICATE and s.exportable is False:
@@ -220,9 +222,17 @@ def _plan_content(s: ItemProps, t: ItemProps | None, ctx: _Context) -> PlanItem:
         return _plan_create(s, ctx)
     if t.kind == ItemKind.SECRET and t.managed:
         return _item(s, PlanAction.CONFLICT, Reason.TARGET_IS_BACKING, t=t)
-
     if _same_content(s, t, ctx):
         return _in_sync_or_attributes(s, t, ctx)
+    return None
+
+
+def _plan_content(s: ItemProps, t: ItemProps | None, ctx: _Context) -> PlanItem:
+    """Secrets and certificates: copied by value (set secret / export-import)."""
+    settled = _settled_content(s, t, ctx)
+    if settled is not None:
+        return settled
+    assert t is not None  # a missing target is settled: created
 
     t_state = t.link_state
     if not s.enabled:
@@ -275,16 +285,10 @@ def _original_to(p: ItemProps, region: str) -> bool:
 def _plan_reconcile(s: ItemProps, t: ItemProps | None, ctx: _Context) -> PlanItem:
     """Secrets and certificates in reconcile mode (``s`` is original to the source): copy what
     only the source wrote; anything the target changed since is a conflict, never written."""
-    if s.kind == ItemKind.SECRET and s.managed:
-        return _item(s, PlanAction.SKIP, Reason.BACKING_SECRET, t=t)
-    if s.kind == ItemKind.CERTIFICATE and s.exportable is False:
-        return _item(s, PlanAction.SKIP, Reason.NON_EXPORTABLE, t=t)
-    if t is None:
-        return _plan_create(s, ctx)
-    if t.kind == ItemKind.SECRET and t.managed:
-        return _item(s, PlanAction.CONFLICT, Reason.TARGET_IS_BACKING, t=t)
-    if _same_content(s, t, ctx):
-        return _in_sync_or_attributes(s, t, ctx)
+    settled = _settled_content(s, t, ctx)
+    if settled is not None:
+        return settled
+    assert t is not None  # a missing target is settled: created
     copied_from_source = (t.link is not None and t.link.origin_region == ctx.source_region
                           and t.link_state in (LinkState.CONFIRMED, LinkState.PENDING))
     if not copied_from_source:
