@@ -46,6 +46,11 @@ def auth_error(exc: AuthError) -> int:
     return EXIT_AUTH
 
 
+def refused(exc: ConfigError | AuthError) -> int:
+    """How a run that could not open its runtime ends: exit 2 (configuration) or 4 (credential)."""
+    return auth_error(exc) if isinstance(exc, AuthError) else config_error(exc)
+
+
 def _first_interrupt(signum: int, frame: object) -> None:
     # from the first Ctrl-C on, the run is stopping: a second one must not interrupt the
     # stopping itself (and print a traceback from wherever it lands)

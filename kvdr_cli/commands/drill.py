@@ -25,9 +25,8 @@ from kvdr_cli.commands import (
     EXIT_FAILED,
     EXIT_OK,
     add_common,
-    auth_error,
-    config_error,
     interrupted,
+    refused,
 )
 from kvdr_cli.commands.local import ProgressDisplay, follow, local_engine, phase_of
 from kvdr_cli.commands.operator_runtime import open_runtime_for_targets, setup_logging
@@ -51,10 +50,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     setup_logging()
     try:
         runtime = open_runtime_for_targets(args)
-    except ConfigError as exc:
-        return config_error(exc)
-    except AuthError as exc:
-        return auth_error(exc)
+    except (ConfigError, AuthError) as exc:
+        return refused(exc)
     display = ProgressDisplay(sys.stderr, enabled=not args.quiet)
     try:
         with local_engine(runtime, args) as engine:

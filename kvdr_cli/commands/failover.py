@@ -43,9 +43,8 @@ from kvdr_cli.commands import (
     EXIT_OK,
     add_common,
     arm_interrupt,
-    auth_error,
-    config_error,
     interrupted,
+    refused,
 )
 from kvdr_cli.commands.local import (
     LineRenderer,
@@ -174,10 +173,8 @@ def main(argv: Sequence[str] | None = None, *, kind: FailoverKind = FailoverKind
     interactive = not (args.yes or args.dry_run)
     try:
         runtime = open_runtime(args)
-    except ConfigError as exc:
-        return config_error(exc)
-    except AuthError as exc:
-        return auth_error(exc)
+    except (ConfigError, AuthError) as exc:
+        return refused(exc)
     body: dict[str, Any] = {"target": args.target, "reason": args.reason,
                             "dry_run": args.dry_run, "approval_required": interactive,
                             "expected_epoch": args.expected_epoch}

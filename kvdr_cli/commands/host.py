@@ -20,7 +20,7 @@ from engine.__main__ import main as engine_main
 from kvdr.config.schema import Config
 from kvdr.errors import AuthError, ConfigError
 from kvdr.services import configure
-from kvdr_cli.commands import DEFAULT_STATE_DIR, auth_error, config_error
+from kvdr_cli.commands import DEFAULT_STATE_DIR, refused
 from kvdr_cli.commands.operator_runtime import open_runtime
 
 SCHEDULE_SETTINGS = {"KVDR_FULL_SYNC_SCHEDULE": "full_sync", "KVDR_DRILL_SCHEDULE": "drill"}
@@ -56,10 +56,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     identity.setLevel(logging.ERROR)
     try:
         runtime = open_runtime(args)
-    except ConfigError as exc:
-        return config_error(exc)
-    except AuthError as exc:
-        return auth_error(exc)
+    except (ConfigError, AuthError) as exc:
+        return refused(exc)
     finally:
         identity.setLevel(level)
     export_schedules(runtime.config)

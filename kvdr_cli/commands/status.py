@@ -16,7 +16,7 @@ from collections.abc import Sequence
 
 from kvdr.errors import AuthError, ConfigError
 from kvdr.status import build_status
-from kvdr_cli.commands import EXIT_FAILED, EXIT_OK, add_common, auth_error, config_error
+from kvdr_cli.commands import EXIT_FAILED, EXIT_OK, add_common, refused
 from kvdr_cli.commands.operator_runtime import open_runtime, setup_logging
 
 
@@ -39,10 +39,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     setup_logging()
     try:
         runtime = open_runtime(args)
-    except ConfigError as exc:
-        return config_error(exc)
-    except AuthError as exc:
-        return auth_error(exc)
+    except (ConfigError, AuthError) as exc:
+        return refused(exc)
     try:
         status = build_status(runtime)
     finally:
