@@ -16,11 +16,13 @@ from typing import Any
 from activities.blueprint import bp
 from activities.drill import DrillActivities
 from activities.failover import FailoverActivities
+from activities.rotation import RotationActivities
 from activities.sync import SyncActivities
 from kvdr.drill.contracts import MeasureRequest, PreflightRequest
 from kvdr.events.handler import process_handler
 from kvdr.failover.contracts import AssessRequest, SaveReportRequest, SwitchRequest
 from kvdr.failover.contracts import VerifyRequest as FailoverVerifyRequest
+from kvdr.rotation.contracts import ScanRequest
 from kvdr.services import get_runtime
 from kvdr.sync.contracts import (
     BatchRequest,
@@ -40,6 +42,10 @@ def sync_activities() -> SyncActivities:
 def failover_activities() -> FailoverActivities:
     # the switch makes this process's event handler (the event triggers') forget the topology
     return FailoverActivities(get_runtime(), process_handler())
+
+
+def rotation_activities() -> RotationActivities:
+    return RotationActivities(get_runtime())
 
 
 def drill_activities() -> DrillActivities:
@@ -129,3 +135,11 @@ def drill_save_report(record: dict[str, Any]) -> dict[str, Any]:
 @bp.activity_trigger(input_name="record")
 def drill_emit_event(record: dict[str, Any]) -> dict[str, Any]:
     return drill_activities().emit_event(record)
+
+
+# --- rotation -----------------------------------------------------------------------------------
+
+
+@bp.activity_trigger(input_name="request")
+def rotation_scan(request: dict[str, Any]) -> dict[str, Any]:
+    return rotation_activities().scan(ScanRequest.from_dict(request)).to_dict()

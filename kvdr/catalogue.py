@@ -42,6 +42,7 @@ class Activity(StrEnum):
     DRILL_REHEARSE_RTO = "drill_rehearse_rto"
     DRILL_SAVE_REPORT = "drill_save_report"
     DRILL_EMIT_EVENT = "drill_emit_event"
+    ROTATION_SCAN = "rotation_scan"
 
 
 FULL_SYNC_INSTANCE = "full-sync"  # a real (not dry-run) full sync: the HTTP starter and timer

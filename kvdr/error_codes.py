@@ -152,10 +152,26 @@ ERROR_CODES: tuple[ErrorCodeSpec, ...] = (
         "An imported certificate's thumbprint differs from the source's.",
         "Check the target certificate and run the sync again."),
     ErrorCodeSpec(
+        "request.method_not_allowed",
+        "An HTTP method the route does not serve (`GET /api/topology` is read-only).",
+        "Use the method the message names (the answer's `Allow` header).", http_status=405),
+    ErrorCodeSpec(
         "request.too_large",
         "A request body to the local host (an HTTP trigger or the admin API) is over "
         "`FUNCTIONS_REQUEST_BODY_SIZE_LIMIT` (default 100 MiB).",
         "Send a smaller body, or raise the setting.", http_status=413),
+    ErrorCodeSpec(
+        "rotation.publish_failed",
+        "The rotation queue did not take a \"rotation due\" message (unreachable, missing, or "
+        "the app's identity lacks Storage Queue Data Message Sender). The event is retried by "
+        "Event Grid; the scan reports it and tries again at the next full sync.",
+        "Check the queue's storage account, its firewall and the role; the message is sent "
+        "again with the same id."),
+    ErrorCodeSpec(
+        "rotation.scan_failed",
+        "The rotation scan at the end of a full sync failed in a way kvdr did not foresee; the "
+        "sync itself is unaffected.",
+        "Read the app's log for the exception; the next full sync scans again."),
     ErrorCodeSpec(
         "runbook.already_running",
         "The same runbook, or another failover/failback, is running; the answer names its "
@@ -231,6 +247,11 @@ ERROR_CODES: tuple[ErrorCodeSpec, ...] = (
         "topology.split_brain",
         "Two vaults name different primaries at the same epoch: no sync runs.",
         "Run a failover to the intended primary."),
+    ErrorCodeSpec(
+        "topology.unreachable",
+        "`GET /api/topology`: no vault answered the topology read within seconds.",
+        "Check the vaults' network path and kvdr's role; retry. A rotation job may read the "
+        "`kvdr-topology` secret of any vault it can reach instead.", http_status=503),
     ErrorCodeSpec(
         "topology.unverified",
         "After a switch, readers do not choose the new primary at the new epoch.",

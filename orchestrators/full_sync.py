@@ -1,5 +1,5 @@
 """The full sync runbook: topology -> one ``full_sync_pair`` per target (in parallel) ->
-merge -> save -> the report.
+merge -> the rotation scan (not in a dry run) -> save -> the report.
 
 ``full_sync_pair`` plans (an activity that stores the batches and returns counts), executes the
 batches through ``full_sync_batches`` sub-orchestrations of at most ``GROUP_SIZE`` batches with
@@ -20,6 +20,7 @@ from typing import Any
 import azure.durable_functions as df
 
 from kvdr.catalogue import Activity, Orchestrator
+from kvdr.rotation.contracts import ScanRequest
 from kvdr.sync.contracts import (
     UNVERIFIED_CODE,
     BatchRequest,
@@ -101,6 +102,13 @@ def full_sync(context: df.DurableOrchestrationContext):
     errors = [{"target": r.target, **dict(r.error)} for r in results if r.error]
     record = run_record(report, run_id=run_id, drift=sum(r.drift for r in results),
                         epoch=topo.epoch, errors=errors)
+    if not request.dry_run:
+        # decision 9: announce what the events missed (kvdr.rotation.scan); an envelope, so a
+        # queue outage never fails the sync
+        record["rotation"] = yield context.call_activity_with_retry(
+            Activity.ROTATION_SCAN, RETRY, ScanRequest(
+                run_id, topo.primary, topo.epoch,
+                format_time(context.current_utc_datetime) or "").to_dict())
     context.set_custom_status(SyncProgress(Phase.SAVE).to_dict())
     yield context.call_activity_with_retry(Activity.SYNC_SAVE_REPORT, RETRY, record)
     context.set_custom_status(SyncProgress(Phase.DONE).to_dict())

@@ -17,4 +17,6 @@ pytest_plugins = [
     "support.sync",
     # events: the custom events sent to the OpenTelemetry logger provider
     "support.telemetry",
+    # azurite (blob) and azurite_queue: a real Azurite, started once per session on first use
+    "support.azurite",
 ]

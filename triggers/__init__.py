@@ -4,8 +4,18 @@ Importing the package imports every function module, so each registers on ``bp``
 (:mod:`triggers.blueprint`).
 """
 
-from triggers import alerts, drill, events, failover, health, runbooks, status, timers
+from triggers import (
+    alerts,
+    drill,
+    events,
+    failover,
+    health,
+    runbooks,
+    status,
+    timers,
+    topology,
+)
 from triggers.blueprint import bp
 
 __all__ = ["alerts", "bp", "drill", "events", "failover", "health", "runbooks", "status",
-           "timers"]
+           "timers", "topology"]

@@ -154,6 +154,9 @@ param operatorEmails array = []
 @description('Object id of the operators\' Entra ID group: Website Contributor on the apps (function keys for the runbook API) and Key Vault Reader on the vaults. Empty grants nothing.')
 param operatorsGroupObjectId string = ''
 
+@description('Principal ids of the customers\' rotation jobs: Storage Queue Data Message Processor (peek, receive, delete) on each region\'s kvdr-rotation queue, nothing else. Their network path to the events storage account is theirs to provide (docs/rotation.md).')
+param rotationConsumerPrincipalIds array = []
+
 @minValue(30)
 param logRetentionDays int = 90
 
@@ -179,6 +182,9 @@ var alertKeyName = 'kvdr-alerts'
 // the Python function behind POST /api/alerts (triggers/alerts.py)
 var alertFunctionName = 'alert_webhook'
 var sharedRgName = 'rg-${prefix}-shared'
+// "rotation due" messages (kvdr.rotation): one queue in each region's events storage account;
+// only the primary's app publishes, so the stream moves with a failover
+var rotationQueue = 'kvdr-rotation'
 
 var regions = [for (location, i) in [primaryLocation, secondaryLocation]: {
   location: location
@@ -193,6 +199,7 @@ var regions = [for (location, i) in [primaryLocation, secondaryLocation]: {
   deploymentContainer: 'app-package'
   deadLetterContainer: 'eventgrid-deadletter'
   eventsQueue: 'kvdr-events'
+  rotationQueue: rotationQueue
   azdService: i == 0 ? 'kvdr' : 'kvdr-secondary'
 }]
 
@@ -226,6 +233,9 @@ var kvdrSettings = {
   KVDR_RTO_SECONDS: string(rtoSeconds)
   KVDR_FULL_SYNC_SCHEDULE: fullSyncSchedule
   KVDR_DRILL_SCHEDULE: drillSchedule
+  KVDR_ROTATION_QUEUE: rotationQueue
+  // the events storage account's identity-based connection (KvdrEventsQueue__queueServiceUri)
+  KVDR_ROTATION_CONNECTION: 'KvdrEventsQueue'
   // honoured only for loopback (emulator) vault URLs; empty means unset in Azure
   KVDR_TLS_CA_BUNDLE: ''
 }
@@ -334,6 +344,8 @@ module access 'modules/access.bicep' = [for (r, i) in regions: {
     vaultName: r.vault
     runtimeStorageName: r.runtimeStorage
     eventsStorageName: r.eventsStorage
+    rotationQueueName: r.rotationQueue
+    rotationConsumerPrincipalIds: rotationConsumerPrincipalIds
     appName: region[i].outputs.appName
     appPrincipalId: region[i].outputs.appPrincipalId
     allAppPrincipalIds: [
@@ -443,4 +455,10 @@ output alertEndpoints array = [for (r, i) in regions: {
   location: r.location
   url: 'https://${region[i].outputs.appHostName}/api/alerts'
   watchesVault: regions[1 - i].vault
+}]
+
+@description('The "rotation due" queue per region (kvdr.rotation; docs/rotation.md): only the primary\'s app publishes, so a rotation job consumes both and dedupes by message id.')
+output rotationQueues array = [for (r, i) in regions: {
+  location: r.location
+  url: region[i].outputs.rotationQueueUrl
 }]

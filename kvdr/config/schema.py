@@ -174,6 +174,21 @@ class Schedules:
 
 
 @dataclass(frozen=True)
+class Rotation:
+    """Where "rotation due" messages go (kvdr.rotation): a queue name (None: publishing off) and
+    the *name* of the connection the environment holds (never the connection string itself)."""
+
+    queue: str | None = None
+    connection: str = "KvdrEventsQueue"
+
+    def to_dict(self) -> dict[str, Any]:
+        data: dict[str, Any] = {"connection": self.connection}
+        if self.queue:
+            data["queue"] = self.queue
+        return data
+
+
+@dataclass(frozen=True)
 class Tls:
     ca_bundle: str | None = None
 
@@ -191,6 +206,7 @@ class Config:
     schedules: Schedules = field(default_factory=Schedules)
     tls: Tls = field(default_factory=Tls)
     task_hub: str = "kvdr"
+    rotation: Rotation = field(default_factory=Rotation)
     # The *name* of the setting holding the fingerprint key; the key itself is never held here
     # (a Config may be logged or passed to an orchestration).
     fingerprint_key_setting: str = FINGERPRINT_KEY_SETTING
@@ -239,4 +255,6 @@ class Config:
         }
         if self.tls.ca_bundle:
             data["tls"] = self.tls.to_dict()
+        if self.rotation != Rotation():
+            data["rotation"] = self.rotation.to_dict()
         return data

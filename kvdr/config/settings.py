@@ -166,6 +166,25 @@ SETTINGS: tuple[SettingSpec, ...] = (
         default="0 0 4 1 * *", host_reference=True, required=True,
         validation="Six-field NCRONTAB."),
     SettingSpec(
+        "KVDR_ROTATION_QUEUE", "rotation.queue",
+        "The storage queue kvdr publishes one \"rotation due\" message to per item per expiry, "
+        "from the primary only (see docs/rotation.md); created when missing. Unset: rotation "
+        "publishing is off (said once in the log and in `GET /api/topology`). The template "
+        "sets `kvdr-rotation` in each region's events storage account.",
+        validation="3-63 lowercase letters, digits and single hyphens, starting and ending "
+                   "with a letter or digit."),
+    SettingSpec(
+        "KVDR_ROTATION_CONNECTION", "rotation.connection",
+        "The name of the connection to the rotation queue's storage account (the default "
+        "reuses the events storage account's). It is read from the environment as the "
+        "Functions host reads a connection: `<name>__queueServiceUri` (identity-based: the "
+        "app's managed identity, or `<name>__clientId`'s), `<name>__accountName` "
+        "(identity-based, public cloud), or `<name>` holding a connection string "
+        "(`UseDevelopmentStorage=true` for Azurite).",
+        default="KvdrEventsQueue",
+        validation="Letters, digits and underscores, starting with a letter; not `KVDR_*` "
+                   "(kvdr rejects unknown `KVDR_*` settings)."),
+    SettingSpec(
         "KVDR_TLS_CA_BUNDLE", "tls.ca_bundle",
         "A PEM CA bundle to trust for the local emulator. Honoured for loopback vault URLs "
         "only; an empty value means unset.",
@@ -237,6 +256,10 @@ def render_markdown() -> str:
         "[policies]",
         'deletions = "mirror"',
         'deletion_grace_period = "3d"',
+        "",
+        "[rotation]",
+        'queue = "kvdr-rotation"          # unset: no rotation-due messages',
+        'connection = "KvdrEventsQueue"   # the environment holds KvdrEventsQueue=<connection>',
         "",
         "[tls]",
         'ca_bundle = "/abs/path/ca.pem"   # honoured for loopback (emulator) URLs only',

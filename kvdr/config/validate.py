@@ -34,6 +34,7 @@ from kvdr.config.schema import (
     Pacing,
     Policies,
     Region,
+    Rotation,
     Schedules,
     SoftDeletedTargetPolicy,
     Tls,
@@ -60,6 +61,7 @@ TOML_SECTIONS = {
     "schedules": ("full_sync", "drill"),
     "topology": ("initial_primary", "local_region"),
     "tls": ("ca_bundle",),
+    "rotation": ("queue", "connection"),
 }
 _TOP_LEVEL = ("task_hub", "regions", *TOML_SECTIONS)
 _REGION_KEYS = ("vault_url", "resource_id", "geography")
@@ -139,6 +141,7 @@ def validate_document(document: Mapping[str, Any], *, base_dir: Path | None, che
         schedules=_schedules(_table(document, "schedules", label), label),
         tls=tls,
         task_hub=task_hub,
+        rotation=_rotation(_table(document, "rotation", label), label),
     )
 
 
@@ -309,6 +312,27 @@ def _schedules(data: Mapping[str, Any], label: Labels) -> Schedules:
         except ValueError as exc:
             raise ConfigError(label(dotted), str(exc)) from None
     return Schedules(**out)
+
+
+_QUEUE_NAME = re.compile(r"^[a-z0-9](?:[a-z0-9]|-(?=[a-z0-9])){2,62}$")
+_CONNECTION_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,127}$")
+
+
+def _rotation(data: Mapping[str, Any], label: Labels) -> Rotation:
+    queue = data.get("queue")
+    if queue is not None:
+        queue = _str(queue, "rotation.queue", label).strip() or None
+    if queue is not None and not _QUEUE_NAME.match(queue):
+        raise ConfigError(label("rotation.queue"), f"{queue!r} is not a storage queue name; "
+                          "use 3-63 lowercase letters, digits and single hyphens (e.g. "
+                          "'kvdr-rotation')")
+    connection = _str(data.get("connection", Rotation.connection), "rotation.connection",
+                      label).strip()
+    if not _CONNECTION_NAME.match(connection) or connection.upper().startswith("KVDR_"):
+        raise ConfigError(label("rotation.connection"), f"{connection!r} is not a connection "
+                          "name; use letters, digits and underscores starting with a letter, "
+                          "not KVDR_* (e.g. 'KvdrEventsQueue')")
+    return Rotation(queue=queue, connection=connection)
 
 
 # --- scalar readers: accept native TOML types and the strings app settings carry ---------------

@@ -14,7 +14,13 @@ in this order (the first that applies wins):
 | --- | --- |
 | event id already handled by this process | ignored ``duplicate`` (no vault call) |
 | vault maps to no configured region | ignored ``unknown-vault`` |
-| ``…NearExpiry`` / ``…Expired`` | counted and logged (``near-expiry`` / ``expired``), no copy |
+| ``…NearExpiry`` / ``…Expired``, rotation publishing off | counted and logged (``near-expiry`` |
+| | / ``expired``), no copy |
+| the same, publishing on (:mod:`kvdr.rotation`): reserved name | ``near-expiry`` / ``expired`` |
+| the same, vault is not the current primary | ignored ``non-primary`` |
+| the same, primary: one message per item per expiry | ``rotation-due`` (published), |
+| | ``announced`` (its marker says so), ``deleted``, ``backing-object``, or ``near-expiry`` / |
+| | ``expired`` (the latest version no longer carries that expiry) |
 | reserved name (``kvdr-*``) | ignored ``reserved`` |
 | vault is not the current primary (topology cached briefly) | ignored ``non-primary`` |
 | item gone from the primary | ignored ``deleted`` |
@@ -64,6 +70,9 @@ from kvdr.events.context import EventRuntime
 from kvdr.events.model import EventChange, EventOutcome, EventStatus, IgnoreReason, VaultEvent
 from kvdr.events.parse import EventError, parse_delivery, region_for_event
 from kvdr.events.stats import STATS_KEY, record_begin, record_end
+from kvdr.rotation.announce import announce_event
+from kvdr.rotation.message import DueReason
+from kvdr.rotation.publisher import rotation_publisher
 from kvdr.sync.replicate import sync_item
 from kvdr.topology.record import TopologyRecord, choose_current
 from kvdr.topology.store import FENCED_CODE, newer_record
@@ -185,7 +194,22 @@ class EventHandler:
         if event.change != EventChange.NEW_VERSION:
             reason = (IgnoreReason.NEAR_EXPIRY if event.change == EventChange.NEAR_EXPIRY
                       else IgnoreReason.EXPIRED)
-            return _pending(event, ignored, reason=reason, **where)
+            # decision 9: one "rotation due" per item per expiry, from the primary only
+            publisher = rotation_publisher(config)
+            if publisher is None or is_reserved_name(event.name):
+                return _pending(event, ignored, reason=reason, **where)
+            topology = self.topology.get(runtime)
+            if topology.primary != region.name:
+                topology = self.topology.get(runtime, fresh=True)
+                if topology.primary != region.name:
+                    return _pending(event, ignored, reason=IgnoreReason.NON_PRIMARY, **where)
+            with self.locks.for_item(event.kind, event.name):
+                done = announce_event(
+                    runtime, publisher, region=region.name, epoch=topology.epoch,
+                    kind=event.kind, name=event.name, expires=event.expires,
+                    reason=DueReason(str(reason)), now=datetime.now(UTC))
+            found = IgnoreReason(done.event_reason) if done.event_reason else reason
+            return _pending(event, ignored, reason=found, **where)
         if is_reserved_name(event.name):
             return _pending(event, ignored, reason=IgnoreReason.RESERVED, **where)
 

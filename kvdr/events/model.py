@@ -45,6 +45,8 @@ class IgnoreReason(StrEnum):
     DUPLICATE = "duplicate"
     NOT_COPIED = "not-copied"
     MALFORMED = "malformed"
+    ROTATION_DUE = "rotation-due"  # an expiry event of the primary: one message published
+    ANNOUNCED = "announced"        # an expiry event for an expiry announced already
 
 
 _TYPE_KIND = {"Secret": ItemKind.SECRET, "Key": ItemKind.KEY, "Certificate": ItemKind.CERTIFICATE}

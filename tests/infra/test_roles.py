@@ -19,6 +19,8 @@ BUILT_IN = {
                                     "974c5e8b-45b9-4653-ba55-5f855dd0fb88"),
     "storageQueueDataMessageSender": ("Storage Queue Data Message Sender",
                                       "c6a89b2d-59bc-44d0-9896-0f6e12d7b80a"),
+    "storageQueueDataMessageProcessor": ("Storage Queue Data Message Processor",
+                                         "8a0f0c08-91a1-4084-bc3d-661d67233fed"),
     "storageTableDataContributor": ("Storage Table Data Contributor",
                                     "0a9a7e1f-b9d0-4cc4-a60d-0319b160aaa3"),
     "monitoringMetricsPublisher": ("Monitoring Metrics Publisher",

@@ -6,6 +6,10 @@
 //   runtime storage      -> this app: Blob Data Owner (the Functions host's identity-based
 //                           AzureWebJobsStorage role), Queue + Table Data Contributor (Durable).
 //   events storage       -> this app: Queue Data Contributor (read, delete, poison queue).
+//   kvdr-rotation queue  -> this app: Queue Data Message Sender, the least role that enqueues
+//                           (the account-wide role above covers it today; granted on the queue
+//                           itself so that narrowing that role never silences the signal).
+//                        -> rotation jobs: Queue Data Message Processor (peek, receive, delete).
 //   this app             -> operators: Website Contributor, the narrowest built-in role that can
 //                           list the function keys the runbook HTTP API requires.
 
@@ -14,6 +18,12 @@ import { roleIds } from 'roles.bicep'
 param vaultName string
 param runtimeStorageName string
 param eventsStorageName string
+
+@description('The "rotation due" queue in the events storage account (kvdr.rotation).')
+param rotationQueueName string
+
+@description('Principal ids of the customers\' rotation jobs; empty grants nothing.')
+param rotationConsumerPrincipalIds array = []
 param appName string
 
 @description('Principal ids of both regions\' kvdr apps.')
@@ -55,6 +65,14 @@ resource runtimeStorage 'Microsoft.Storage/storageAccounts@2025-01-01' existing 
 
 resource eventsStorage 'Microsoft.Storage/storageAccounts@2025-01-01' existing = {
   name: eventsStorageName
+
+  resource queueService 'queueServices' existing = {
+    name: 'default'
+
+    resource rotationQueue 'queues' existing = {
+      name: rotationQueueName
+    }
+  }
 }
 
 resource app 'Microsoft.Web/sites@2024-04-01' existing = {
@@ -90,6 +108,26 @@ resource appOnEventsQueue 'Microsoft.Authorization/roleAssignments@2022-04-01' =
     principalType: 'ServicePrincipal'
   }
 }
+
+resource appSendsRotation 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
+  name: guid(eventsStorage::queueService::rotationQueue.id, appPrincipalId, roleIds.storageQueueDataMessageSender)
+  scope: eventsStorage::queueService::rotationQueue
+  properties: {
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roleIds.storageQueueDataMessageSender)
+    principalId: appPrincipalId
+    principalType: 'ServicePrincipal'
+  }
+}
+
+resource consumersReceiveRotation 'Microsoft.Authorization/roleAssignments@2022-04-01' = [for principal in rotationConsumerPrincipalIds: {
+  name: guid(eventsStorage::queueService::rotationQueue.id, principal, roleIds.storageQueueDataMessageProcessor)
+  scope: eventsStorage::queueService::rotationQueue
+  properties: {
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roleIds.storageQueueDataMessageProcessor)
+    principalId: principal
+    principalType: 'ServicePrincipal'
+  }
+}]
 
 resource operatorsOnVault 'Microsoft.Authorization/roleAssignments@2022-04-01' = if (hasOperators) {
   name: guid(vault.id, operatorsGroupObjectId, roleIds.keyVaultReader)

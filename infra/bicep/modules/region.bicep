@@ -76,6 +76,7 @@ module eventsStorage 'storage.bicep' = {
     queues: [
       names.eventsQueue
       '${names.eventsQueue}-poison'
+      names.rotationQueue
     ]
     tags: tags
   }
@@ -112,3 +113,4 @@ output appId string = app.outputs.appId
 output appName string = app.outputs.appName
 output appHostName string = app.outputs.hostName
 output appPrincipalId string = app.outputs.principalId
+output rotationQueueUrl string = '${eventsStorage.outputs.queueEndpoint}${names.rotationQueue}'
