@@ -206,7 +206,8 @@ class EventHandler:
             with self.locks.for_item(event.kind, event.name):
                 done = announce_event(
                     runtime, publisher, region=region.name, epoch=topology.epoch,
-                    kind=event.kind, name=event.name, expires=event.expires,
+                    kind=event.kind, name=event.name, version=event.version or None,
+                    expires=event.expires,
                     reason=DueReason(str(reason)), now=datetime.now(UTC))
             found = IgnoreReason(done.event_reason) if done.event_reason else reason
             return _pending(event, ignored, reason=found, **where)

@@ -69,19 +69,34 @@ class Latest:
     props: ItemProps
 
 
-def latest_version(session: VaultSession, kind: ItemKind, name: str) -> Latest | None:
-    """The latest version from the item's version list (no value read); None when it is gone."""
+def latest_version(session: VaultSession, kind: ItemKind, name: str, *,
+                   version: str | None = None, expires: int | None = None) -> Latest | None:
+    """The latest version from the item's version list (no value read); None when it is gone.
+
+    The list orders versions by creation time in whole seconds only, so versions created in the
+    same second tie; among them the one the caller knows is preferred — the ``version`` an event
+    named, else the one carrying ``expires`` (Unix seconds, as the item listing shows the latest
+    version's) — and only then the last updated."""
     history = session.version_history(kind, name)
     if not history:
         return None
 
-    def order(entry: tuple[str | None, ItemProps]) -> tuple[int, float]:
-        token, props = entry[1].version or "c0", entry[1]
-        created = int(token[1:]) if token[1:].isdigit() else 0
-        return created, props.updated_on.timestamp() if props.updated_on else 0.0
+    def created(props: ItemProps) -> int:
+        token = props.version or "c0"
+        return int(token[1:]) if token[1:].isdigit() else 0
 
-    version, props = max(history, key=order)
-    return Latest(version, props)
+    newest = max(created(props) for _, props in history)
+    tied = [(v, p) for v, p in history if created(p) == newest]
+
+    def order(entry: tuple[str | None, ItemProps]) -> tuple[bool, bool, float]:
+        found, props = entry
+        named = version is not None and (found or "").lower() == version.lower()
+        carries = expires is not None and props.expires is not None and \
+            expiry_seconds(props.expires) == expires
+        return named, carries, props.updated_on.timestamp() if props.updated_on else 0.0
+
+    found, props = max(tied, key=order)
+    return Latest(found, props)
 
 
 class MarkerCopies:
@@ -166,12 +181,12 @@ class RotationRuntime(Protocol):
 
 
 def announce_event(runtime: RotationRuntime, publisher: RotationPublisher, *, region: str,
-                   epoch: int, kind: ItemKind, name: str, expires: int | None,
-                   reason: DueReason, now: datetime) -> Announcement:
-    """An expiry event from ``region``'s vault, the primary at ``epoch``. ``expires`` is the
-    event's ``EXP`` (Unix seconds; None when it carried none)."""
+                   epoch: int, kind: ItemKind, name: str, version: str | None,
+                   expires: int | None, reason: DueReason, now: datetime) -> Announcement:
+    """An expiry event from ``region``'s vault, the primary at ``epoch``. ``version`` and
+    ``expires`` are what the event names (``EXP`` in Unix seconds; None when absent)."""
     session = runtime.session(region)
-    latest = latest_version(session, kind, name)
+    latest = latest_version(session, kind, name, version=version, expires=expires)
     if latest is None:
         return Announcement(Outcome.DELETED, kind, name)
     if latest.props.managed:

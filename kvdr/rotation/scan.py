@@ -22,7 +22,7 @@ from kvdr.errors import KvdrError
 from kvdr.rotation.announce import MarkerCopies, Outcome, announce, latest_version
 from kvdr.rotation.contracts import MAX_LISTED, ScanResult
 from kvdr.rotation.markers import MARKER_PREFIX, markers_in
-from kvdr.rotation.message import DueReason, Source
+from kvdr.rotation.message import DueReason, Source, expiry_seconds
 from kvdr.rotation.publisher import PublishError, RotationPublisher
 from kvdr.vault.inventory import ItemKind, ItemProps, sort_key
 from kvdr.vault.links import is_reserved_name
@@ -63,7 +63,8 @@ def scan_primary(primary: VaultSession, publisher: RotationPublisher, *, epoch: 
                 done = copies.write(marker, only_if_missing=True)
                 repaired += sum(1 for what in done.values() if what == "written")
                 continue
-            latest = latest_version(primary, props.kind, props.name)
+            latest = latest_version(primary, props.kind, props.name,
+                                    expires=expiry_seconds(props.expires))  # type: ignore[arg-type]
             if latest is None or latest.props.managed or not is_due(latest.props, now):
                 continue  # gone or changed since the listing
             result = announce(primary, publisher, latest, marker=marker, epoch=epoch,

@@ -14,6 +14,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.serialization import NoEncryption, pkcs12
 from cryptography.x509.oid import NameOID
 
+from kvdr.rotation.announce import latest_version
 from kvdr.rotation.markers import marker_name, read_marker
 from kvdr.rotation.message import DueReason, Source
 from kvdr.vault.inventory import ItemKind
@@ -116,3 +117,28 @@ def test_after_a_failover_the_new_primarys_scan_announces_only_the_next_expiry(
     assert first_again == first
     assert (second.name, second.region, second.epoch) == ("cert-password", "west", record.epoch)
     assert second.expires == now + dt.timedelta(days=20) and second.id != first.id
+
+
+def test_two_versions_of_one_second_announce_the_latest_the_listing_shows(
+        rotation_env: RotationEnv) -> None:
+    # version lists order by creation time in whole seconds: two versions of one second tie
+    env = rotation_env.sync
+    now = dt.datetime.now(dt.UTC).replace(microsecond=0)
+    with env.emu.secret_client("east") as secrets:
+        for attempt in range(20):
+            name = f"same-second-{attempt}"
+            older = secrets.set_secret(name, "v1", expires_on=now + dt.timedelta(days=3))
+            newer = secrets.set_secret(name, "v2", expires_on=now + dt.timedelta(days=12))
+            if older.properties.created_on == newer.properties.created_on:
+                break
+            secrets.begin_delete_secret(name).wait()
+        else:
+            raise AssertionError("could not create two versions within one second")
+    latest = latest_version(env.runtime.session("east"), ItemKind.SECRET, name,
+                            expires=int((now + dt.timedelta(days=12)).timestamp()))
+    assert latest is not None and latest.version == newer.properties.version
+
+    assert env.sync()["rotation"]["published"] == 1
+    [message] = [m for m in rotation_env.messages() if m.name == name]
+    assert (message.version, message.expires) == (newer.properties.version,
+                                                  now + dt.timedelta(days=12))
