@@ -1,5 +1,5 @@
-"""The drill activity family: preflight, measure RPO, rehearse RTO, save the report, emit the
-event.
+"""The drill activity family: preflight, check renewal ownership (:mod:`activities.
+drill_renewal`), measure RPO, rehearse RTO, save the report, emit the event.
 
 None changes the topology record or writes a user item. The only write is the reserved probe
 secret ``kvdr-drill-probe`` in a secondary, at most one version per run and secondary: a
@@ -18,10 +18,18 @@ from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
+from activities.drill_renewal import check_renewal
 from activities.services import ActivityServices, calls_of, open_sessions
 from activities.sync.plan import make_plan
 from kvdr.drill.checks import CheckName, error_check
-from kvdr.drill.contracts import Measurement, MeasureRequest, PreflightRequest, PreflightResult
+from kvdr.drill.contracts import (
+    Measurement,
+    MeasureRequest,
+    PreflightRequest,
+    PreflightResult,
+    RenewalCheckRequest,
+    RenewalCheckResult,
+)
 from kvdr.drill.measure import (
     PROBE_CONTENT_TYPE,
     PROBE_RECORD_TAG,
@@ -109,6 +117,11 @@ class DrillActivities:
         result = preflight(config.region_names, reads, request.targets)
         return PreflightResult(result, config.region_names, config.objectives.rpo_seconds,
                                config.objectives.rto_seconds, calls)
+
+    def check_renewal(self, request: RenewalCheckRequest) -> RenewalCheckResult:
+        """Exactly one vault, the primary, renews each certificate and key (a failed check
+        otherwise); issuers and key versions that differ in a secondary (warnings)."""
+        return check_renewal(self._services, request)
 
     def measure_rpo(self, request: MeasureRequest) -> Measurement:
         """A read-only plan primary -> secondary (list calls only; nothing is stored): the

@@ -1,6 +1,8 @@
-"""The failover/failback activity family: assess the vaults, switch the topology record, verify
-it, save the report. Each may run twice (decision 5): the switch writes a record only where it is
-not already held, and refuses when another runbook raised the epoch in the meantime.
+"""The failover/failback activity family: assess the vaults, switch the topology record, hand
+renewal over to the new primary, verify the record, save the report. Each may run twice
+(decision 5): the switch writes a record only where it is not already held, and refuses when
+another runbook raised the epoch in the meantime; the hand-over compares, then writes only what
+differs (:mod:`kvdr.renewal.ownership`).
 """
 
 from __future__ import annotations
@@ -17,6 +19,8 @@ from kvdr.events.handler import EventHandler
 from kvdr.failover.contracts import (
     AssessRequest,
     AssessResult,
+    HandOverRequest,
+    HandOverResult,
     SaveReportRequest,
     SwitchRequest,
     SwitchResult,
@@ -30,6 +34,7 @@ from kvdr.failover.report import (
     replaces_last_report,
     report_key,
 )
+from kvdr.renewal.ownership import hand_over as renewal_hand_over
 from kvdr.status import estimated_lag
 from kvdr.telemetry import custom_event
 from kvdr.topology.reading import read_records
@@ -109,6 +114,30 @@ class FailoverActivities:
         logger.info("failover %s: %s is primary at epoch %d (fenced %s)", request.run_id,
                     target, record.epoch, ", ".join(fenced))
         return result
+
+    def hand_over(self, request: HandOverRequest) -> HandOverResult:
+        """Renewal follows the switch (decision 9): the other vaults the switch reached are
+        disarmed first (probe sessions: a vault that went away since is reported within
+        seconds, not after the full backoff), then the new primary is armed from its own
+        ledger — which is all an unplanned failover has."""
+        others = tuple(r for r in request.others if r != request.primary)
+        with open_sessions(self._services, (request.primary, *others),
+                           probe=others) as sessions:
+            reached: dict[str, VaultSession | None] = {r: sessions[r] for r in others}
+            reached.update({r: None for r in request.unreached if r != request.primary})
+            try:
+                result = renewal_hand_over(sessions[request.primary], reached,
+                                           epoch=request.epoch)
+            except KvdrError as exc:  # the new primary's ledger could not be read
+                logger.warning("failover %s: renewal hand-over to %s failed [%s]",
+                               request.run_id, request.primary, exc.code)
+                return HandOverResult(None, calls_of(sessions), exc.to_dict())
+            calls = calls_of(sessions)
+        renewal = result.to_dict()
+        # say why a vault was left out, as the switch found it
+        renewal["unreached"] = {r: request.unreached.get(r, code)
+                                for r, code in renewal["unreached"].items()}
+        return HandOverResult(renewal, calls)
 
     def verify(self, request: VerifyRequest) -> VerifyResult:
         """Read every record back: the new primary at the new epoch must be what readers

@@ -18,9 +18,14 @@ from activities.drill import DrillActivities
 from activities.failover import FailoverActivities
 from activities.rotation import RotationActivities
 from activities.sync import SyncActivities
-from kvdr.drill.contracts import MeasureRequest, PreflightRequest
+from kvdr.drill.contracts import MeasureRequest, PreflightRequest, RenewalCheckRequest
 from kvdr.events.handler import process_handler
-from kvdr.failover.contracts import AssessRequest, SaveReportRequest, SwitchRequest
+from kvdr.failover.contracts import (
+    AssessRequest,
+    HandOverRequest,
+    SaveReportRequest,
+    SwitchRequest,
+)
 from kvdr.failover.contracts import VerifyRequest as FailoverVerifyRequest
 from kvdr.rotation.contracts import ScanRequest
 from kvdr.services import get_runtime
@@ -100,6 +105,11 @@ def failover_switch(request: dict[str, Any]) -> dict[str, Any]:
 
 
 @bp.activity_trigger(input_name="request")
+def failover_handover(request: dict[str, Any]) -> dict[str, Any]:
+    return failover_activities().hand_over(HandOverRequest.from_dict(request)).to_dict()
+
+
+@bp.activity_trigger(input_name="request")
 def failover_verify(request: dict[str, Any]) -> dict[str, Any]:
     return failover_activities().verify(FailoverVerifyRequest.from_dict(request)).to_dict()
 
@@ -115,6 +125,11 @@ def failover_save_report(request: dict[str, Any]) -> dict[str, Any]:
 @bp.activity_trigger(input_name="request")
 def drill_preflight(request: dict[str, Any]) -> dict[str, Any]:
     return drill_activities().preflight(PreflightRequest.from_dict(request)).to_dict()
+
+
+@bp.activity_trigger(input_name="request")
+def drill_check_renewal(request: dict[str, Any]) -> dict[str, Any]:
+    return drill_activities().check_renewal(RenewalCheckRequest.from_dict(request)).to_dict()
 
 
 @bp.activity_trigger(input_name="request")

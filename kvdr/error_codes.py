@@ -112,6 +112,12 @@ ERROR_CODES: tuple[ErrorCodeSpec, ...] = (
         "maximum.",
         "Send at most 1 MiB per delivery.", http_status=413),
     ErrorCodeSpec(
+        "failover.handover_failed",
+        "A failover's renewal hand-over (arm the new primary, disarm the other vaults) failed "
+        "after its retries; the switch stands and the runbook still completes.",
+        "Nothing urgent: the next full sync arms the primary from its ledger and disarms the "
+        "copies. Read the report's messages; run a sync, then the drill checks ownership."),
+    ErrorCodeSpec(
         "failover.step_failed",
         "Items failed in a failover's reconcile or drain step: nothing was switched.",
         "Fix the failed items the report lists and run again, or fail over unplanned to accept "

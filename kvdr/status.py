@@ -6,6 +6,11 @@ Built from three sources, read only (a status request never writes): the topolog
 the vaults (the highest epoch wins), the last full-sync report (``sync/last-report.json``) and
 the event path's counters (``events/stats.json``) in the state store.
 
+Renewal (decision 9) is shown from what the last sync and the last failover recorded — the
+sync's renewal step per secondary (issuers missing or different, keys whose versions diverged,
+items it could not disarm or arm) and the failover's hand-over. Status never reads a policy
+itself: it stays a few cheap calls. A record written before renewal existed shows nothing.
+
 ``estimated_lag_seconds`` is an upper bound on how stale a secondary may be: the event path's
 worst recent lag while it is healthy (events flowing, none failed or stuck), otherwise the age
 of the last successful full sync — the backstop that catches whatever events missed.
@@ -23,9 +28,11 @@ from typing import Any
 from kvdr.drill.report import LAST_REPORT_KEY as DRILL_REPORT_KEY
 from kvdr.errors import KvdrError
 from kvdr.events.stats import lag_after
+from kvdr.failover.handover import handover_summary
 from kvdr.failover.report import LAST_REPORT_KEY as FAILOVER_REPORT_KEY
 from kvdr.services import Runtime
 from kvdr.state.store import StateStore
+from kvdr.status_renewal import renewal_lines, renewal_of, renewal_problems
 from kvdr.topology.reading import read_records
 from kvdr.topology.record import assess_topology
 from kvdr.vault.inventory import format_time, parse_time
@@ -49,6 +56,7 @@ class PairStatus:
     estimated_lag_seconds: float | None
     lag_basis: str
     within_rpo: bool | None
+    renewal: Mapping[str, Any] | None = None  # the last sync's renewal step for this pair
 
     def to_dict(self) -> dict[str, Any]:
         return {"source": self.source, "target": self.target, "primary": self.primary,
@@ -56,7 +64,8 @@ class PairStatus:
                 "last_event": self.last_event, "events_pending": self.events_pending,
                 "events_failed": self.events_failed,
                 "estimated_lag_seconds": self.estimated_lag_seconds,
-                "lag_basis": self.lag_basis, "within_rpo": self.within_rpo}
+                "lag_basis": self.lag_basis, "within_rpo": self.within_rpo,
+                "renewal": dict(self.renewal) if self.renewal is not None else None}
 
 
 @dataclass(frozen=True)
@@ -101,6 +110,8 @@ class ReplicationStatus:
                 f"events pending {p.events_pending}, failed {p.events_failed}; "
                 f"estimated lag {lag}"
                 + ("" if p.within_rpo in (None, True) else "  ** over RPO **"))
+            if p.renewal is not None:
+                lines += [f"    {line}" for line in renewal_lines(p.renewal)]
         if self.last_drill:
             d = self.last_drill
             # a failed drill may have measured nothing: show only the figures it has
@@ -109,6 +120,8 @@ class ReplicationStatus:
                        if isinstance(d.get(key), int | float)]
             if d.get("failed_checks"):
                 figures.append("failed checks: " + ", ".join(d["failed_checks"]))
+            if d.get("warnings"):
+                figures.append("warnings: " + ", ".join(d["warnings"]))
             lines.append(f"  last drill {d.get('finished_at') or '?'}: {d.get('result')}"
                          + (f" ({'; '.join(figures)})" if figures else ""))
         if self.last_failover:
@@ -116,6 +129,8 @@ class ReplicationStatus:
             lines.append(f"  last {f.get('kind')} {f.get('finished_at') or '?'}: "
                          f"{f.get('outcome')} ({f.get('source')} -> {f.get('target')}, epoch "
                          f"{f.get('epoch_after') or f.get('epoch_before')})")
+            if f.get("renewal"):
+                lines.append(f"    renewal hand-over: {handover_summary(f['renewal'])}")
         lines += [f"  problem: {problem}" for problem in self.problems]
         return "\n".join(lines)
 
@@ -213,6 +228,7 @@ def build_status(runtime: Runtime, *, now: datetime | None = None) -> Replicatio
     pairs = []
     for region in config.others(primary):
         sync = _summary_of(report, region.name)
+        renewal = renewal_of(report, region.name)
         lag, basis = _lag(now, sync, events)
         pairs.append(PairStatus(
             source=primary, target=region.name, primary=primary, epoch=epoch or 0,
@@ -220,7 +236,9 @@ def build_status(runtime: Runtime, *, now: datetime | None = None) -> Replicatio
             events_pending=int(events.get("pending") or 0),
             events_failed=int(events.get("failed") or 0), estimated_lag_seconds=lag,
             lag_basis=basis,
-            within_rpo=None if lag is None else lag <= config.objectives.rpo_seconds))
+            within_rpo=None if lag is None else lag <= config.objectives.rpo_seconds,
+            renewal=renewal))
+        problems += [f"{primary} -> {region.name}: {p}" for p in renewal_problems(renewal)]
         if lag is None:
             problems.append(f"{primary} -> {region.name}: lag unknown ({basis}), so not "
                             "known to be within the RPO")
@@ -237,11 +255,12 @@ def build_status(runtime: Runtime, *, now: datetime | None = None) -> Replicatio
         "finished_at": drill.get("finished_at"),
         "rpo_seconds": (drill.get("measured") or {}).get("rpo_seconds"),
         "rto_seconds": (drill.get("measured") or {}).get("rto_seconds"),
-        "failed_checks": drill.get("failed_checks", [])}
+        "failed_checks": drill.get("failed_checks", []),
+        "warnings": drill.get("warnings", [])}
     last_failover = None if not failover else {
         k: failover.get(k) for k in ("run_id", "kind", "outcome", "source", "target",
                                      "epoch_before", "epoch_after", "finished_at",
-                                     "rto_seconds")}
+                                     "rto_seconds", "renewal")}
     return ReplicationStatus(now, primary, epoch, tuple(pairs), topology,
                              config.objectives.rpo_seconds, tuple(problems), event_summary,
                              last_drill, last_failover)

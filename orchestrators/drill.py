@@ -1,5 +1,6 @@
-"""The DR drill runbook: preflight -> RPO per secondary -> RTO rehearsal per secondary ->
-report -> the ``kvdr.drill.completed`` event.
+"""The DR drill runbook: preflight -> renewal ownership (and the issuer and key-version
+warnings) -> RPO per secondary -> RTO rehearsal per secondary -> report -> the
+``kvdr.drill.completed`` event.
 
 Non-disruptive: it never changes the topology record and never writes a user item (see
 ``kvdr.drill``). A step whose activity fails for good becomes a failed check, not a failed
@@ -14,13 +15,15 @@ from typing import Any
 import azure.durable_functions as df
 
 from kvdr.catalogue import Activity
-from kvdr.drill.checks import CheckName, step_failed
+from kvdr.drill.checks import CheckName, skipped, step_failed
 from kvdr.drill.contracts import (
     DrillInput,
     Measurement,
     MeasureRequest,
     PreflightRequest,
     PreflightResult,
+    RenewalCheckRequest,
+    RenewalCheckResult,
 )
 from kvdr.drill.preflight import Preflight
 from kvdr.drill.report import DrillPhase, DrillReport
@@ -53,6 +56,22 @@ def drill(context: df.DurableOrchestrationContext):
     except Exception as exc:  # the activity failed for good: the drill still reports
         pre = Preflight(())
         report = report.with_checks([step_failed(CheckName.RUNBOOK, None, exc)])
+
+    # renewal ownership over the vaults that answered; issuers and key versions against the
+    # secondaries whose pending changes can be listed (the primary answered too)
+    if pre.primary is None:
+        report = report.with_checks([skipped(CheckName.RENEWAL_OWNERSHIP,
+                                             "not checked: there is no current primary")])
+    else:
+        _status(context, DrillPhase.RENEWAL, report)
+        try:
+            renewal = RenewalCheckResult.from_dict((yield context.call_activity_with_retry(
+                Activity.DRILL_CHECK_RENEWAL, RETRY, RenewalCheckRequest(
+                    run_id, pre.primary, pre.reachable(report.regions),
+                    pre.measure_rpo).to_dict())))
+            report = report.with_checks(renewal.checks).add_calls(renewal.calls)
+        except Exception as exc:
+            report = report.with_checks([step_failed(CheckName.RENEWAL_OWNERSHIP, None, exc)])
 
     for phase, activity, regions in (
             (DrillPhase.RPO, Activity.DRILL_MEASURE_RPO, pre.measure_rpo),

@@ -1,12 +1,14 @@
 """The failover/failback runbook: assess -> plan -> (approval) -> reconcile -> drain -> switch ->
-verify -> report.
+hand-over -> verify -> report.
 
 Plan, then execute: the plan (``kvdr.failover.plan``) is made from what the vaults hold before
 anything is written, shown in the custom status while an operator decides, and made again
 after the approval (the world may have moved while people talked). Reconcile and drain run the
 full-sync pair orchestration in its ``reconcile`` and ``drain`` modes, so they are as bounded
 and paced as any sync. A failure before the switch leaves the topology as it was; the switch
-raises the epoch by exactly one. Deterministic: no I/O, time from the context.
+raises the epoch by exactly one. The hand-over then arms renewal on the new primary and disarms
+it on the other vaults (decision 9); its problems are reported, never a reason to undo the
+switch. Deterministic: no I/O, time from the context.
 """
 
 from __future__ import annotations
@@ -23,12 +25,15 @@ from kvdr.catalogue import Activity, Orchestrator
 from kvdr.failover.contracts import (
     AssessRequest,
     AssessResult,
+    HandOverRequest,
+    HandOverResult,
     SaveReportRequest,
     SwitchRequest,
     SwitchResult,
     VerifyRequest,
     VerifyResult,
 )
+from kvdr.failover.handover import HANDOVER_FAILED_CODE, handover_messages
 from kvdr.failover.plan import FailoverPlan, PlanOutcome, Step, plan_failover
 from kvdr.failover.report import Approval, FailoverOutcome, FailoverReport
 from kvdr.failover.request import APPROVAL_EVENT, FailoverKind, FailoverPhase, FailoverRequest
@@ -162,6 +167,26 @@ def failover(context: df.DurableOrchestrationContext):
         return (yield from finish(FailoverOutcome.FAILED, error=dict(switched.error or {})))
     report = replace(report, fenced=switched.fenced,
                      unreached={**report.unreached, **switched.unreached})
+
+    # -- hand renewal over: whatever happens here, the switch stands
+    context.set_custom_status(_status(FailoverPhase.HANDOVER, plan))
+    step_start = context.current_utc_datetime
+    others = tuple(r for r in switched.fenced if r != plan.target)
+    unreached = {r: report.unreached.get(r, "vault.unreachable")
+                 for r in assessed.assessment.records if r != plan.target and r not in others}
+    try:
+        handed = HandOverResult.from_dict((yield context.call_activity_with_retry(
+            Activity.FAILOVER_HANDOVER, RETRY,
+            HandOverRequest(run_id, plan.target, plan.epoch_after, others,
+                            unreached).to_dict())))
+    except Exception as exc:  # failed after its retries: the next sync finishes the job
+        text = str(exc).strip().splitlines()[0][:300] if str(exc).strip() else "unknown error"
+        handed = HandOverResult(error={"code": HANDOVER_FAILED_CODE, "message": text})
+    renewal = handed.renewal if handed.renewal is not None else {
+        "ok": False, "error": dict(handed.error or {})}
+    report = replace(report.with_calls(handed.calls), renewal=renewal, messages=(
+        *report.messages, *handover_messages(plan.target, handed.renewal, handed.error)))
+    report = report.timed("handover", _seconds(context, step_start))
 
     # -- verify
     context.set_custom_status(_status(FailoverPhase.VERIFY, plan))

@@ -12,6 +12,7 @@ class CheckStatus(StrEnum):
     PASSED = "passed"
     FAILED = "failed"
     SKIPPED = "skipped"  # could not be measured: an unproven objective fails the drill too
+    WARNING = "warning"  # reported for an operator to act on; does not fail the drill
 
 
 class CheckName(StrEnum):
@@ -22,6 +23,9 @@ class CheckName(StrEnum):
     TARGETS = "targets"
     RPO = "rpo"
     RTO = "rto"
+    RENEWAL_OWNERSHIP = "renewal_ownership"  # exactly one vault, the primary, renews each item
+    ISSUERS = "issuers"                      # warning: issuers missing/different in a secondary
+    KEY_VERSIONS = "key_versions"            # warning: keys whose copy holds an older version
     RUNBOOK = "runbook"  # a drill step that failed for good (after its retries)
 
 
@@ -29,7 +33,7 @@ class CheckName(StrEnum):
 class DrillCheck:
     """One verdict. ``measured_seconds``/``objective_seconds`` for RPO and RTO; ``counts`` and
     ``steps`` (seconds per rehearsed step) explain it; ``code`` is the error code when a vault
-    error decided it."""
+    error decided it; ``items`` names what it found (names and figures, capped)."""
 
     name: CheckName
     status: CheckStatus
@@ -40,10 +44,12 @@ class DrillCheck:
     counts: Mapping[str, int] = field(default_factory=dict)
     steps: Mapping[str, float] = field(default_factory=dict)
     code: str | None = None
+    items: tuple[Mapping[str, Any], ...] = ()
 
     @property
     def passed(self) -> bool:
-        return self.status == CheckStatus.PASSED
+        """Whether the drill can pass with it: passed, or only a warning."""
+        return self.status in (CheckStatus.PASSED, CheckStatus.WARNING)
 
     @property
     def label(self) -> str:
@@ -64,6 +70,8 @@ class DrillCheck:
             data["steps"] = dict(self.steps)
         if self.code:
             data["code"] = self.code
+        if self.items:
+            data["items"] = [dict(i) for i in self.items]
         return data
 
     @classmethod
@@ -71,7 +79,8 @@ class DrillCheck:
         return cls(CheckName(data["name"]), CheckStatus(data["status"]), data["message"],
                    data.get("region"), data.get("measured_seconds"),
                    data.get("objective_seconds"), dict(data.get("counts", {})),
-                   dict(data.get("steps", {})), data.get("code"))
+                   dict(data.get("steps", {})), data.get("code"),
+                   tuple(data.get("items", ())))
 
 
 def passed(name: CheckName, message: str, region: str | None = None, **kw: Any) -> DrillCheck:
@@ -80,6 +89,11 @@ def passed(name: CheckName, message: str, region: str | None = None, **kw: Any) 
 
 def failed(name: CheckName, message: str, region: str | None = None, **kw: Any) -> DrillCheck:
     return DrillCheck(name, CheckStatus.FAILED, message, region, **kw)
+
+
+def warning(name: CheckName, message: str, region: str | None = None, **kw: Any
+            ) -> DrillCheck:
+    return DrillCheck(name, CheckStatus.WARNING, message, region, **kw)
 
 
 def skipped(name: CheckName, message: str, region: str | None = None) -> DrillCheck:

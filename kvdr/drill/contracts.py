@@ -102,3 +102,39 @@ class MeasureRequest:
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> MeasureRequest:
         return cls(data["run_id"], data["primary"], data["target"], int(data["epoch"]))
+
+
+@dataclass(frozen=True)
+class RenewalCheckRequest:
+    """Check renewal ownership across ``regions`` (the vaults that answered the preflight) and
+    compare issuers and key versions between the primary and each of ``targets``."""
+
+    run_id: str
+    primary: str
+    regions: tuple[str, ...]
+    targets: tuple[str, ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"run_id": self.run_id, "primary": self.primary, "regions": list(self.regions),
+                "targets": list(self.targets)}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> RenewalCheckRequest:
+        return cls(data["run_id"], data["primary"], tuple(data.get("regions", ())),
+                   tuple(data.get("targets", ())))
+
+
+@dataclass(frozen=True)
+class RenewalCheckResult:
+    """The ownership check, the issuer and key-version warnings, and the vault calls made."""
+
+    checks: tuple[DrillCheck, ...]
+    calls: Mapping[str, int] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"checks": [c.to_dict() for c in self.checks], "calls": dict(self.calls)}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> RenewalCheckResult:
+        return cls(tuple(DrillCheck.from_dict(c) for c in data.get("checks", ())),
+                   dict(data.get("calls", {})))

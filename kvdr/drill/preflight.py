@@ -24,17 +24,23 @@ class Preflight:
     targets: tuple[str, ...] = ()
     measure_rpo: tuple[str, ...] = ()
     measure_rto: tuple[str, ...] = ()
+    unreachable: tuple[str, ...] = ()  # the vaults that did not answer
+
+    def reachable(self, regions: Sequence[str]) -> tuple[str, ...]:
+        return tuple(r for r in regions if r not in self.unreachable)
 
     def to_dict(self) -> dict[str, Any]:
         return {"checks": [c.to_dict() for c in self.checks], "primary": self.primary,
                 "epoch": self.epoch, "targets": list(self.targets),
-                "measure_rpo": list(self.measure_rpo), "measure_rto": list(self.measure_rto)}
+                "measure_rpo": list(self.measure_rpo), "measure_rto": list(self.measure_rto),
+                "unreachable": list(self.unreachable)}
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Preflight:
         return cls(tuple(DrillCheck.from_dict(c) for c in data.get("checks", ())),
                    data.get("primary"), data.get("epoch"), tuple(data.get("targets", ())),
-                   tuple(data.get("measure_rpo", ())), tuple(data.get("measure_rto", ())))
+                   tuple(data.get("measure_rpo", ())), tuple(data.get("measure_rto", ())),
+                   tuple(data.get("unreachable", ())))
 
 
 def preflight(regions: Sequence[str], reads: Mapping[str, RecordRead],
@@ -92,7 +98,8 @@ def preflight(regions: Sequence[str], reads: Mapping[str, RecordRead],
                                   target))
         else:
             rpo.append(target)
-    return Preflight(tuple(checks), primary, epoch, chosen, tuple(rpo), tuple(rto))
+    return Preflight(tuple(checks), primary, epoch, chosen, tuple(rpo), tuple(rto),
+                     tuple(down))
 
 
 def _reachable(regions: Sequence[str], down: Mapping[str, str | None]) -> DrillCheck:

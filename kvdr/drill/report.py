@@ -9,7 +9,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from kvdr.drill.checks import CheckName, DrillCheck
+from kvdr.drill.checks import CheckName, CheckStatus, DrillCheck
 from kvdr.vault.inventory import format_time, parse_time
 
 DRILL_COMPLETED_EVENT = "kvdr.drill.completed"
@@ -28,6 +28,7 @@ class DrillResult(StrEnum):
 
 class DrillPhase(StrEnum):
     PREFLIGHT = "preflight"
+    RENEWAL = "renewal"
     RPO = "rpo"
     RTO = "rto"
     REPORT = "report"
@@ -58,6 +59,10 @@ class DrillReport:
     @property
     def failed_checks(self) -> tuple[DrillCheck, ...]:
         return tuple(c for c in self.checks if not c.passed)
+
+    @property
+    def warning_checks(self) -> tuple[DrillCheck, ...]:
+        return tuple(c for c in self.checks if c.status == CheckStatus.WARNING)
 
     @property
     def duration_seconds(self) -> float | None:
@@ -107,6 +112,7 @@ class DrillReport:
                              "pending_changes": self.pending_changes},
                 "checks": [c.to_dict() for c in self.checks],
                 "failed_checks": [c.label for c in self.failed_checks],
+                "warnings": [c.label for c in self.warning_checks],
                 "calls": dict(self.calls)}
 
     @classmethod

@@ -126,3 +126,43 @@ class SaveReportRequest:
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> SaveReportRequest:
         return cls(data["report"], tuple(data.get("sync_runs", ())))
+
+
+@dataclass(frozen=True)
+class HandOverRequest:
+    """Hand renewal over to the new primary (decision 9). ``others``: the vaults the switch
+    reached, disarmed now; ``unreached``: the others (region -> why), disarmed by the next sync
+    that reaches them."""
+
+    run_id: str
+    primary: str
+    epoch: int
+    others: tuple[str, ...] = ()
+    unreached: Mapping[str, str] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"run_id": self.run_id, "primary": self.primary, "epoch": self.epoch,
+                "others": list(self.others), "unreached": dict(self.unreached)}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> HandOverRequest:
+        return cls(data["run_id"], data["primary"], int(data["epoch"]),
+                   tuple(data.get("others", ())), dict(data.get("unreached", {})))
+
+
+@dataclass(frozen=True)
+class HandOverResult:
+    """``renewal``: :meth:`kvdr.renewal.ownership.HandOver.to_dict` (None when the hand-over
+    could not start: ``error`` says why)."""
+
+    renewal: Mapping[str, Any] | None = None
+    calls: Mapping[str, int] = field(default_factory=dict)
+    error: Mapping[str, Any] | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"renewal": dict(self.renewal) if self.renewal is not None else None,
+                "calls": dict(self.calls), "error": dict(self.error) if self.error else None}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> HandOverResult:
+        return cls(data.get("renewal"), dict(data.get("calls", {})), data.get("error"))

@@ -20,6 +20,7 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
+from kvdr.failover.handover import handover_summary
 from kvdr.vault.inventory import format_time, parse_time
 
 __all__ = ["CLOCK_SKEW", "LAST_REPORT_KEY", "MAX_ALERT_DELAY", "NO_CHANGE_OUTCOMES", "Approval",
@@ -107,6 +108,7 @@ class FailoverReport:
     error: Mapping[str, Any] | None = None
     alert_id: str | None = None
     calls: Mapping[str, int] = field(default_factory=dict)
+    renewal: Mapping[str, Any] | None = None  # the hand-over (HandOver.to_dict()), if it ran
 
     def timed(self, step: str, seconds: float) -> FailoverReport:
         return replace(self, timings={**self.timings, step: round(seconds, 3)})
@@ -185,6 +187,7 @@ class FailoverReport:
             "rto_basis": self.rto_start[1], "rto_clamped": self.rto_start[2],
             "messages": list(self.messages), "error": dict(self.error) if self.error else None,
             "calls": dict(self.calls),
+            "renewal": dict(self.renewal) if self.renewal is not None else None,
         }
 
     @classmethod
@@ -205,7 +208,8 @@ class FailoverReport:
             rpo_basis=data.get("rpo_basis", ""),
             rto_objective_seconds=data.get("rto_objective_seconds"),
             messages=tuple(data.get("messages", ())), error=data.get("error"),
-            alert_id=data.get("alert_id"), calls=dict(data.get("calls", {})))
+            alert_id=data.get("alert_id"), calls=dict(data.get("calls", {})),
+            renewal=data.get("renewal"))
 
     def event_dimensions(self) -> dict[str, str | int | float]:
         """The ``kvdr.failover.completed`` custom event: names, epochs and seconds only."""
@@ -254,6 +258,8 @@ class FailoverReport:
                       for n in step.get("conflicts", ())]
             lines += [f"    overwritten {n['kind']} {n['name']}: {n['reason']}"
                       for n in step.get("overwritten", ())]
+        if self.renewal is not None:
+            lines.append(f"  renewal hand-over: {handover_summary(self.renewal)}")
         if self.unreached:
             lines.append("  not reached: " + ", ".join(f"{r} [{c}]"
                                                        for r, c in self.unreached.items()))

@@ -48,6 +48,7 @@ class FailoverPhase(StrEnum):
     RECONCILE = "reconcile"
     DRAIN = "drain"
     SWITCH = "switch"
+    HANDOVER = "handover"  # renewal follows the new primary (decision 9)
     VERIFY = "verify"
     REPORT = "report"
     DONE = "done"

@@ -1,10 +1,14 @@
 """`kvdr status`: replication status per vault pair, from the vaults' topology records and
-the local state store (the last full sync, the event counters).
+the local state store (the last full sync, the event counters, the last drill and failover).
+Renewal (per pair: issuers missing or different, keys whose versions diverged, items the last
+sync could not disarm or arm; the last failover's hand-over) comes from those records: status
+reads no policy. ``--json`` carries the same, as ``pairs[].renewal`` and
+``last_failover.renewal``.
 
 Exit codes (usable as a monitoring probe): 0 healthy; 1 a problem is listed (a vault did not
-answer, the topology records disagree — split brain, a stale or missing record — or a pair is
-over its RPO or its lag is unknown); 2 the configuration is invalid; 4 no Azure credential
-can get a token.
+answer, the topology records disagree — split brain, a stale or missing record — a pair is
+over its RPO or its lag is unknown, or the last sync's renewal step failed for an item); 2 the
+configuration is invalid; 4 no Azure credential can get a token.
 """
 
 from __future__ import annotations
@@ -24,12 +28,14 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="kvdr status",
         description="Replication status per vault pair: primary, epoch, last full sync, last "
-                    "event, events pending/failed, estimated lag. Reads the vaults' topology "
-                    "records and the local state directory; writes nothing.",
+                    "event, events pending/failed, estimated lag, and renewal (issuers, "
+                    "diverged keys, renewal failures, the last failover's hand-over). Reads "
+                    "the vaults' topology records and the local state directory; writes "
+                    "nothing.",
         epilog="exit codes: 0 healthy; 1 a problem is listed (a vault did not answer, split "
                "brain, a stale or missing topology record, a pair over its RPO or with an "
-               "unknown lag); 2 bad usage or configuration; 4 no Azure credential can get "
-               "a token")
+               "unknown lag, an item the last sync's renewal step failed on); 2 bad usage or "
+               "configuration; 4 no Azure credential can get a token")
     add_common(parser)
     return parser
 

@@ -88,7 +88,8 @@ def test_a_drill_on_an_in_sync_pair_passes_and_changes_nothing_but_the_probe(
     assert report["result"] == "passed", report["failed_checks"]
     found = checks(report)
     assert set(found) == {"vaults_reachable", "current_primary", "no_split_brain",
-                          "records_current", "rpo:west", "rto:west"}
+                          "records_current", "renewal_ownership", "issuers:west",
+                          "key_versions:west", "rpo:west", "rto:west"}
     assert found["rpo:west"]["measured_seconds"] == 0.0
     assert found["rpo:west"]["counts"]["pending"] == 0
     assert set(found["rto:west"]["steps"]) == {"read_topology", "write_probe", "read_back"}

@@ -393,5 +393,8 @@ def test_status_shows_the_last_failover_and_the_last_drill(synced: SyncEnv) -> N
     assert status.last_drill["run_id"] == drill["run_id"]
     text = status.render_text()
     assert "last planned" in text and "completed (east -> west, epoch 2)" in text
+    # the hand-over ran (nothing to hand over: no certificate or key) and status shows it
+    assert status.last_failover["renewal"]["ok"] is True
+    assert "renewal hand-over: west armed 0; east disarmed 0" in text
     assert f"last drill {drill['finished_at']}: {drill['result']}" in text
     assert SECRET_VALUE not in json.dumps(status.to_dict(), default=str)
