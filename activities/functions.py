@@ -33,6 +33,7 @@ from kvdr.sync.contracts import (
     BatchRequest,
     FailBatchRequest,
     PairPlanRequest,
+    RenewalRequest,
     TopologyRequest,
     VerifyRequest,
 )
@@ -69,6 +70,11 @@ def sync_read_topology(request: dict[str, Any]) -> dict[str, Any]:
 @bp.activity_trigger(input_name="request")
 def sync_plan_pair(request: dict[str, Any]) -> dict[str, Any]:
     return sync_activities().plan_pair(PairPlanRequest.from_dict(request)).to_dict()
+
+
+@bp.activity_trigger(input_name="request")
+def sync_align_renewal(request: dict[str, Any]) -> dict[str, Any]:
+    return sync_activities().align_renewal(RenewalRequest.from_dict(request)).to_dict()
 
 
 @bp.activity_trigger(input_name="request")

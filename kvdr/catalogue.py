@@ -29,6 +29,7 @@ class Activity(StrEnum):
 
     SYNC_READ_TOPOLOGY = "sync_read_topology"
     SYNC_PLAN_PAIR = "sync_plan_pair"
+    SYNC_ALIGN_RENEWAL = "sync_align_renewal"
     SYNC_EXECUTE_BATCH = "sync_execute_batch"
     SYNC_FAIL_BATCH = "sync_fail_batch"
     SYNC_VERIFY_PAIR = "sync_verify_pair"

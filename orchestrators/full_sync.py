@@ -1,8 +1,10 @@
 """The full sync runbook: topology -> one ``full_sync_pair`` per target (in parallel) ->
 merge -> the rotation scan (not in a dry run) -> save -> the report.
 
-``full_sync_pair`` plans (an activity that stores the batches and returns counts), executes the
-batches through ``full_sync_batches`` sub-orchestrations of at most ``GROUP_SIZE`` batches with
+``full_sync_pair`` plans (an activity that stores the batches and returns counts), aligns
+renewal (decision 9: the secondary's copies stop renewing before anything is copied; chunked
+``sync_align_renewal`` activities, once per pair, not again after ``continue_as_new``), executes
+the batches through ``full_sync_batches`` sub-orchestrations of at most ``GROUP_SIZE`` batches with
 at most ``pacing.max_parallel`` activities in flight, verifies, and returns its report. It
 ``continue_as_new``\\ s after ``MAX_GROUPS_PER_EXECUTION`` groups, so no history grows with the
 size of the vault (decision 6). Failover and failback call ``full_sync_pair`` directly with
@@ -33,6 +35,8 @@ from kvdr.sync.contracts import (
     PairPlanRequest,
     PairPlanSummary,
     PairResult,
+    RenewalRequest,
+    RenewalResult,
     SyncTopology,
     TopologyRequest,
     VerifyRequest,
@@ -136,6 +140,8 @@ def full_sync_pair(context: df.DurableOrchestrationContext):
             context.set_custom_status(SyncProgress(Phase.DONE, pair.target).to_dict())
             return PairResult(pair.target, report.finish(context.current_utc_datetime).to_dict(),
                               error=summary.error).to_dict()
+        context.set_custom_status(SyncProgress(Phase.RENEWAL, pair.target).to_dict())
+        report = yield from _align_renewal(context, pair, report)
     else:
         summary = PairPlanSummary.from_dict(pair.summary)
         report = SyncReport.from_dict(pair.report or summary.report or {})
@@ -158,7 +164,8 @@ def full_sync_pair(context: df.DurableOrchestrationContext):
         group = GroupResult.from_dict((yield context.call_sub_orchestrator(
             Orchestrator.FULL_SYNC_BATCHES,
             GroupInput(pair.run_id, pair.source, pair.target, pair.started_at, next_batch,
-                       count, pair.max_parallel, progress.to_dict(), pair.epoch).to_dict(),
+                       count, pair.max_parallel, progress.to_dict(), pair.epoch,
+                       pair.mode).to_dict(),
             instance_id=f"{context.instance_id}:g{next_batch:06d}")))
         report = report.merge(SyncReport.from_dict(group.report))
         next_batch += count
@@ -182,6 +189,21 @@ def full_sync_pair(context: df.DurableOrchestrationContext):
                                            items_done, summary.items_total).to_dict())
     return PairResult(pair.target, report.finish(context.current_utc_datetime).to_dict(),
                       drift=summary.drift, unverified=unverified).to_dict()
+
+
+def _align_renewal(context: df.DurableOrchestrationContext, pair: PairInput,
+                   report: SyncReport):
+    """The pair's renewal step, one activity per chunk until the cursor says done; its section
+    goes into the report under the secondary's region (its failures are no item failures)."""
+    request = RenewalRequest(pair.run_id, pair.source, pair.target, pair.epoch, pair.dry_run,
+                             pair.mode)
+    while True:
+        chunk = RenewalResult.from_dict((yield context.call_activity_with_retry(
+            Activity.SYNC_ALIGN_RENEWAL, RETRY, request.to_dict())))
+        report = report.with_renewal(chunk.secondary, chunk.section).add_calls(chunk.calls)
+        if chunk.next_cursor is None:
+            return report
+        request = replace(request, cursor=chunk.next_cursor)
 
 
 def _absorb_verification(report: SyncReport, verified: VerifyResult
@@ -216,7 +238,7 @@ def full_sync_batches(context: df.DurableOrchestrationContext):
     while next_batch < end or in_flight:
         while next_batch < end and len(in_flight) < max(1, group.max_parallel):
             request = BatchRequest(group.run_id, group.source, group.target, next_batch,
-                                   group.epoch)
+                                   group.epoch, group.mode)
             in_flight.append((context.call_activity_with_retry(
                 Activity.SYNC_EXECUTE_BATCH, RETRY, request.to_dict()), next_batch))
             next_batch += 1
@@ -227,7 +249,8 @@ def full_sync_batches(context: df.DurableOrchestrationContext):
             # the activity failed for good (after retries): every item of the batch failed
             failed = yield context.call_activity_with_retry(
                 Activity.SYNC_FAIL_BATCH, RETRY, FailBatchRequest(
-                    BatchRequest(group.run_id, group.source, group.target, n, group.epoch),
+                    BatchRequest(group.run_id, group.source, group.target, n, group.epoch,
+                                 group.mode),
                     _first_line(winner.result)).to_dict())
             result = BatchResult.from_dict(failed)
         else:

@@ -18,6 +18,7 @@ from activities.sync.batches import (
     skipped_notes,
 )
 from activities.sync.plan import check_history, inventories, make_plan
+from activities.sync.renewal import align_renewal_chunk
 from activities.sync.store import (
     LAST_DRY_RUN_KEY,
     LAST_REPORT_KEY,
@@ -35,6 +36,8 @@ from kvdr.sync.contracts import (
     FailBatchRequest,
     PairPlanRequest,
     PairPlanSummary,
+    RenewalRequest,
+    RenewalResult,
     SyncTopology,
     TopologyRequest,
     VerifyRequest,
@@ -52,8 +55,8 @@ logger = logging.getLogger(__name__)
 
 
 class SyncActivities:
-    """Read the topology, plan a pair, execute or fail a batch, verify a pair, save the report
-    (:mod:`activities.sync`)."""
+    """Read the topology, plan a pair, align its renewal, execute or fail a batch, verify a
+    pair, save the report (:mod:`activities.sync`)."""
 
     def __init__(self, services: SyncServices) -> None:
         self._services = services
@@ -177,6 +180,13 @@ class SyncActivities:
                                target_items=plan.target_item_count, drift=drift,
                                report=report.to_dict())
 
+    # --- renewal --------------------------------------------------------------------------------
+
+    def align_renewal(self, request: RenewalRequest) -> RenewalResult:
+        """One chunk of the pair's renewal step, before its batches: the secondary's copies
+        stop renewing before anything is copied (:mod:`activities.sync.renewal`)."""
+        return align_renewal_chunk(self._services, request)
+
     # --- batches --------------------------------------------------------------------------------
 
     def execute_batch(self, request: BatchRequest) -> ExecutedBatch:
@@ -194,7 +204,8 @@ class SyncActivities:
             try:
                 result = fenced(tgt, request, items) or execute_items(
                     src, tgt, items, policies=services.config.policies,
-                    fingerprint_key=services.fingerprint_key)
+                    fingerprint_key=services.fingerprint_key, mode=request.mode,
+                    epoch=request.epoch)
             except KvdrError as exc:
                 result = all_failed(items, exc.code, exc.message)
             calls = calls_of(sessions)

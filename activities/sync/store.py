@@ -19,6 +19,11 @@ def batch_key(run_id: str, target: str, n: int) -> str:
     return f"{plans_prefix(run_id, target)}batch-{n:05d}.json"
 
 
+def renewal_items_key(run_id: str, target: str) -> str:
+    """The items a pair's renewal step aligns, kept for its chunks after the first."""
+    return f"{plans_prefix(run_id, target)}renewal-items.json"
+
+
 def missing_since_key(target: str) -> str:
     return f"sync/missing-since/{target}.json"
 

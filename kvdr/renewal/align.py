@@ -10,11 +10,12 @@ hand-over is completed first (:func:`kvdr.renewal.ownership.complete_arming`).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from kvdr.errors import KvdrError
-from kvdr.renewal.ledger import EntryState, read_ledger
+from kvdr.renewal.ledger import armed_form, read_ledger
 from kvdr.renewal.ownership import (
     RenewalChanges,
     complete_arming,
@@ -22,6 +23,7 @@ from kvdr.renewal.ownership import (
     read_policy,
     renewing_names,
 )
+from kvdr.vault.inventory import ItemKind
 from kvdr.vault.session import VaultSession
 
 
@@ -42,61 +44,77 @@ def _contact_set(contacts: Any) -> list[tuple[str, str, str]]:
     return sorted((c.email or "", c.name or "", c.phone or "") for c in contacts or ())
 
 
-def align_contacts(primary: VaultSession, secondary: VaultSession) -> str:
-    """Make the secondary's certificate contacts the primary's."""
+def align_contacts(primary: VaultSession, secondary: VaultSession, *,
+                   dry_run: bool = False) -> str:
+    """Make the secondary's certificate contacts the primary's (``dry_run``: say what that
+    would do, writing nothing)."""
     want = primary.call_or_none("get certificate contacts", primary.certificates.get_contacts)
     held = secondary.call_or_none("get certificate contacts",
                                   secondary.certificates.get_contacts)
     if _contact_set(want) == _contact_set(held):
         return "unchanged"
     if not want:
-        secondary.call("delete certificate contacts", secondary.certificates.delete_contacts)
+        if not dry_run:
+            secondary.call("delete certificate contacts",
+                           secondary.certificates.delete_contacts)
         return "cleared"
-    secondary.call("set certificate contacts", secondary.certificates.set_contacts, list(want))
+    if not dry_run:
+        secondary.call("set certificate contacts", secondary.certificates.set_contacts,
+                       list(want))
     return "copied"
 
 
-def align_renewal(primary: VaultSession, secondary: VaultSession, *, epoch: int,
-                  dry_run: bool = False) -> Alignment:
-    """The renewal step of one pair (see the module docstring). ``dry_run`` reads and counts
-    what would change, writing nothing."""
-    result = Alignment(RenewalChanges(primary.region), RenewalChanges(secondary.region))
-    primary_ledger = read_ledger(primary)
-    if not dry_run:
-        complete_arming(primary, epoch=epoch, ledger=primary_ledger, changes=result.primary)
-    ledger = read_ledger(secondary)
+Item = tuple[ItemKind, str]
+
+
+def common_items(primary: VaultSession, secondary: VaultSession) -> list[Item]:
+    """The certificates and keys both vaults hold (names as the primary spells them), in a
+    stable order: what a renewal step aligns. Inventory list calls only."""
     theirs = renewing_names(secondary)
+    found: list[Item] = []
     for kind, names in renewing_names(primary).items():
         present = {n.lower() for n in theirs[kind]}
-        for name in names:
-            if name.lower() not in present:
-                continue
-            try:
-                source = read_policy(primary, kind, name)
-                if source is None:
-                    continue
-                armed = source.renewal
-                entry = primary_ledger.get((kind, name.lower()))
-                if entry is not None and entry.state == EntryState.DISARMED and \
-                        armed.is_disarmed_form_of(entry.policy):
-                    armed = entry.policy  # the primary's arming failed: its true form
-                current = read_policy(secondary, kind, name)
-                if current is None:
-                    continue
-                if dry_run:
-                    if not current.renewal.same_as(armed.disarmed()):
-                        result.secondary.disarmed += current.renewal.armed
-                        result.secondary.policies_updated += 1
-                    continue
-                result.secondary.count(disarm_item(
-                    secondary, kind, name, armed, epoch=epoch, ledger=ledger, current=current,
-                    shape_from=source.certificate), what="disarm" if current.renewal.armed
-                    else "update")
-            except KvdrError as exc:
-                result.secondary.failed(kind, name, exc)
-    if not dry_run:
+        found += [(kind, name) for name in names if name.lower() in present]
+    return found
+
+
+def align_renewal(primary: VaultSession, secondary: VaultSession, *, epoch: int,
+                  dry_run: bool = False, items: Sequence[Item] | None = None,
+                  vault_level: bool = True) -> Alignment:
+    """The renewal step of one pair (see the module docstring). ``dry_run`` reads and counts
+    what would change, writing nothing. ``items`` (default: :func:`common_items`) lets a
+    caller align a large vault in chunks; ``vault_level`` False leaves out what is done once
+    per pair (the primary's unfinished arming, the contacts) for the chunks after the first."""
+    result = Alignment(RenewalChanges(primary.region), RenewalChanges(secondary.region))
+    primary_ledger = read_ledger(primary)
+    if vault_level and not dry_run:
+        complete_arming(primary, epoch=epoch, ledger=primary_ledger, changes=result.primary)
+    ledger = read_ledger(secondary)
+    for kind, name in common_items(primary, secondary) if items is None else items:
         try:
-            result.contacts = align_contacts(primary, secondary)
+            source = read_policy(primary, kind, name)
+            if source is None:
+                continue
+            # the primary's arming failed: its true form is its ledger's
+            armed = armed_form(source.renewal, primary_ledger.get((kind, name.lower())))
+            current = read_policy(secondary, kind, name)
+            if current is None:
+                continue
+            if dry_run:
+                if not current.renewal.same_as(armed.disarmed()) or \
+                        source.shape != current.shape:
+                    result.secondary.disarmed += current.renewal.armed
+                    result.secondary.policies_updated += 1
+                continue
+            result.secondary.count(disarm_item(
+                secondary, kind, name, armed, epoch=epoch, ledger=ledger, current=current,
+                shape_from=source.certificate), what="disarm" if current.renewal.armed
+                else "update")
+        except KvdrError as exc:
+            result.secondary.failed(kind, name, exc)
+    if vault_level:
+        try:
+            result.contacts = align_contacts(primary, secondary, dry_run=dry_run)
         except KvdrError as exc:
             result.contacts = f"failed: {exc.code}"
     return result

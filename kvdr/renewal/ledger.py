@@ -112,6 +112,35 @@ def read_ledger(session: VaultSession) -> Ledger:
     return entries
 
 
+def read_entry(session: VaultSession, kind: ItemKind, name: str) -> LedgerEntry | None:
+    """One item's entry, with one get of its reserved secret (where a whole ledger would cost a
+    list of every secret of the vault: the copier and the event path ask for one item). The
+    value read is the entry's own JSON, never a user's secret. None when there is none, or it is
+    disabled or not a valid entry for this item."""
+    secret_name = ledger_name(kind, name)
+    try:
+        secret = session.call_or_none(f"read renewal ledger entry for {kind} '{name}'",
+                                      session.secrets.get_secret, secret_name)
+    except VaultError as exc:
+        if exc.code == "vault.forbidden":  # a disabled entry: read_ledger ignores it too
+            return None
+        raise
+    if secret is None or secret.properties.enabled is False:
+        return None
+    entry = LedgerEntry.from_tags(secret.properties.tags)
+    return entry if entry is not None and entry.key == (ItemKind(kind), name.lower()) else None
+
+
+def armed_form(current: RenewalPolicy, entry: LedgerEntry | None) -> RenewalPolicy:
+    """What an item's policy is meant to be where it renews, from what a vault holds: its own
+    policy, unless its ledger says it holds the disarmed form of the entry's (this vault was a
+    copy, and the arming of a hand-over did not finish here) — then the entry's armed form."""
+    if entry is not None and entry.state == EntryState.DISARMED and \
+            current.is_disarmed_form_of(entry.policy):
+        return entry.policy
+    return current
+
+
 def write_entry(session: VaultSession, entry: LedgerEntry,
                 current: LedgerEntry | None = None) -> bool:
     """Store ``entry`` unless ``current`` (what the ledger holds) already says the same;

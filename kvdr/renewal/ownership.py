@@ -78,6 +78,20 @@ def write_policy(session: VaultSession, kind: ItemKind, name: str, renewal: Rene
                  expires_in=renewal.expires_in)
 
 
+def keep_armed_form(session: VaultSession, kind: ItemKind, name: str, armed: RenewalPolicy, *,
+                    epoch: int, held: LedgerEntry | None) -> LedgerEntry | None:
+    """The first half of disarming (before the copy's policy is written, or a copy imported
+    disarmed): this vault's ledger keeps ``armed`` as the item's armed form. Written when the
+    form is armed or an entry exists already (``held``, what the ledger holds), and only when
+    it differs. Returns the entry the ledger now holds: ``held`` itself when nothing was
+    written, None when there is none."""
+    kind = ItemKind(kind)
+    if not armed.armed and held is None:
+        return None
+    entry = LedgerEntry(kind, name, armed, EntryState.DISARMED, epoch)
+    return entry if write_entry(session, entry, held) else held
+
+
 def disarm_item(session: VaultSession, kind: ItemKind, name: str, armed: RenewalPolicy, *,
                 epoch: int, ledger: Ledger, current: ItemPolicy | None = None,
                 shape_from: CertificatePolicy | None = None) -> list[str]:
@@ -86,10 +100,10 @@ def disarm_item(session: VaultSession, kind: ItemKind, name: str, armed: Renewal
     takes too. Returns what was written (``ledger``, ``policy``)."""
     kind = ItemKind(kind)
     written: list[str] = []
-    held = ledger.get((kind, name.lower()))
-    if armed.armed or held is not None:
-        entry = LedgerEntry(kind, name, armed, EntryState.DISARMED, epoch)
-        if write_entry(session, entry, held):
+    entry = keep_armed_form(session, kind, name, armed, epoch=epoch,
+                            held=ledger.get((kind, name.lower())))
+    if entry is not None:
+        if entry is not ledger.get(entry.key):
             written.append("ledger")
         ledger[entry.key] = entry
     current = current or read_policy(session, kind, name)

@@ -117,18 +117,20 @@ class GroupInput:
     max_parallel: int
     progress: Mapping[str, Any]  # the pair's progress when the group starts
     epoch: int  # the fence: the epoch the pair was planned at
+    mode: SyncMode = SyncMode.SYNC  # who renews what the batches copy (the target: reconcile)
 
     def to_dict(self) -> dict[str, Any]:
         return {"run_id": self.run_id, "source": self.source, "target": self.target,
                 "started_at": self.started_at, "first": self.first, "count": self.count,
                 "max_parallel": self.max_parallel, "progress": dict(self.progress),
-                "epoch": self.epoch}
+                "epoch": self.epoch, "mode": str(self.mode)}
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> GroupInput:
         return cls(data["run_id"], data["source"], data["target"], data["started_at"],
                    int(data["first"]), int(data["count"]), int(data["max_parallel"]),
-                   data["progress"], int(data["epoch"]))
+                   data["progress"], int(data["epoch"]),
+                   SyncMode(data.get("mode", SyncMode.SYNC)))
 
 
 @dataclass(frozen=True)
@@ -251,22 +253,24 @@ class PairPlanSummary:
 @dataclass(frozen=True)
 class BatchRequest:
     """One stored batch to execute. ``epoch`` is the topology epoch the plan was made at (the
-    fence: a target holding a higher one refuses the batch)."""
+    fence: a target holding a higher one refuses the batch); ``mode`` the pair's (a copy is
+    imported disarmed unless the target is the primary: reconcile)."""
 
     run_id: str
     source: str
     target: str
     batch: int
     epoch: int
+    mode: SyncMode = SyncMode.SYNC
 
     def to_dict(self) -> dict[str, Any]:
         return {"run_id": self.run_id, "source": self.source, "target": self.target,
-                "batch": self.batch, "epoch": self.epoch}
+                "batch": self.batch, "epoch": self.epoch, "mode": str(self.mode)}
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> BatchRequest:
         return cls(data["run_id"], data["source"], data["target"], int(data["batch"]),
-                   int(data["epoch"]))
+                   int(data["epoch"]), SyncMode(data.get("mode", SyncMode.SYNC)))
 
 
 @dataclass(frozen=True)
@@ -354,3 +358,60 @@ class VerifyResult:
                    tuple(ItemNote.from_dict(n) for n in data.get("unverified", ())),
                    data.get("unverified_count", 0), dict(data.get("calls", {})),
                    data.get("error"))
+
+
+@dataclass(frozen=True)
+class RenewalRequest:
+    """One chunk of a pair's renewal step (decision 9), from item ``cursor`` on. The pair's
+    ``epoch`` fences it like a batch; ``mode`` says which vault is the primary."""
+
+    run_id: str
+    source: str
+    target: str
+    epoch: int
+    dry_run: bool = False
+    mode: SyncMode = SyncMode.SYNC
+    cursor: int = 0
+
+    @property
+    def primary(self) -> str:
+        """The vault that renews: the source, but the target in a reconcile (the target is the
+        current primary; the source is the old primary, disarmed here at the latest)."""
+        return self.target if self.mode == SyncMode.RECONCILE else self.source
+
+    @property
+    def secondary(self) -> str:
+        return self.source if self.mode == SyncMode.RECONCILE else self.target
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"run_id": self.run_id, "source": self.source, "target": self.target,
+                "epoch": self.epoch, "dry_run": self.dry_run, "mode": str(self.mode),
+                "cursor": self.cursor}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> RenewalRequest:
+        return cls(data["run_id"], data["source"], data["target"], int(data["epoch"]),
+                   bool(data.get("dry_run", False)), SyncMode(data.get("mode", SyncMode.SYNC)),
+                   int(data.get("cursor", 0)))
+
+
+@dataclass(frozen=True)
+class RenewalResult:
+    """A chunk's envelope: its part of the secondary's ``renewal`` section
+    (:mod:`kvdr.sync.renewal_section`), where the next chunk starts (None: done) and the calls
+    it made."""
+
+    secondary: str
+    section: Mapping[str, Any]
+    next_cursor: int | None = None
+    calls: Mapping[str, int] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"secondary": self.secondary, "section": dict(self.section),
+                "next_cursor": self.next_cursor, "calls": dict(self.calls)}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> RenewalResult:
+        cursor = data.get("next_cursor")
+        return cls(data["secondary"], data["section"],
+                   int(cursor) if cursor is not None else None, dict(data.get("calls", {})))

@@ -54,12 +54,17 @@ class ItemSkipped(Exception):
 
 @dataclass
 class CopyContext:
-    """The two vaults of one copy, the policies and the fingerprint key."""
+    """The two vaults of one copy, the policies and the fingerprint key; whether the target is
+    the primary (a reconcile copies the old primary's writes into it: what it copies keeps
+    renewing there) or a copy that never renews (decision 9: a sync, a drain, the event path);
+    and the topology epoch the work runs at (the renewal ledger entries it writes carry it)."""
 
     source: VaultSession
     target: VaultSession
     policies: Policies
     key: bytes
+    target_is_primary: bool = False
+    epoch: int = 0
 
 
 def checked_write(ctx: CopyContext, session: VaultSession, what: str, write: Callable[[], T],

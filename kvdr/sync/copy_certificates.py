@@ -1,6 +1,11 @@
 """Copying certificates: export the source's PFX/PEM (its backing secret) and import it, verify
 by thumbprint (the service re-encodes PFX on every export), align attributes. A non-exportable
-certificate is skipped: provision it independently."""
+certificate is skipped: provision it independently.
+
+An import carries a policy, and a copy imported with the source's ``AutoRenew`` renews on its
+own (decision 9). So a copy is imported with the source's policy disarmed, after the target's
+renewal ledger keeps the armed form (:func:`_import_policy`); only a reconcile, whose target is
+the primary, imports a policy that renews."""
 
 from __future__ import annotations
 
@@ -10,6 +15,9 @@ from azure.keyvault.certificates import CertificatePolicy, KeyVaultCertificate
 from cryptography.hazmat.primitives.serialization import pkcs12
 
 from kvdr.errors import VaultError
+from kvdr.renewal.ledger import armed_form, read_entry
+from kvdr.renewal.ownership import keep_armed_form
+from kvdr.renewal.policy import RenewalPolicy, with_actions
 from kvdr.sync.copier import (
     CopyContext,
     ItemFailed,
@@ -22,7 +30,7 @@ from kvdr.sync.copier import (
     user_tags_fit,
 )
 from kvdr.sync.model import PlanAction, PlanItem, Reason
-from kvdr.vault.inventory import ItemProps
+from kvdr.vault.inventory import ItemKind, ItemProps
 from kvdr.vault.links import LinkState, LinkTag, has_room_for_link
 from kvdr.vault.session import props_from_certificate, version_token
 
@@ -60,6 +68,30 @@ def _align_certificate(ctx: CopyContext, name: str, cert: KeyVaultCertificate, s
            cert.properties.version, enabled=source.enabled,
            tags=user_tags_fit(source.tags, want_link))
     return True
+
+
+def _import_policy(ctx: CopyContext, name: str, source_policy: CertificatePolicy,
+                   existing: KeyVaultCertificate | None) -> CertificatePolicy:
+    """The policy to import with. The source's armed form is its own policy unless its ledger
+    keeps the armed form of the disarmed one it holds (:func:`kvdr.renewal.ledger.armed_form`).
+    A copy: the target's ledger keeps that armed form first (a crash in between leaves an entry
+    and no import, never a disarmed copy whose armed form is lost), then the source's policy
+    with its lifetime actions disarmed. The primary (reconcile): its own policy when it holds
+    the certificate already (its renewal is not the old primary's to change), else the armed
+    form."""
+    s, t = ctx.source, ctx.target
+    if ctx.target_is_primary and existing is not None:
+        held = t.call_or_none(f"get certificate policy '{name}'",
+                              t.certificates.get_certificate_policy, name)
+        if held is not None:
+            return held
+    armed = armed_form(RenewalPolicy.of_certificate(source_policy),
+                       read_entry(s, ItemKind.CERTIFICATE, name))
+    if ctx.target_is_primary:
+        return with_actions(source_policy, armed)
+    keep_armed_form(t, ItemKind.CERTIFICATE, name, armed, epoch=ctx.epoch,
+                    held=read_entry(t, ItemKind.CERTIFICATE, name))
+    return with_actions(source_policy, armed.disarmed())
 
 
 def copy_certificate(ctx: CopyContext, item: PlanItem) -> PlanAction:
@@ -104,9 +136,10 @@ def copy_certificate(ctx: CopyContext, item: PlanItem) -> PlanAction:
     data = (backing.value.encode("utf-8") if content_type == PEM_CONTENT_TYPE
             else base64.b64decode(backing.value))
     tags = user_tags_fit(read.tags, link)
+    import_policy = _import_policy(ctx, item.name, policy, existing)
 
     def write() -> KeyVaultCertificate:
-        return t.certificates.import_certificate(item.name, data, policy=policy,
+        return t.certificates.import_certificate(item.name, data, policy=import_policy,
                                                  enabled=read.enabled, tags=tags, retry_total=0)
 
     def landed() -> KeyVaultCertificate | None:

@@ -1,12 +1,17 @@
 """Copying keys: backup and restore (keys are not exportable), only when the target lacks the
 name and both vaults share subscription and geography; a restored copy keeps the source's
-version, so it is recognised and only its attributes are aligned."""
+version, so it is recognised and only its attributes are aligned.
+
+A restore brings the source's rotation policy along: a copy's is disarmed at once (decision 9,
+:func:`_own_rotation`), so that it never rotates on its own."""
 
 from __future__ import annotations
 
 from azure.keyvault.keys import KeyVaultKey
 
 from kvdr.errors import VaultError
+from kvdr.renewal.ledger import armed_form, read_entry
+from kvdr.renewal.ownership import disarm_item, read_policy, write_policy
 from kvdr.sync.copier import (
     CopyContext,
     ItemSkipped,
@@ -15,7 +20,7 @@ from kvdr.sync.copier import (
     user_tags_fit,
 )
 from kvdr.sync.model import PlanAction, PlanItem, Reason
-from kvdr.vault.inventory import ItemProps
+from kvdr.vault.inventory import ItemKind, ItemProps
 from kvdr.vault.links import LinkState, LinkTag, has_room_for_link
 from kvdr.vault.session import props_from_key, version_token
 
@@ -43,6 +48,25 @@ def _align_key(ctx: CopyContext, name: str, key: KeyVaultKey, source: ItemProps,
     return True
 
 
+def _own_rotation(ctx: CopyContext, name: str) -> None:
+    """After a restore: the target's rotation policy follows the source's armed form (its own
+    policy, or its ledger's when it holds the disarmed form of that). A copy gets the disarmed
+    form, the armed one kept in its ledger; the primary (reconcile) the armed form."""
+    s, t = ctx.source, ctx.target
+    source = read_policy(s, ItemKind.KEY, name)
+    if source is None:
+        return  # the source's key went away since the backup: the next sync sees it
+    armed = armed_form(source.renewal, read_entry(s, ItemKind.KEY, name))
+    if ctx.target_is_primary:
+        current = read_policy(t, ItemKind.KEY, name)
+        if current is not None and not current.renewal.same_as(armed):
+            write_policy(t, ItemKind.KEY, name, armed)
+        return
+    held = read_entry(t, ItemKind.KEY, name)
+    disarm_item(t, ItemKind.KEY, name, armed, epoch=ctx.epoch,
+                ledger={held.key: held} if held is not None else {})
+
+
 def copy_key(ctx: CopyContext, item: PlanItem) -> PlanAction:
     s, t = ctx.source, ctx.target
     source = item.source
@@ -61,7 +85,9 @@ def copy_key(ctx: CopyContext, item: PlanItem) -> PlanAction:
     existing = _target_key(ctx, item.name)
     if existing is not None:
         if version_token(existing.properties.created_on) == source.version:
-            changed = _align_key(ctx, item.name, existing, source, item.link)  # our restore
+            # our restore, and a retry: the first attempt may have stopped before the disarm
+            _own_rotation(ctx, item.name)
+            changed = _align_key(ctx, item.name, existing, source, item.link)
             return PlanAction.UPDATE_ATTRIBUTES if changed else PlanAction.UNCHANGED
         raise ItemSkipped(Reason.KEY_EXISTS)
 
@@ -82,5 +108,6 @@ def copy_key(ctx: CopyContext, item: PlanItem) -> PlanAction:
             raise ItemSkipped(Reason.KEY_SOFT_DELETED) from None
         raise
     key = _target_key(ctx, item.name) or restored
+    _own_rotation(ctx, item.name)
     _align_key(ctx, item.name, key, source, item.link)
     return PlanAction.CREATE

@@ -17,6 +17,7 @@ from typing import Any
 class Phase(StrEnum):
     TOPOLOGY = "topology"
     PLAN = "plan"
+    RENEWAL = "renewal"  # the pair's renewal step, between its plan and its batches
     EXECUTE = "execute"
     VERIFY = "verify"
     SAVE = "save"

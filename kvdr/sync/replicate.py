@@ -29,7 +29,7 @@ from kvdr.sync.copy_deletes import delete_target
 from kvdr.sync.copy_keys import copy_key
 from kvdr.sync.copy_secrets import copy_secret
 from kvdr.sync.history import history_checks
-from kvdr.sync.model import EXECUTABLE, PlanAction, PlanItem, SyncPlan
+from kvdr.sync.model import EXECUTABLE, PlanAction, PlanItem, SyncMode, SyncPlan
 from kvdr.sync.plan import plan_sync
 from kvdr.sync.report import BatchResult, ItemOutcome
 from kvdr.sync.version_history import settle_history
@@ -48,11 +48,15 @@ log = logging.getLogger(__name__)
 
 
 def execute_items(source: VaultSession, target: VaultSession, items: Sequence[PlanItem], *,
-                  policies: Policies, fingerprint_key: bytes) -> BatchResult:
+                  policies: Policies, fingerprint_key: bytes, mode: SyncMode = SyncMode.SYNC,
+                  epoch: int = 0) -> BatchResult:
     """Execute every executable plan item (others are returned as they were planned). Values
-    are read and written inside; an exception for one item never aborts the batch."""
+    are read and written inside; an exception for one item never aborts the batch. ``mode``
+    says who renews: the target only in a reconcile (it is the primary); ``epoch`` is the one
+    the items were planned at (renewal ledger entries carry it)."""
     before = {source.region: source.calls, target.region: target.calls}
-    ctx = CopyContext(source, target, policies, fingerprint_key)
+    ctx = CopyContext(source, target, policies, fingerprint_key,
+                      target_is_primary=SyncMode(mode) == SyncMode.RECONCILE, epoch=epoch)
     outcomes: list[ItemOutcome] = []
     for item in items:
         outcomes.append(_execute_one(ctx, item))
@@ -184,8 +188,10 @@ def sync_item(config: Config, sessions: Mapping[str, VaultSession], topology: To
             outcomes[region] = ItemOutcome(kind, name, PlanAction.SKIP, True, FENCED_CODE,
                                            refused)
             continue
+        # every target is a copy: what lands there is disarmed (decision 9)
         result = execute_items(source, target, items, policies=config.policies,
-                               fingerprint_key=fingerprint_key)
+                               fingerprint_key=fingerprint_key, mode=SyncMode.SYNC,
+                               epoch=topology.epoch)
         outcomes[region] = result.outcomes[0]
     return outcomes
 

@@ -7,7 +7,9 @@ of one sync) combine with ``merge``. ``conflicts`` lists what was planned and no
 (drift, and reconcile's changed-in-both-regions items); ``overwritten`` lists drift that was
 written over (a drain, or ``policies.conflicts`` primary-wins) — the target's own version stays
 in its version history. Item lists are capped so the report stays far below the
-Durable payload and custom-status limits; the counts are always complete.
+Durable payload and custom-status limits; the counts are always complete. ``renewal`` holds,
+per secondary region, what the pairs' renewal steps did (:mod:`kvdr.sync.renewal_section`):
+its failures are no item failures, but make the run ``partial``.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from enum import StrEnum
 from typing import Any
 
 from kvdr.sync.model import EXECUTABLE, PlanAction, SyncPlan
+from kvdr.sync.renewal_section import describe, has_failures, merge_renewal
 from kvdr.vault.inventory import ItemKind, format_time, parse_time
 
 MAX_LISTED = 200  # entries kept per list (skipped, conflicts, overwritten, failures)
@@ -26,7 +29,7 @@ MAX_LISTED = 200  # entries kept per list (skipped, conflicts, overwritten, fail
 
 class SyncStatus(StrEnum):
     SUCCEEDED = "succeeded"
-    PARTIAL = "partial"      # some items failed or a breaker blocked deletions
+    PARTIAL = "partial"      # some items failed, a breaker blocked deletions, or renewal failed
     FAILED = "failed"        # items failed and none succeeded
     RUNNING = "running"
 
@@ -125,6 +128,7 @@ class SyncReport:
     calls: Mapping[str, int] = field(default_factory=dict)  # vault region -> calls
     blocked_reasons: tuple[str, ...] = ()
     overwritten: tuple[ItemNote, ...] = ()  # drift written over (never silently)
+    renewal: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)  # region -> section
 
     @classmethod
     def start(cls, plan: SyncPlan, *, dry_run: bool, started_at: datetime) -> SyncReport:
@@ -192,12 +196,20 @@ class SyncReport:
             counts=_add_counts(self.counts, other.counts), skipped=skipped,
             conflicts=conflicts, failures=failures, omitted=omitted, calls=calls,
             blocked_reasons=(*self.blocked_reasons, *other.blocked_reasons),
-            overwritten=overwritten)
+            overwritten=overwritten, renewal=merge_renewal(self.renewal, other.renewal))
 
     def add_overwritten(self, notes: Iterable[ItemNote]) -> SyncReport:
         """List drift the batches wrote over (they know which items actually were)."""
         listed, omitted = _capped((*self.overwritten, *notes), self.omitted)
         return replace(self, overwritten=listed, omitted=omitted)
+
+    def with_renewal(self, region: str, section: Mapping[str, Any]) -> SyncReport:
+        """Add one secondary's renewal section (merged with one it holds already)."""
+        return replace(self, renewal=merge_renewal(self.renewal, {region: section}))
+
+    @property
+    def renewal_failed(self) -> bool:
+        return any(has_failures(section) for section in self.renewal.values())
 
     def finish(self, finished_at: datetime) -> SyncReport:
         return replace(self, finished_at=finished_at)
@@ -223,7 +235,7 @@ class SyncReport:
         done = sum(self.count(a) for a in EXECUTABLE | {PlanAction.UNCHANGED})
         if self.failed_count and not done:
             return SyncStatus.FAILED
-        if self.failed_count or self.blocked_reasons:
+        if self.failed_count or self.blocked_reasons or self.renewal_failed:
             return SyncStatus.PARTIAL
         return SyncStatus.SUCCEEDED
 
@@ -241,6 +253,7 @@ class SyncReport:
             "failures": [n.to_dict() for n in self.failures],
             "omitted": self.omitted, "calls": dict(self.calls),
             "blocked_reasons": list(self.blocked_reasons),
+            "renewal": {region: dict(section) for region, section in self.renewal.items()},
         }
         return data
 
@@ -258,7 +271,9 @@ class SyncReport:
             failures=tuple(ItemNote.from_dict(n) for n in data.get("failures", ())),
             omitted=data.get("omitted", 0), calls=dict(data.get("calls", {})),
             blocked_reasons=tuple(data.get("blocked_reasons", ())),
-            overwritten=tuple(ItemNote.from_dict(n) for n in data.get("overwritten", ())))
+            overwritten=tuple(ItemNote.from_dict(n) for n in data.get("overwritten", ())),
+            renewal={region: dict(section)
+                     for region, section in (data.get("renewal") or {}).items()})
 
     def render_text(self) -> str:
         """A plain-text summary for the CLI."""
@@ -287,4 +302,6 @@ class SyncReport:
         if self.omitted:
             lines.append(f"  ({self.omitted} more entries not listed)")
         lines += [f"  blocked: {r}" for r in self.blocked_reasons]
+        lines += [f"  {describe(region, section)}"
+                  for region, section in sorted(self.renewal.items())]
         return "\n".join(lines)
