@@ -225,7 +225,7 @@ def _step_summary(result: PairResult) -> dict[str, Any]:
     """What the report keeps of a reconcile/drain sync: status, counts, listed conflicts and
     failures (names and reasons only), calls."""
     keep = ("status", "source_region", "target_regions", "counts", "conflicts", "overwritten",
-            "failures", "omitted", "calls", "duration_seconds")
+            "failures", "omitted", "calls", "duration_seconds", "renewal")
     summary = {k: result.report.get(k) for k in keep if k in result.report}
     if result.error:
         summary["error"] = dict(result.error)

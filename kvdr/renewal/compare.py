@@ -102,14 +102,19 @@ def key_divergence(primary: VaultSession, secondary: VaultSession, name: str
                   for p in secondary.keys.list_properties_of_key_versions(name)]
     if not mine or not theirs:
         return None
-    primary_latest = max(mine, key=lambda v: (v[0] is not None, v[0]))
-    copy_latest = max(theirs, key=lambda v: (v[0] is not None, v[0]))
-    if primary_latest[1] == copy_latest[1]:
+    # by version id, not by "the latest": versions created in one second tie in a list, and a
+    # restored copy holds the primary's versions under the same ids
+    held = {version for _, version in theirs}
+    shared = [created for created, version in mine if version in held and created is not None]
+    newest_shared = max(shared) if shared else None
+    behind = [created for created, version in mine if version not in held and (
+        newest_shared is None or created is None or created >= newest_shared)]
+    if not behind:
         return None
-    newer = [v for v in mine if v[0] is not None and copy_latest[0] is not None
-             and v[0] > copy_latest[0]]
-    return KeyDivergence(name, len(newer), primary_latest[0], copy_latest[0])
-
+    latest = [created for created, _ in mine if created is not None]
+    copy = [created for created, _ in theirs if created is not None]
+    return KeyDivergence(name, len(behind), max(latest) if latest else None,
+                         max(copy) if copy else None)
 
 @dataclass(frozen=True)
 class OwnershipProblem:

@@ -110,6 +110,10 @@ def disarm_item(session: VaultSession, kind: ItemKind, name: str, armed: Renewal
     if current is None:
         return written
     want = armed.disarmed()
+    if not want.actions:
+        # the SDK cannot send an empty list (the service then keeps, or defaults to, a
+        # notification): any unarmed form is the disarmed form of "no actions"
+        want = current.renewal.disarmed()
     shape_differs = shape_from is not None and policy_shape(shape_from) != current.shape
     if not current.renewal.same_as(want) or shape_differs:
         write_policy(session, kind, name, want, shape_from or current.certificate)

@@ -168,3 +168,40 @@ def test_a_hand_over_whose_new_primary_cannot_be_reached_returns_its_error(
     # the others are disarmed first (never two vaults renewing); the next sync arms west
     assert armed(renewing, "east") == {CERT: False, KEY: False}
     assert armed(renewing, "west") == {CERT: False, KEY: False}
+
+
+def _cert_versions(env: SyncEnv, vault: str) -> list[Any]:
+    with env.emu.certificate_client(vault) as client:
+        return sorted(client.list_properties_of_certificate_versions(CERT),
+                      key=lambda p: p.created_on)
+
+
+def test_a_renewal_the_unreachable_old_primary_made_is_reported_at_failback_never_lost(
+        renewing: SyncEnv) -> None:
+    """east is cut off, still armed (nobody could disarm it), and renews anyway while west,
+    the new primary, renews too. The failback reports east's outage renewal, makes the
+    primary's renewal current everywhere, and keeps east's own version in its history."""
+    renewing.emu.down("east")
+    try:
+        assert run(renewing, FailoverKind.UNPLANNED)["outcome"] == "completed"
+        renewing.emu.advance(300 * 86400)  # both vaults pass 80 % of the validity
+    finally:
+        renewing.emu.up("east")
+    assert renewing.emu.wait_events_delivered(30)
+    east_before = _cert_versions(renewing, "east")
+    west_before = _cert_versions(renewing, "west")
+    assert len(east_before) == 2 and len(west_before) == 2  # each renewed once
+    outage_version = east_before[-1]
+    assert outage_version.x509_thumbprint != west_before[-1].x509_thumbprint
+
+    back = run(renewing, FailoverKind.FAILBACK, target="east")
+    assert back["outcome"] == "completed", back
+    reconcile = back["steps"]["reconcile"]
+    assert CERT in json.dumps(reconcile.get("conflicts", [])), reconcile  # reported
+    # the renewal step ran first in the reconcile: east was disarmed before anything moved
+    assert reconcile["renewal"]["east"]["secondary"]["disarmed"] >= 1
+    east_after = _cert_versions(renewing, "east")
+    assert east_after[-1].x509_thumbprint == west_before[-1].x509_thumbprint  # primary's wins
+    kept = [p.version for p in east_after]
+    assert outage_version.version in kept  # east's outage renewal is still in its history
+    assert armed(renewing, "east")[CERT] and not armed(renewing, "west")[CERT]

@@ -8,8 +8,9 @@ from azure.keyvault.certificates import CertificatePolicy, CertificatePolicyActi
 from azure.keyvault.keys import KeyRotationLifetimeAction, KeyRotationPolicyAction
 
 from kvdr.renewal.align import align_renewal
+from kvdr.renewal.compare import key_divergence
 from kvdr.renewal.ledger import EntryState, ledger_name, read_ledger
-from kvdr.renewal.ownership import hand_over, read_policy
+from kvdr.renewal.ownership import disarm_item, hand_over, read_policy
 from kvdr.renewal.policy import RenewalPolicy
 from kvdr.vault.inventory import ItemKind
 
@@ -113,3 +114,32 @@ def test_a_copied_keys_rotation_policy_loses_its_rotate_action(sessions, unique)
     assert read_policy(west, ItemKind.KEY, name).renewal.same_as(
         RenewalPolicy.decode("key", "Rotate@+P90D,Notify@-P30D;P1Y"))
     assert not read_policy(east, ItemKind.KEY, name).renewal.armed
+
+
+
+def test_a_policy_without_lifetime_actions_is_not_rewritten_at_every_sync(sessions, unique):
+    """The SDK cannot send an empty list and an import defaults to a notification: the copy of
+    a certificate whose primary policy has no lifetime actions keeps its unarmed policy instead
+    of being rewritten at every sync."""
+    east, west = sessions["east"], sessions["west"]
+    name = unique("cert")
+    _self_signed(east, name)
+    _import_copy(east, west, name)
+    nothing = RenewalPolicy(ItemKind.CERTIFICATE, ())
+    first = disarm_item(west, ItemKind.CERTIFICATE, name, nothing, epoch=1, ledger={})
+    assert first == ["policy"]  # the armed copy is disarmed once
+    assert not read_policy(west, ItemKind.CERTIFICATE, name).renewal.armed
+    assert disarm_item(west, ItemKind.CERTIFICATE, name, nothing, epoch=1, ledger={}) == []
+
+
+def test_a_key_rotated_in_the_same_second_as_its_copy_is_still_diverged(sessions, unique):
+    """Versions of one second tie in a version list: divergence is decided by version ids
+    (a restored copy keeps the primary's), not by picking "the latest" of a tie."""
+    east, west = sessions["east"], sessions["west"]
+    name = unique("key")
+    east.keys.create_rsa_key(name)
+    west.keys.restore_key_backup(east.keys.backup_key(name))
+    assert key_divergence(east, west, name) is None
+    east.keys.rotate_key(name)  # most likely within the same second as the create
+    found = key_divergence(east, west, name)
+    assert found is not None and found.versions_behind == 1
