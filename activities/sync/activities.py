@@ -26,9 +26,11 @@ from activities.sync.store import (
     load_batch,
     missing_since_key,
     plans_prefix,
+    renewal_inputs_key,
 )
 from activities.sync.verify import unverified
 from kvdr.errors import KvdrError, VaultUnavailableError
+from kvdr.renewal.align import RenewalInputs
 from kvdr.sync.contracts import (
     BATCH_FAILED_CODE,
     BatchRequest,
@@ -169,6 +171,12 @@ class SyncActivities:
                 services.state.put_json(missing_since_key(request.target),
                                         {k: format_time(v)
                                          for k, v in plan.missing_since.items()})
+        if not request.dry_run:  # (a dry run stores nothing; its renewal step lists)
+            # the renewal step's items and ledgers, from these inventories: no second listing
+            primary_inv, secondary_inv = ((target_inv, source_inv) if request.mode ==
+                                          SyncMode.RECONCILE else (source_inv, target_inv))
+            services.state.put_json(renewal_inputs_key(request.run_id, request.target),
+                                    RenewalInputs.of(primary_inv, secondary_inv).to_dict())
         report = SyncReport.start(plan, dry_run=request.dry_run, started_at=started_at)
         report = report.add_calls(probe_calls).add_calls(calls)
         drift = sum(1 for item in plan.items if item.drift)

@@ -1,39 +1,36 @@
 """A pair's renewal step (:meth:`activities.sync.SyncActivities.align_renewal`): fenced like a
-batch, one chunk of :func:`kvdr.sync.renewal_step.align_chunk` per call, the list of items
-kept in the state store for the chunks after the first when there is more than one."""
+batch, one chunk of :func:`kvdr.sync.renewal_step.align_chunk` per call, on the items and
+ledgers the pair's plan kept in the state store (taken from the inventories it listed)."""
 
 from __future__ import annotations
 
 import logging
 
 from activities.services import SyncServices, calls_of, open_sessions
-from activities.sync.store import renewal_items_key
+from activities.sync.store import renewal_inputs_key
 from kvdr.errors import KvdrError
-from kvdr.renewal.align import Item, common_items
+from kvdr.renewal.align import RenewalInputs, common_items
+from kvdr.renewal.ledger import read_ledger
 from kvdr.state.store import StateStore
 from kvdr.sync.contracts import RenewalRequest, RenewalResult
 from kvdr.sync.renewal_section import failed_section
 from kvdr.sync.renewal_step import RENEWAL_CHUNK, align_chunk
 from kvdr.topology.store import FENCED_CODE, fenced_message, newer_record
-from kvdr.vault.inventory import ItemKind
 from kvdr.vault.session import VaultSession
 
 logger = logging.getLogger(__name__)
 
 
-def _items(state: StateStore, request: RenewalRequest, primary: VaultSession,
-           secondary: VaultSession) -> list[Item]:
-    """The first chunk lists both vaults and keeps the list when it needs more than one chunk;
-    the later chunks read it back (listed again only if the state store lost it)."""
-    key = renewal_items_key(request.run_id, request.target)
-    if request.cursor:
-        kept = state.get_json(key)
-        if kept is not None:
-            return [(ItemKind(kind), name) for kind, name in kept]
-    items = common_items(primary, secondary)
-    if len(items) > RENEWAL_CHUNK:
-        state.put_json(key, [[str(kind), name] for kind, name in items])
-    return items
+def _inputs(state: StateStore, request: RenewalRequest, primary: VaultSession,
+            secondary: VaultSession) -> RenewalInputs:
+    """What the pair's plan kept from the inventories it listed; listed here only if the
+    plan kept none (a dry run) or the state store lost it (each vault's ledger then costs a
+    listing of all its secrets)."""
+    kept = state.get_json(renewal_inputs_key(request.run_id, request.target))
+    if kept is not None:
+        return RenewalInputs.from_dict(kept)
+    return RenewalInputs(tuple(common_items(primary, secondary)), read_ledger(primary),
+                         read_ledger(secondary))
 
 
 def align_renewal_chunk(services: SyncServices, request: RenewalRequest) -> RenewalResult:
@@ -54,10 +51,12 @@ def align_renewal_chunk(services: SyncServices, request: RenewalRequest) -> Rene
                     "code": FENCED_CODE,
                     "message": fenced_message(secondary, newer, request.epoch)})
             else:
-                items = _items(services.state, request, p, s)
+                inputs = _inputs(services.state, request, p, s)
+                items = inputs.items
                 chunk = items[request.cursor:request.cursor + RENEWAL_CHUNK]
                 section = align_chunk(p, s, chunk, epoch=request.epoch,
-                                      dry_run=request.dry_run, first=request.cursor == 0)
+                                      dry_run=request.dry_run, first=request.cursor == 0,
+                                      ledgers=(inputs.primary_ledger, inputs.secondary_ledger))
                 end = request.cursor + len(chunk)
                 next_cursor = end if end < len(items) else None
         except KvdrError as exc:

@@ -19,9 +19,10 @@ def batch_key(run_id: str, target: str, n: int) -> str:
     return f"{plans_prefix(run_id, target)}batch-{n:05d}.json"
 
 
-def renewal_items_key(run_id: str, target: str) -> str:
-    """The items a pair's renewal step aligns, kept for its chunks after the first."""
-    return f"{plans_prefix(run_id, target)}renewal-items.json"
+def renewal_inputs_key(run_id: str, target: str) -> str:
+    """What a pair's renewal step aligns and each vault's ledger, taken by the pair's plan from
+    the inventories it listed (:class:`kvdr.renewal.align.RenewalInputs`)."""
+    return f"{plans_prefix(run_id, target)}renewal-inputs.json"
 
 
 def missing_since_key(target: str) -> str:

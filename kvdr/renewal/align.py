@@ -10,20 +10,21 @@ hand-over is completed first (:func:`kvdr.renewal.ownership.complete_arming`).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from kvdr.errors import KvdrError
-from kvdr.renewal.ledger import armed_form, read_ledger
+from kvdr.renewal.ledger import Ledger, LedgerEntry, armed_form, ledger_from, read_ledger
 from kvdr.renewal.ownership import (
+    RENEWING_KINDS,
     RenewalChanges,
     complete_arming,
     disarm_item,
     read_policy,
-    renewing_names,
+    renewing_names_in,
 )
-from kvdr.vault.inventory import ItemKind
+from kvdr.vault.inventory import Inventory, ItemKind
 from kvdr.vault.session import VaultSession
 
 
@@ -67,29 +68,71 @@ def align_contacts(primary: VaultSession, secondary: VaultSession, *,
 Item = tuple[ItemKind, str]
 
 
-def common_items(primary: VaultSession, secondary: VaultSession) -> list[Item]:
-    """The certificates and keys both vaults hold (names as the primary spells them), in a
-    stable order: what a renewal step aligns. Inventory list calls only."""
-    theirs = renewing_names(secondary)
+def common_in(primary: Inventory, secondary: Inventory) -> list[Item]:
+    """The certificates and keys both inventories hold (names as the primary spells them), in
+    a stable order: what a renewal step aligns."""
+    theirs = renewing_names_in(secondary)
     found: list[Item] = []
-    for kind, names in renewing_names(primary).items():
+    for kind, names in renewing_names_in(primary).items():
         present = {n.lower() for n in theirs[kind]}
         found += [(kind, name) for name in names if name.lower() in present]
     return found
 
 
+def common_items(primary: VaultSession, secondary: VaultSession) -> list[Item]:
+    """:func:`common_in` of both vaults' certificates and keys (list calls)."""
+    return common_in(primary.inventory(RENEWING_KINDS, include_deleted=False),
+                     secondary.inventory(RENEWING_KINDS, include_deleted=False))
+
+
+@dataclass(frozen=True)
+class RenewalInputs:
+    """What a sync's renewal step needs to know before it reads any policy, taken from the
+    inventories the pair's plan listed anyway (so a vault of 10,000 secrets does not pay a
+    second listing for the dozen ledger entries among them): the items both vaults hold and
+    each vault's ledger."""
+
+    items: tuple[Item, ...]
+    primary_ledger: Ledger
+    secondary_ledger: Ledger
+
+    @classmethod
+    def of(cls, primary: Inventory, secondary: Inventory) -> RenewalInputs:
+        def ledger(inventory: Inventory) -> Ledger:
+            return ledger_from((p.name, p.enabled, p.tags)
+                               for p in inventory.of_kind(ItemKind.SECRET))
+        return cls(tuple(common_in(primary, secondary)), ledger(primary), ledger(secondary))
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"items": [[str(kind), name] for kind, name in self.items],
+                "primary_ledger": [e.tags() for e in self.primary_ledger.values()],
+                "secondary_ledger": [e.tags() for e in self.secondary_ledger.values()]}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> RenewalInputs:
+        def ledger(raw: Any) -> Ledger:
+            entries = (LedgerEntry.from_tags(tags) for tags in raw or ())
+            return {e.key: e for e in entries if e is not None}
+        return cls(tuple((ItemKind(kind), str(name)) for kind, name in data.get("items") or ()),
+                   ledger(data.get("primary_ledger")), ledger(data.get("secondary_ledger")))
+
+
 def align_renewal(primary: VaultSession, secondary: VaultSession, *, epoch: int,
                   dry_run: bool = False, items: Sequence[Item] | None = None,
-                  vault_level: bool = True) -> Alignment:
+                  vault_level: bool = True, primary_ledger: Ledger | None = None,
+                  secondary_ledger: Ledger | None = None) -> Alignment:
     """The renewal step of one pair (see the module docstring). ``dry_run`` reads and counts
     what would change, writing nothing. ``items`` (default: :func:`common_items`) lets a
     caller align a large vault in chunks; ``vault_level`` False leaves out what is done once
-    per pair (the primary's unfinished arming, the contacts) for the chunks after the first."""
+    per pair (the primary's unfinished arming, the contacts) for the chunks after the first.
+    ``primary_ledger``/``secondary_ledger``: the vaults' ledgers when the caller has them (a
+    sync reads them from the inventories it listed); otherwise each is listed here."""
     result = Alignment(RenewalChanges(primary.region), RenewalChanges(secondary.region))
-    primary_ledger = read_ledger(primary)
+    if primary_ledger is None:
+        primary_ledger = read_ledger(primary)
     if vault_level and not dry_run:
         complete_arming(primary, epoch=epoch, ledger=primary_ledger, changes=result.primary)
-    ledger = read_ledger(secondary)
+    ledger = read_ledger(secondary) if secondary_ledger is None else dict(secondary_ledger)
     for kind, name in common_items(primary, secondary) if items is None else items:
         try:
             source = read_policy(primary, kind, name)

@@ -27,7 +27,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -98,18 +98,26 @@ class LedgerEntry:
 Ledger = dict[tuple[ItemKind, str], LedgerEntry]
 
 
-def read_ledger(session: VaultSession) -> Ledger:
-    """Every valid entry of this vault, by (kind, lower-case name): one paged list call."""
+def ledger_from(listed: Iterable[tuple[str | None, bool | None, Mapping[str, str] | None]]
+                ) -> Ledger:
+    """The valid entries among listed secrets (name, enabled, tags): what a secrets listing
+    already holds, so a caller that listed the vault's secrets anyway pays no call."""
     entries: Ledger = {}
-    with session.mapped("list the renewal ledger"):
-        for props in session.secrets.list_properties_of_secrets():
-            if not (props.name or "").lower().startswith(LEDGER_PREFIX) or \
-                    props.enabled is False:
-                continue
-            entry = LedgerEntry.from_tags(props.tags)
-            if entry is not None and entry.secret_name == props.name.lower():
-                entries[entry.key] = entry
+    for name, enabled, tags in listed:
+        if not (name or "").lower().startswith(LEDGER_PREFIX) or enabled is False:
+            continue
+        entry = LedgerEntry.from_tags(tags)
+        if entry is not None and entry.secret_name == (name or "").lower():
+            entries[entry.key] = entry
     return entries
+
+
+def read_ledger(session: VaultSession) -> Ledger:
+    """Every valid entry of this vault, by (kind, lower-case name): one paged list call (of
+    every secret: a sync reads the entries from its inventory instead, :func:`ledger_from`)."""
+    with session.mapped("list the renewal ledger"):
+        return ledger_from((p.name, p.enabled, p.tags)
+                           for p in session.secrets.list_properties_of_secrets())
 
 
 def read_entry(session: VaultSession, kind: ItemKind, name: str) -> LedgerEntry | None:

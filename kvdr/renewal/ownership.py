@@ -28,7 +28,7 @@ from azure.keyvault.keys import KeyRotationPolicy
 from kvdr.errors import KvdrError
 from kvdr.renewal.ledger import EntryState, Ledger, LedgerEntry, read_ledger, write_entry
 from kvdr.renewal.policy import RenewalPolicy, policy_shape, with_actions
-from kvdr.vault.inventory import ItemKind
+from kvdr.vault.inventory import Inventory, ItemKind
 from kvdr.vault.links import is_reserved_name
 from kvdr.vault.session import VaultSession
 
@@ -201,12 +201,16 @@ def complete_arming(session: VaultSession, *, epoch: int, ledger: Ledger | None 
     return changes
 
 
-def renewing_names(session: VaultSession) -> dict[ItemKind, list[str]]:
-    """The certificates and keys (not a certificate's backing key) of this vault, by kind."""
-    inventory = session.inventory(RENEWING_KINDS, include_deleted=False)
+def renewing_names_in(inventory: Inventory) -> dict[ItemKind, list[str]]:
+    """The certificates and keys (not a certificate's backing key) of an inventory, by kind."""
     return {kind: sorted((p.name for p in inventory.of_kind(kind)
                           if not p.managed and not is_reserved_name(p.name)), key=str.lower)
             for kind in RENEWING_KINDS}
+
+
+def renewing_names(session: VaultSession) -> dict[ItemKind, list[str]]:
+    """:func:`renewing_names_in` of this vault's certificates and keys (list calls)."""
+    return renewing_names_in(session.inventory(RENEWING_KINDS, include_deleted=False))
 
 
 def disarm_vault(session: VaultSession, *, epoch: int,

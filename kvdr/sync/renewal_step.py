@@ -8,10 +8,11 @@ Bounded: a vault may hold thousands of certificates and keys, so the step works 
 :data:`RENEWAL_CHUNK` of them per activity and the orchestrator loops with a cursor. A chunk
 costs at most about six calls per item (the two policies, a ledger entry and a policy write,
 a key's two version listings), so ~3,000 calls — a few seconds of the vaults' 4,000
-operations per 10 s, minutes at worst with every call's latency — plus each vault's ledger
-(one listing of its secrets, 25 a page) and, in the first chunk, the inventories of both
-vaults' certificates and keys, the primary's unfinished arming (entries a hand-over left,
-normally none), the contacts and the issuers. Well inside a function's timeout.
+operations per 10 s, minutes at worst with every call's latency — plus, in the first chunk,
+the primary's unfinished arming (entries a hand-over left, normally none), the contacts and
+the issuers. The items and both vaults' ledgers come from the inventories the pair's plan
+listed anyway, so a vault of many secrets pays no second listing. Well inside a function's
+timeout.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from typing import Any
 from kvdr.errors import KvdrError
 from kvdr.renewal.align import Item, align_renewal
 from kvdr.renewal.compare import compare_issuers, issuers_of, key_divergence
+from kvdr.renewal.ledger import Ledger
 from kvdr.sync.renewal_section import MAX_KEYS_LISTED
 from kvdr.vault.inventory import ItemKind
 from kvdr.vault.session import VaultSession
@@ -30,14 +32,18 @@ RENEWAL_CHUNK = 500  # certificates and keys per activity
 
 
 def align_chunk(primary: VaultSession, secondary: VaultSession, items: Sequence[Item], *,
-                epoch: int, dry_run: bool, first: bool) -> dict[str, Any]:
+                epoch: int, dry_run: bool, first: bool,
+                ledgers: tuple[Ledger, Ledger] | None = None) -> dict[str, Any]:
     """Align ``items`` (both vaults hold them; :func:`kvdr.renewal.align.common_items`) and
     return this chunk's part of the secondary's section. ``first``: also what is done once
-    per pair (the primary's unfinished arming, the contacts, the issuers). ``dry_run`` reads
+    per pair (the primary's unfinished arming, the contacts, the issuers). ``ledgers``: the
+    primary's and the secondary's, as the plan's inventories held them. ``dry_run`` reads
     and counts, writing nothing. A failure of one item, of the contacts or of a listing is
     recorded in the section, never raised; a vault that cannot be read at all raises."""
     alignment = align_renewal(primary, secondary, epoch=epoch, dry_run=dry_run, items=items,
-                              vault_level=first)
+                              vault_level=first,
+                              primary_ledger=ledgers[0] if ledgers else None,
+                              secondary_ledger=ledgers[1] if ledgers else None)
     issuers: list[dict[str, Any]] = []
     if first:
         try:

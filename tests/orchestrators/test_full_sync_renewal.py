@@ -309,3 +309,18 @@ def test_a_fenced_renewal_step_writes_nothing_and_makes_the_run_partial(
     assert sync_env.emu.count("west", "UpdateCertificatePolicy") == 0
     assert sync_env.emu.count("west", "SetSecret") == 0
     assert _renewal_of(sync_env, "west", ItemKind.CERTIFICATE, "fenced") == "AutoRenew@80%"
+
+
+def test_the_renewal_step_lists_no_vault_twice(sync_env: SyncEnv) -> None:
+    """The step's items and both ledgers come from the inventories the plan listed: a vault
+    of many secrets is listed once per sync, not a second time for its few ledger entries."""
+    with sync_env.emu.secret_client("east") as client:
+        for i in range(60):  # three pages of 25
+            client.set_secret(f"many-{i:02d}", f"value-{i}")
+    assert sync_env.sync()["status"] == "succeeded"
+    for vault in ("east", "west"):
+        sync_env.emu.reset_stats(vault)
+    assert sync_env.sync()["status"] == "succeeded"
+    for vault in ("east", "west"):
+        listings = sum(sync_env.emu.stats(vault)["operations"].get("GetSecrets", {}).values())
+        assert listings == 3, (vault, sync_env.emu.stats(vault)["operations"])
