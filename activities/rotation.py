@@ -13,12 +13,13 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 
 from activities.services import ActivityServices, open_sessions
+from activities.sync.store import rotation_inputs_key
 from kvdr.config.schema import Config
 from kvdr.errors import KvdrError
 from kvdr.rotation.announce import MarkerCopies
 from kvdr.rotation.contracts import ScanRequest, ScanResult
 from kvdr.rotation.publisher import RotationPublisher, rotation_publisher
-from kvdr.rotation.scan import scan_primary
+from kvdr.rotation.scan import ScanInputs, scan_primary
 from kvdr.topology.reading import probe_primary
 from kvdr.vault.inventory import parse_time
 
@@ -71,7 +72,9 @@ class RotationActivities:
             region, probe=True))
         try:
             with open_sessions(self._services, [reading.primary]) as sessions:
+                kept = self._services.state.get_json(rotation_inputs_key(request.run_id))
                 return scan_primary(sessions[reading.primary], publisher, epoch=reading.epoch,
-                                    now=now, copies=copies)
+                                    now=now, copies=copies,
+                                    inputs=None if kept is None else ScanInputs.from_dict(kept))
         finally:
             copies.close()

@@ -27,10 +27,12 @@ from activities.sync.store import (
     missing_since_key,
     plans_prefix,
     renewal_inputs_key,
+    rotation_inputs_key,
 )
 from activities.sync.verify import unverified
 from kvdr.errors import KvdrError, VaultUnavailableError
 from kvdr.renewal.align import RenewalInputs
+from kvdr.rotation.scan import ScanInputs
 from kvdr.sync.contracts import (
     BATCH_FAILED_CODE,
     BatchRequest,
@@ -177,6 +179,10 @@ class SyncActivities:
                                           SyncMode.RECONCILE else (source_inv, target_inv))
             services.state.put_json(renewal_inputs_key(request.run_id, request.target),
                                     RenewalInputs.of(primary_inv, secondary_inv).to_dict())
+            if request.mode == SyncMode.SYNC and services.config.rotation.queue:
+                # and the rotation scan's, from the primary's (every pair's is the same)
+                services.state.put_json(rotation_inputs_key(request.run_id),
+                                        ScanInputs.of(source_inv, started_at).to_dict())
         report = SyncReport.start(plan, dry_run=request.dry_run, started_at=started_at)
         report = report.add_calls(probe_calls).add_calls(calls)
         drift = sum(1 for item in plan.items if item.drift)

@@ -25,6 +25,12 @@ def renewal_inputs_key(run_id: str, target: str) -> str:
     return f"{plans_prefix(run_id, target)}renewal-inputs.json"
 
 
+def rotation_inputs_key(run_id: str) -> str:
+    """What the rotation scan at the end of a full sync needs of the primary's listing, kept by
+    the run's plans (:class:`kvdr.rotation.scan.ScanInputs`)."""
+    return f"{plans_prefix(run_id)}rotation-inputs.json"
+
+
 def missing_since_key(target: str) -> str:
     return f"sync/missing-since/{target}.json"
 

@@ -16,7 +16,10 @@ primary's region's queue, as the event path's do.
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from kvdr.errors import KvdrError
 from kvdr.rotation.announce import MarkerCopies, Outcome, announce, latest_version
@@ -24,7 +27,7 @@ from kvdr.rotation.contracts import MAX_LISTED, ScanResult
 from kvdr.rotation.markers import MARKER_PREFIX, markers_in
 from kvdr.rotation.message import DueReason, Source, expiry_seconds
 from kvdr.rotation.publisher import PublishError, RotationPublisher
-from kvdr.vault.inventory import ItemKind, ItemProps, sort_key
+from kvdr.vault.inventory import Inventory, ItemKind, ItemProps, sort_key
 from kvdr.vault.links import is_reserved_name
 from kvdr.vault.session import VaultSession
 
@@ -41,18 +44,48 @@ def due_reason(expires: datetime, now: datetime) -> DueReason:
     return DueReason.EXPIRED if expires <= now else DueReason.NEAR_EXPIRY
 
 
+@dataclass(frozen=True)
+class ScanInputs:
+    """What the scan needs of the primary's listing: the items that may be due (expiring
+    within :data:`DUE_WITHIN` and a day of margin of when they were listed) and the markers.
+    A full sync's plan listed the primary anyway and keeps these for the scan, so the scan
+    costs no second listing of a vault of many secrets."""
+
+    items: tuple[ItemProps, ...]
+    markers: Mapping[str, Mapping[str, str]]  # marker secret name -> its tags
+
+    @classmethod
+    def of(cls, inventory: Inventory, listed_at: datetime) -> ScanInputs:
+        horizon = listed_at + DUE_WITHIN + timedelta(days=1)
+        return cls(tuple(p for p in inventory.items if p.expires is not None
+                         and p.expires <= horizon),
+                   {p.name: dict(p.tags) for p in inventory.of_kind(ItemKind.SECRET)
+                    if p.name.lower().startswith(MARKER_PREFIX)})
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"items": [p.to_dict() for p in self.items],
+                "markers": {name: dict(tags) for name, tags in self.markers.items()}}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> ScanInputs:
+        return cls(tuple(ItemProps.from_dict(p) for p in data.get("items") or ()),
+                   {str(k): dict(v) for k, v in (data.get("markers") or {}).items()})
+
+
 def scan_primary(primary: VaultSession, publisher: RotationPublisher, *, epoch: int,
-                 now: datetime, copies: MarkerCopies) -> ScanResult:
+                 now: datetime, copies: MarkerCopies, inputs: ScanInputs | None = None
+                 ) -> ScanResult:
     """Announce what is due in ``primary``'s vault. A vault error on one item is reported and
-    the scan goes on; a queue that refuses stops it (every later message would fail too)."""
-    inventory = primary.inventory(include_deleted=False)
-    listed = {p.name: p.tags for p in inventory.of_kind(ItemKind.SECRET)
-              if p.name.lower().startswith(MARKER_PREFIX)}
-    markers = markers_in(listed)
+    the scan goes on; a queue that refuses stops it (every later message would fail too).
+    ``inputs``: what a full sync's plan kept of its listing of the primary; without them the
+    primary is listed here."""
+    if inputs is None:
+        inputs = ScanInputs.of(primary.inventory(include_deleted=False), now)
+    markers = markers_in(inputs.markers)
     due = published = announced = repaired = 0
     items: list[str] = []
     failures: list[dict[str, str]] = []
-    for props in sorted(inventory.items, key=lambda p: sort_key(p.kind, p.name)):
+    for props in sorted(inputs.items, key=lambda p: sort_key(p.kind, p.name)):
         if is_reserved_name(props.name) or props.managed or not is_due(props, now):
             continue
         due += 1

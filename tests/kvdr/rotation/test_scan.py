@@ -142,3 +142,21 @@ def test_two_versions_of_one_second_announce_the_latest_the_listing_shows(
     [message] = [m for m in rotation_env.messages() if m.name == name]
     assert (message.version, message.expires) == (newer.properties.version,
                                                   now + dt.timedelta(days=12))
+
+
+def test_the_scan_lists_nothing_the_syncs_plan_listed_already(rotation_env: RotationEnv) -> None:
+    """The scan reads what the plan kept of its listing of the primary: a vault of many
+    secrets is listed once per sync, with rotation on, and a due item is still announced."""
+    env = rotation_env.sync
+    now = dt.datetime.now(dt.UTC).replace(microsecond=0)
+    with env.emu.secret_client("east") as secrets:
+        for i in range(60):  # three pages of 25
+            secrets.set_secret(f"bulk-{i:02d}", "v")
+        secrets.set_secret("due-soon", "v", expires_on=now + dt.timedelta(days=7))
+    first = env.sync()
+    assert first["rotation"]["published"] == 1
+    env.emu.reset_stats("east")
+    again = env.sync()
+    assert again["rotation"]["announced"] == 1 and again["rotation"]["published"] == 0
+    listings = sum(env.emu.stats("east")["operations"].get("GetSecrets", {}).values())
+    assert listings == 3, env.emu.stats("east")["operations"]
