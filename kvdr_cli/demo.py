@@ -5,9 +5,11 @@ engine, Event Grid deliveries from the emulator into the app's webhook. It seeds
 runs the initial full sync through the app's HTTP starter with progress, shows live writes
 replicating through the event path, shows that a second full sync writes nothing, prints the
 replication status, runs the DR drill, takes the primary's vault down so that an Azure Monitor
-alert starts a failover that an operator approves, keeps writing to the new primary, fails
-back once the old region returns (nothing lost), checks that no seeded value reached the
-engine's checkpoints or kvdr's state, and stops everything it started.
+alert starts a failover that an operator approves (renewal is handed over), keeps writing to
+the new primary, fails back once the old region returns (nothing lost), lets ten months pass on
+the emulator's clock (only the primary renews its certificates; the copies follow), checks that
+no seeded value reached the engine's checkpoints or kvdr's state, and stops everything it
+started.
 
 The app plays the westus region's copy (``topology.local_region = westus``): it is the one
 Azure Monitor tells when eastus's vault fails.
@@ -30,7 +32,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from azure.keyvault.certificates import CertificatePolicy
+from azure.keyvault.certificates import CertificatePolicy, CertificatePolicyAction, LifetimeAction
 
 import function_app
 from emulator.server import VaultSpec
@@ -44,9 +46,14 @@ from kvdr.drill.report import DrillReport
 from kvdr.events.handler import reset_caches
 from kvdr.failover.report import LAST_REPORT_KEY as FAILOVER_REPORT
 from kvdr.failover.report import FailoverReport
-from kvdr.services import configure, local_runtime
+from kvdr.renewal.ledger import read_ledger
+from kvdr.renewal.ownership import read_policy
+from kvdr.services import Runtime, configure, local_runtime
 from kvdr.status import LAST_REPORT_KEY as SYNC_REPORT
 from kvdr.status import build_status
+from kvdr.vault.inventory import ItemKind
+from kvdr.vault.links import LinkState
+from kvdr.vault.session import props_from_certificate
 from kvdr_cli.commands.host import export_schedules
 from kvdr_cli.commands.local import ProgressDisplay, follow, phase_of
 from kvdr_cli.commands.sync import render_record
@@ -115,9 +122,12 @@ def seed(emu: Emulator, n_secrets: int) -> dict[str, str]:
     with emu.certificate_client("kv-east") as certs:
         for name, exportable in (("web-tls", True), ("api-tls", True),
                                  ("hsm-bound-tls", False)):
+            # each renews itself at 80 % of its 12 months — in the primary only (step 12)
             policy = CertificatePolicy(issuer_name="Self", subject=f"CN={name}.contoso.test",
                                        exportable=exportable, key_type="RSA", key_size=2048,
-                                       validity_in_months=12)
+                                       validity_in_months=12, lifetime_actions=[
+                                           LifetimeAction(CertificatePolicyAction.auto_renew,
+                                                          lifetime_percentage=80)])
             certs.begin_create_certificate(name, policy).result()
     with emu.key_client("kv-east") as keys:
         keys.create_rsa_key("signing-key", size=2048, tags={"use": "jwt"})
@@ -203,6 +213,32 @@ def live_writes(emu: Emulator, count: int) -> list[float]:
     finally:
         west.observers.remove(on_version)
     return lags
+
+
+def minted(emu: Emulator, vault: str, name: str) -> tuple[int, int]:
+    """(versions, versions this vault minted itself: every version but kvdr's copies)."""
+    with emu.certificate_client(vault) as client:
+        found = [props_from_certificate(p)
+                 for p in client.list_properties_of_certificate_versions(name)]
+    return len(found), sum(1 for p in found if p.link_state != LinkState.CONFIRMED)
+
+
+def renewal_act(emu: Emulator, runtime: Runtime) -> None:
+    """Step 12: the copies' AutoRenew was disarmed by the sync (the armed form kept in westus's
+    renewal ledger); ten months later eastus renews, westus does not, and the event path
+    copies eastus's new versions."""
+    west = runtime.session("westus")
+    policy = read_policy(west, ItemKind.CERTIFICATE, "web-tls")
+    say(f"   web-tls in westus: {policy.renewal.encode() if policy else '?'} (disarmed copy); "
+        f"armed form kept in westus's ledger: "
+        f"{len(read_ledger(west))} entries")
+    emu.advance(300 * 86400)
+    emu.wait_events_delivered(60)
+    for name in ("web-tls", "api-tls"):
+        east_total, east_own = minted(emu, "kv-east", name)
+        west_total, west_own = minted(emu, "kv-west", name)
+        say(f"   {name}: eastus {east_total} versions ({east_own - 1} renewal minted there); "
+            f"westus {west_total} versions, {west_own} minted there")
 
 
 def leaked(paths: Sequence[Path], values: dict[str, str]) -> int:
@@ -368,12 +404,16 @@ def main(argv: Sequence[str] | None = None) -> int:
                                   == values[f"outage-write-{i}"])
                 say(f"   outage writes now on eastus: {arrived} of 3")
                 say(indented(build_status(runtime).render_text()))
+
+                step(12, "Ten months pass (the emulator's clock): only the primary — eastus "
+                         "again since the failback — renews its certificates; copies follow")
+                renewal_act(emu, runtime)
         finally:
             configure(previous)
             runtime.close()
             reset_caches()
 
-        step(12, "No secret value in the engine's checkpoints or kvdr's state")
+        step(13, "No secret value in the engine's checkpoints or kvdr's state")
         count = leaked([work / "engine", work / "state"], values)
         say(f"   seeded values found in {work / 'engine'} and {work / 'state'}: {count}")
 

@@ -24,6 +24,11 @@ def test_the_demo_syncs_drills_fails_over_on_an_alert_fails_back_and_leaks_no_va
     assert "failback westus -> eastus: completed (epoch 2 -> 3)" in out
     assert "outage writes now on eastus: 3 of 3" in out
     assert "primary eastus at epoch 3" in out
+    assert "renewal hand-over: westus armed 2; not reached: eastus" in out
+    assert "renewal hand-over: eastus armed 2; westus disarmed 2" in out
+    # ten months later only the primary renewed; the copies followed
+    assert "web-tls: eastus 2 versions (1 renewal minted there); westus 2 versions, 0 minted " \
+        "there" in out
     assert "seeded values found in" in out and "are stopped." in out
     assert ": 0\n" in out.split("seeded values found in", 1)[1]
     assert out.rstrip().endswith("`make demo KEEP=1` (or --keep) keeps it.")
