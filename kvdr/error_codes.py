@@ -167,6 +167,48 @@ ERROR_CODES: tuple[ErrorCodeSpec, ...] = (
         "`FUNCTIONS_REQUEST_BODY_SIZE_LIMIT` (default 100 MiB).",
         "Send a smaller body, or raise the setting.", http_status=413),
     ErrorCodeSpec(
+        "restore.bad_request",
+        "A restore request kvdr cannot act on exactly as written (an unknown field or kind, a "
+        "name glob that matches no vault name, a reason too long).",
+        "Fix the field the message names; nothing was started.", http_status=400,
+        exit_code=_CONFIG_EXIT),
+    ErrorCodeSpec(
+        "restore.bad_time",
+        "The restore's moment (`as_of`) is not an ISO 8601 time with a zone nor a duration "
+        "ago, or lies in the future, or further back than a vault keeps deleted items.",
+        "Give a time such as `2025-03-01T02:00:00Z` or a duration such as `2h`; nothing was "
+        "started.", http_status=400, exit_code=_CONFIG_EXIT),
+    ErrorCodeSpec(
+        "restore.changed",
+        "The item changed after the restore plan was made (purged, or neither live nor "
+        "soft-deleted any more); nothing was written for it.",
+        "Run the restore again: it re-plans the item."),
+    ErrorCodeSpec(
+        "restore.internal",
+        "An unexpected error while restoring one item; the other items went on.",
+        "Read the log line for the item, then run the restore again."),
+    ErrorCodeSpec(
+        "restore.not_exportable",
+        "The certificate to restore is not exportable (or its backing secret holds no private "
+        "key), so it cannot be re-imported.",
+        "Provision the certificate again (or from its issuer); kvdr cannot restore it."),
+    ErrorCodeSpec(
+        "restore.source_gone",
+        "The version the plan restores no longer exists (purged since the plan, or the region "
+        "that holds the copy lost it).",
+        "Run the restore again: it re-plans the item from what is left."),
+    ErrorCodeSpec(
+        "restore.source_unreadable",
+        "The version to restore cannot be read: it is disabled (a disabled version's value "
+        "cannot be read), kvdr's role lacks Get, or the region holding the copy is not "
+        "reachable.",
+        "Enable that version (or grant the role, or wait for the region) and run the restore "
+        "again."),
+    ErrorCodeSpec(
+        "restore.verify_failed",
+        "A re-imported certificate's thumbprint differs from the version it restores.",
+        "Check the certificate in the primary and run the restore again."),
+    ErrorCodeSpec(
         "rotation.publish_failed",
         "The rotation queue did not take a \"rotation due\" message (unreachable, missing, or "
         "the app's identity lacks Storage Queue Data Message Sender). The event is retried by "
