@@ -198,11 +198,9 @@ class EventHandler:
             publisher = rotation_publisher(config)
             if publisher is None or is_reserved_name(event.name):
                 return _pending(event, ignored, reason=reason, **where)
-            topology = self.topology.get(runtime)
-            if topology.primary != region.name:
-                topology = self.topology.get(runtime, fresh=True)
-                if topology.primary != region.name:
-                    return _pending(event, ignored, reason=IgnoreReason.NON_PRIMARY, **where)
+            topology = self._primary(runtime, region.name)
+            if topology is None:
+                return _pending(event, ignored, reason=IgnoreReason.NON_PRIMARY, **where)
             with self.locks.for_item(event.kind, event.name):
                 done = announce_event(
                     runtime, publisher, region=region.name, epoch=topology.epoch,
@@ -214,15 +212,20 @@ class EventHandler:
         if is_reserved_name(event.name):
             return _pending(event, ignored, reason=IgnoreReason.RESERVED, **where)
 
-        topology = self.topology.get(runtime)
-        if topology.primary != region.name:
-            # a failover/failback may have happened since the cached read: check once, fresh
-            topology = self.topology.get(runtime, fresh=True)
-            if topology.primary != region.name:
-                return _pending(event, ignored, reason=IgnoreReason.NON_PRIMARY, **where)
+        topology = self._primary(runtime, region.name)
+        if topology is None:
+            return _pending(event, ignored, reason=IgnoreReason.NON_PRIMARY, **where)
 
         with self.locks.for_item(event.kind, event.name):
             return self._replicate(runtime, event, region, topology)
+
+    def _primary(self, runtime: EventRuntime, region: str) -> TopologyRecord | None:
+        """The topology in force when ``region`` is its primary, else None. A failover or
+        failback may have happened since the cached read: a mismatch is checked once, fresh."""
+        topology = self.topology.get(runtime)
+        if topology.primary != region:
+            topology = self.topology.get(runtime, fresh=True)
+        return topology if topology.primary == region else None
 
     def _replicate(self, runtime: EventRuntime, event: VaultEvent, region: Region,
                    topology: TopologyRecord) -> _Pending:

@@ -24,24 +24,20 @@ reading it in the portal; it is no secret.
 
 from __future__ import annotations
 
-import hashlib
-import json
 import logging
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 
-from kvdr.errors import VaultError
 from kvdr.renewal.policy import RenewalPolicy
 from kvdr.vault.inventory import ItemKind
+from kvdr.vault.reserved import list_records, record_name, record_tags, write_record
 from kvdr.vault.session import VaultSession
 
 log = logging.getLogger(__name__)
 
 LEDGER_PREFIX = "kvdr-renewal-"
 RECORD_TAG = ("kvdr-record", "renewal")
-LEDGER_CONTENT_TYPE = "application/json"
-_KIND_LETTER = {ItemKind.CERTIFICATE: "c", ItemKind.KEY: "k"}
 
 
 class EntryState(StrEnum):
@@ -50,9 +46,8 @@ class EntryState(StrEnum):
 
 
 def ledger_name(kind: ItemKind | str, name: str) -> str:
-    """The reserved secret of one item's entry (names are case-insensitive in a vault)."""
-    digest = hashlib.sha256(name.lower().encode("utf-8")).hexdigest()[:40]
-    return f"{LEDGER_PREFIX}{_KIND_LETTER[ItemKind(kind)]}-{digest}"
+    """The reserved secret of one item's entry (:func:`kvdr.vault.reserved.record_name`)."""
+    return record_name(LEDGER_PREFIX, kind, name)
 
 
 @dataclass(frozen=True)
@@ -115,27 +110,18 @@ def ledger_from(listed: Iterable[tuple[str | None, bool | None, Mapping[str, str
 def read_ledger(session: VaultSession) -> Ledger:
     """Every valid entry of this vault, by (kind, lower-case name): one paged list call (of
     every secret: a sync reads the entries from its inventory instead, :func:`ledger_from`)."""
-    with session.mapped("list the renewal ledger"):
-        return ledger_from((p.name, p.enabled, p.tags)
-                           for p in session.secrets.list_properties_of_secrets())
+    return ledger_from((p.name, p.enabled, p.tags)
+                       for p in list_records(session, LEDGER_PREFIX, "list the renewal ledger"))
 
 
 def read_entry(session: VaultSession, kind: ItemKind, name: str) -> LedgerEntry | None:
-    """One item's entry, with one get of its reserved secret (where a whole ledger would cost a
-    list of every secret of the vault: the copier and the event path ask for one item). The
-    value read is the entry's own JSON, never a user's secret. None when there is none, or it is
-    disabled or not a valid entry for this item."""
-    secret_name = ledger_name(kind, name)
-    try:
-        secret = session.call_or_none(f"read renewal ledger entry for {kind} '{name}'",
-                                      session.secrets.get_secret, secret_name)
-    except VaultError as exc:
-        if exc.code == "vault.forbidden":  # a disabled entry: read_ledger ignores it too
-            return None
-        raise
-    if secret is None or secret.properties.enabled is False:
-        return None
-    entry = LedgerEntry.from_tags(secret.properties.tags)
+    """One item's entry, from its reserved secret's version list (where a whole ledger would
+    cost a list of every secret of the vault: the copier and the event path ask for one item;
+    no value is read). None when there is none, or it is disabled or not a valid entry for this
+    item."""
+    tags = record_tags(session, ledger_name(kind, name),
+                       f"read renewal ledger entry for {kind} '{name}'")
+    entry = LedgerEntry.from_tags(tags)
     return entry if entry is not None and entry.key == (ItemKind(kind), name.lower()) else None
 
 
@@ -155,23 +141,11 @@ def write_entry(session: VaultSession, entry: LedgerEntry,
     returns whether a version was written. A soft-deleted entry is recovered first."""
     if entry.same_content(current):
         return False
-    value = json.dumps({"kind": str(entry.kind), "name": entry.name,
+    write_record(session, entry.secret_name, entry.tags(),
+                 f"write renewal ledger entry for {entry.kind} '{entry.name}'",
+                 value={"kind": str(entry.kind), "name": entry.name,
                         "policy": entry.policy.encode(), "state": str(entry.state),
-                        "epoch": entry.epoch}, separators=(",", ":"))
-    what = f"write renewal ledger entry for {entry.kind} '{entry.name}'"
-
-    def write() -> None:
-        session.call(what, session.secrets.set_secret, entry.secret_name, value,
-                     content_type=LEDGER_CONTENT_TYPE, tags=entry.tags())
-
-    try:
-        write()
-    except VaultError as exc:
-        if exc.code != "vault.deleted_but_recoverable":
-            raise
-        with session.mapped(f"recover renewal ledger entry for {entry.kind} '{entry.name}'"):
-            session.secrets.begin_recover_deleted_secret(entry.secret_name).wait()
-        write()
+                        "epoch": entry.epoch})
     log.info("renewal ledger: %s %s %s in %s", entry.kind, entry.name, entry.state,
              session.region)
     return True

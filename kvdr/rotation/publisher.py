@@ -37,12 +37,11 @@ from kvdr.config.endpoints import DEFAULT_STORAGE_SUFFIX, is_loopback_host
 from kvdr.config.schema import Config
 from kvdr.errors import ConfigError, KvdrError
 from kvdr.rotation.message import RotationMessage
-from kvdr.state.blob import DEV_ACCOUNT_KEY, DEV_ACCOUNT_NAME
+from kvdr.state.blob import expand_dev_storage
 
 log = logging.getLogger(__name__)
 
 DEFAULT_QUEUE = "kvdr-rotation"
-DEV_QUEUE_ENDPOINT = f"http://127.0.0.1:10001/{DEV_ACCOUNT_NAME}"
 PUBLISH_FAILED_CODE = "rotation.publish_failed"
 NEVER_EXPIRES = -1  # the queue keeps the message until a consumer deletes it
 # The storage SDK's default retries wait 15, 18 and 24 s: far too long inside an event trigger,
@@ -156,7 +155,7 @@ def queue_publisher(env: Mapping[str, str], queue: str, connection: str,
                           f"string in {connection} (UseDevelopmentStorage=true for Azurite)",
                           code="config.missing")
     try:
-        client = QueueClient.from_connection_string(_expand_dev_storage(text), queue,
+        client = QueueClient.from_connection_string(expand_dev_storage(text, "Queue"), queue,
                                                     **client_kwargs)
     except ValueError:
         # the connection string holds the account key: never echo it
@@ -261,18 +260,3 @@ def _identity_credential(env: Mapping[str, str], connection: str) -> Any:
     if client_id:
         return ManagedIdentityCredential(client_id=client_id)
     return DefaultAzureCredential()
-
-
-def _expand_dev_storage(text: str) -> str:
-    """``UseDevelopmentStorage=true`` (which the storage SDK does not parse) -> Azurite's
-    well-known development account on its queue port (``DevelopmentStorageProxyUri`` when
-    given)."""
-    parts = dict(p.split("=", 1) for p in text.split(";") if "=" in p)
-    if parts.get("UseDevelopmentStorage", "").lower() != "true":
-        return text
-    endpoint = DEV_QUEUE_ENDPOINT
-    proxy = parts.get("DevelopmentStorageProxyUri")
-    if proxy:
-        endpoint = f"{proxy.rstrip('/')}:10001/{DEV_ACCOUNT_NAME}"
-    return (f"DefaultEndpointsProtocol=http;AccountName={DEV_ACCOUNT_NAME};"
-            f"AccountKey={DEV_ACCOUNT_KEY};QueueEndpoint={endpoint};")

@@ -56,7 +56,6 @@ DEV_ACCOUNT_NAME = "devstoreaccount1"
 DEV_ACCOUNT_KEY = (
     "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="
 )
-DEV_BLOB_ENDPOINT = "http://127.0.0.1:10000/devstoreaccount1"
 _ACCOUNT_NAME = re.compile(r"[a-z0-9]{3,24}")
 _CONTAINER_NAME = re.compile(r"[a-z0-9](?:[a-z0-9]|-(?=[a-z0-9])){2,62}")
 
@@ -133,7 +132,7 @@ class BlobStateStore:
                 f"{SETTING_BLOB_URI}, or a connection string in {SETTING_CONNECTION} "
                 "(UseDevelopmentStorage=true for Azurite)",
                 code="config.missing")
-        conn = _expand_dev_storage(conn)
+        conn = expand_dev_storage(conn)
         try:
             client = ContainerClient.from_connection_string(conn, container, **kwargs)
         except ValueError:
@@ -274,18 +273,20 @@ def _identity_credential(env: Mapping[str, str]) -> Any:
     return DefaultAzureCredential()
 
 
-def _expand_dev_storage(conn: str) -> str:
+DEV_PORTS = {"Blob": 10000, "Queue": 10001}  # Azurite's well-known ports
+
+
+def expand_dev_storage(conn: str, service: str = "Blob") -> str:
     """``UseDevelopmentStorage=true`` (which the storage SDK does not parse) -> Azurite's
-    well-known development account, at ``DevelopmentStorageProxyUri`` when given."""
+    well-known development account on ``service``'s port (``Blob`` or ``Queue``), at
+    ``DevelopmentStorageProxyUri`` when given. Any other connection string is returned as is."""
     parts = dict(p.split("=", 1) for p in conn.split(";") if "=" in p)
     if parts.get("UseDevelopmentStorage", "").lower() != "true":
         return conn
-    endpoint = DEV_BLOB_ENDPOINT
-    proxy = parts.get("DevelopmentStorageProxyUri")
-    if proxy:
-        endpoint = f"{proxy.rstrip('/')}:10000/{DEV_ACCOUNT_NAME}"
+    host = (parts.get("DevelopmentStorageProxyUri") or "http://127.0.0.1").rstrip("/")
+    endpoint = f"{host}:{DEV_PORTS[service]}/{DEV_ACCOUNT_NAME}"
     return (f"DefaultEndpointsProtocol=http;AccountName={DEV_ACCOUNT_NAME};"
-            f"AccountKey={DEV_ACCOUNT_KEY};BlobEndpoint={endpoint};")
+            f"AccountKey={DEV_ACCOUNT_KEY};{service}Endpoint={endpoint};")
 
 
 def _json_content() -> Any:
