@@ -44,7 +44,24 @@ class ItemJob:
         return records
 
     def primary_latest(self) -> VersionRecord | None:
-        return latest_record(self.primary_history())
+        """The primary's latest version. Versions created in one second tie in a version
+        list, so the service says which is current (a secret's value read with it stays in
+        here; a disabled latest cannot be read, and the list decides)."""
+        history = self.primary_history()
+        p = self.primary
+        try:
+            if self.kind == ItemKind.CERTIFICATE:
+                current = p.call(f"get certificate '{self.name}'", p.certificates.get_certificate,
+                                 self.name).properties.version
+            else:
+                current = p.call(f"get secret '{self.name}'", p.secrets.get_secret,
+                                 self.name).properties.version
+        except VaultError as exc:
+            if exc.code not in ("vault.forbidden", "vault.not_found"):
+                raise
+            current = None
+        found = [r for r in history if current and r.id and r.id.lower() == current.lower()]
+        return found[0] if found else latest_record(history)
 
     def source_version(self, version: str | None) -> VersionRecord:
         """The version to restore, from the source's version list (properties only)."""

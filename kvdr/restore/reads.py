@@ -22,6 +22,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from kvdr.errors import KvdrError
+from kvdr.restore.marks import mark_of
 from kvdr.vault.inventory import Inventory, ItemKind, ItemProps, item_key, to_utc
 from kvdr.vault.session import (
     PAGE_SIZE,
@@ -56,8 +57,12 @@ class VersionRecord:
         return token_time(self.props.version)
 
     @property
-    def order(self) -> tuple[datetime, datetime]:
-        return (self.created or _EPOCH, self.props.updated_on or _EPOCH)
+    def order(self) -> tuple[datetime, datetime, bool]:
+        """Latest last. Versions of one second tie; a confirmed restore wins such a tie (kvdr
+        wrote it after the versions it saw)."""
+        mark = mark_of(self.props.tags)
+        return (self.created or _EPOCH, self.props.updated_on or _EPOCH,
+                mark is not None and mark.confirmed_for(self.id))
 
 
 def latest_record(history: Iterable[VersionRecord]) -> VersionRecord | None:
