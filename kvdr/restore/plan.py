@@ -272,7 +272,9 @@ def _from_copies(kind: ItemKind, name: str, reads: RestoreReads, as_of: datetime
         return _item(subject, A.REPORT_NEW, f"created at {_t(latest.created)}, after TIME"
                      f"{state}: reported, never deleted")
     region, copy, origin = best
-    where = ("gone from the primary (purged, or never there)" if latest is None else
+    where = ("gone from the primary, not even soft-deleted (purged after TIME; or deleted and "
+             "purged before it, which kvdr cannot tell apart: narrow the names if so)"
+             if latest is None else
              f"its history here starts at {_t(latest.created)}, after TIME (purged and "
              "created again?)")
     what = f"the copy in {region} of the version created at {_t(origin)}"
