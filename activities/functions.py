@@ -16,6 +16,7 @@ from typing import Any
 from activities.blueprint import bp
 from activities.drill import DrillActivities
 from activities.failover import FailoverActivities
+from activities.restore import RestoreActivities
 from activities.rotation import RotationActivities
 from activities.sync import SyncActivities
 from kvdr.drill.contracts import MeasureRequest, PreflightRequest, RenewalCheckRequest
@@ -27,6 +28,8 @@ from kvdr.failover.contracts import (
     SwitchRequest,
 )
 from kvdr.failover.contracts import VerifyRequest as FailoverVerifyRequest
+from kvdr.restore.contracts import BatchRequest as RestoreBatchRequest
+from kvdr.restore.contracts import PlanRequest as RestorePlanRequest
 from kvdr.rotation.contracts import ScanRequest
 from kvdr.services import get_runtime
 from kvdr.sync.contracts import (
@@ -52,6 +55,10 @@ def failover_activities() -> FailoverActivities:
 
 def rotation_activities() -> RotationActivities:
     return RotationActivities(get_runtime())
+
+
+def restore_activities() -> RestoreActivities:
+    return RestoreActivities(get_runtime())
 
 
 def drill_activities() -> DrillActivities:
@@ -164,3 +171,21 @@ def drill_emit_event(record: dict[str, Any]) -> dict[str, Any]:
 @bp.activity_trigger(input_name="request")
 def rotation_scan(request: dict[str, Any]) -> dict[str, Any]:
     return rotation_activities().scan(ScanRequest.from_dict(request)).to_dict()
+
+
+# --- restore ------------------------------------------------------------------------------------
+
+
+@bp.activity_trigger(input_name="request")
+def restore_plan(request: dict[str, Any]) -> dict[str, Any]:
+    return restore_activities().plan(RestorePlanRequest.from_dict(request)).to_dict()
+
+
+@bp.activity_trigger(input_name="request")
+def restore_execute_batch(request: dict[str, Any]) -> dict[str, Any]:
+    return restore_activities().execute_batch(RestoreBatchRequest.from_dict(request)).to_dict()
+
+
+@bp.activity_trigger(input_name="record")
+def restore_save_report(record: dict[str, Any]) -> dict[str, Any]:
+    return restore_activities().save_report(record)

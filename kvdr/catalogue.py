@@ -22,6 +22,7 @@ class Orchestrator(StrEnum):
     FULL_SYNC_BATCHES = "full_sync_batches"
     FAILOVER = "failover"
     DRILL = "drill"
+    RESTORE = "restore"
 
 
 class Activity(StrEnum):
@@ -46,6 +47,9 @@ class Activity(StrEnum):
     DRILL_SAVE_REPORT = "drill_save_report"
     DRILL_EMIT_EVENT = "drill_emit_event"
     ROTATION_SCAN = "rotation_scan"
+    RESTORE_PLAN = "restore_plan"
+    RESTORE_EXECUTE_BATCH = "restore_execute_batch"
+    RESTORE_SAVE_REPORT = "restore_save_report"
 
 
 FULL_SYNC_INSTANCE = "full-sync"  # a real (not dry-run) full sync: the HTTP starter and timer
@@ -94,4 +98,9 @@ FULL_SYNC = Runbook(Orchestrator.FULL_SYNC, singleton=FULL_SYNC_INSTANCE)
 FAILOVER = Runbook(Orchestrator.FAILOVER, blocked_by=frozenset({Orchestrator.FAILOVER}))
 DRILL = Runbook(Orchestrator.DRILL, singleton=DRILL_INSTANCE,
                 blocked_by=frozenset({Orchestrator.FAILOVER}))
-RUNBOOKS: tuple[Runbook, ...] = (FULL_SYNC, FAILOVER, DRILL)
+# A restore runs once at a time (two would write the same items) and never while a
+# failover/failback runs (it writes to the primary); a restore does not block a failover: its
+# batches are fenced by the epoch, so a failover stops it cleanly.
+RESTORE = Runbook(Orchestrator.RESTORE,
+                  blocked_by=frozenset({Orchestrator.FAILOVER, Orchestrator.RESTORE}))
+RUNBOOKS: tuple[Runbook, ...] = (FULL_SYNC, FAILOVER, DRILL, RESTORE)

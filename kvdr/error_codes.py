@@ -179,6 +179,16 @@ ERROR_CODES: tuple[ErrorCodeSpec, ...] = (
         "Give a time such as `2025-03-01T02:00:00Z` or a duration such as `2h`; nothing was "
         "started.", http_status=400, exit_code=_CONFIG_EXIT),
     ErrorCodeSpec(
+        "restore.batch_failed",
+        "A restore batch activity failed for good after its retries: every item of the batch "
+        "is reported failed (items written before the failure stay restored).",
+        "Read the message and run the restore again: what already landed is not written "
+        "twice."),
+    ErrorCodeSpec(
+        "restore.batch_missing",
+        "A restore batch's stored plan is not in the state store.",
+        "Run the restore again."),
+    ErrorCodeSpec(
         "restore.changed",
         "The item changed after the restore plan was made (purged, or neither live nor "
         "soft-deleted any more); nothing was written for it.",
@@ -192,6 +202,11 @@ ERROR_CODES: tuple[ErrorCodeSpec, ...] = (
         "The certificate to restore is not exportable (or its backing secret holds no private "
         "key), so it cannot be re-imported.",
         "Provision the certificate again (or from its issuer); kvdr cannot restore it."),
+    ErrorCodeSpec(
+        "restore.plan_failed",
+        "The restore's plan activity failed after its retries (a vault or the state store kept "
+        "failing); nothing was restored.",
+        "Read the message in the report and run the restore again."),
     ErrorCodeSpec(
         "restore.source_gone",
         "The version the plan restores no longer exists (purged since the plan, or the region "
@@ -235,8 +250,8 @@ ERROR_CODES: tuple[ErrorCodeSpec, ...] = (
         "Name only secondary regions as targets."),
     ErrorCodeSpec(
         "runbook.failover_running",
-        "A drill was asked for while a failover or failback runs.",
-        "Run the drill once the failover has finished.", http_status=409),
+        "A drill or a restore was asked for while a failover or failback runs.",
+        "Run it once the failover has finished.", http_status=409),
     ErrorCodeSpec(
         "runbook.not_awaiting_approval",
         "An approval for a runbook that is not waiting for one.",

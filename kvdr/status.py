@@ -6,6 +6,9 @@ Built from three sources, read only (a status request never writes): the topolog
 the vaults (the highest epoch wins), the last full-sync report (``sync/last-report.json``) and
 the event path's counters (``events/stats.json``) in the state store.
 
+The last drill, failover and restore (``restore/last-report.json``: outcome, the moment, counts)
+are shown from their reports; a restore's outcome is information, never a problem by itself.
+
 Renewal (decision 9) is shown from what the last sync and the last failover recorded — the
 sync's renewal step per secondary (issuers missing or different, keys whose versions diverged,
 items it could not disarm or arm) and the failover's hand-over. Status never reads a policy
@@ -30,6 +33,7 @@ from kvdr.errors import KvdrError
 from kvdr.events.stats import lag_after
 from kvdr.failover.handover import handover_summary
 from kvdr.failover.report import LAST_REPORT_KEY as FAILOVER_REPORT_KEY
+from kvdr.restore.report import LAST_REPORT_KEY as RESTORE_REPORT_KEY
 from kvdr.services import Runtime
 from kvdr.state.store import StateStore
 from kvdr.status_renewal import renewal_lines, renewal_of, renewal_problems
@@ -80,13 +84,15 @@ class ReplicationStatus:
     events: Mapping[str, Any] = field(default_factory=dict)
     last_drill: Mapping[str, Any] | None = None
     last_failover: Mapping[str, Any] | None = None
+    last_restore: Mapping[str, Any] | None = None  # informational: never a problem by itself
 
     def to_dict(self) -> dict[str, Any]:
         return {"generated_at": format_time(self.generated_at), "primary": self.primary,
                 "epoch": self.epoch, "rpo_seconds": self.rpo_seconds,
                 "pairs": [p.to_dict() for p in self.pairs], "topology": self.topology,
                 "events": dict(self.events), "last_drill": self.last_drill,
-                "last_failover": self.last_failover, "problems": list(self.problems)}
+                "last_failover": self.last_failover, "last_restore": self.last_restore,
+                "problems": list(self.problems)}
 
     @property
     def healthy(self) -> bool:
@@ -131,6 +137,13 @@ class ReplicationStatus:
                          f"{f.get('epoch_after') or f.get('epoch_before')})")
             if f.get("renewal"):
                 lines.append(f"    renewal hand-over: {handover_summary(f['renewal'])}")
+        if self.last_restore:
+            r, counts = self.last_restore, self.last_restore.get("counts") or {}
+            lines.append(f"  last restore {r.get('finished') or '?'}: {r.get('outcome')} "
+                         f"({r.get('primary')} as of {r.get('as_of')}; restored "
+                         f"{counts.get('done', 0)}, already {counts.get('already', 0)}, failed "
+                         f"{counts.get('failed', 0)}, cannot {counts.get('cannot', 0)}, new "
+                         f"{counts.get('new', 0)})")
         lines += [f"  problem: {problem}" for problem in self.problems]
         return "\n".join(lines)
 
@@ -250,6 +263,7 @@ def build_status(runtime: Runtime, *, now: datetime | None = None) -> Replicatio
                                                  "lag_seconds_max", "lag_clamped")}
     drill = read(DRILL_REPORT_KEY)
     failover = read(FAILOVER_REPORT_KEY)
+    restore = read(RESTORE_REPORT_KEY)
     last_drill = None if not drill else {
         "run_id": drill.get("run_id"), "result": drill.get("result"),
         "finished_at": drill.get("finished_at"),
@@ -261,6 +275,9 @@ def build_status(runtime: Runtime, *, now: datetime | None = None) -> Replicatio
         k: failover.get(k) for k in ("run_id", "kind", "outcome", "source", "target",
                                      "epoch_before", "epoch_after", "finished_at",
                                      "rto_seconds", "renewal")}
+    last_restore = None if not restore else {
+        k: restore.get(k) for k in ("run_id", "outcome", "as_of", "primary", "epoch",
+                                    "started", "finished", "counts", "requested_by")}
     return ReplicationStatus(now, primary, epoch, tuple(pairs), topology,
                              config.objectives.rpo_seconds, tuple(problems), event_summary,
-                             last_drill, last_failover)
+                             last_drill, last_failover, last_restore)

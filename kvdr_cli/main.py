@@ -46,6 +46,12 @@ def _drill(argv: Sequence[str]) -> int:
     return drill.main(argv)
 
 
+def _restore(argv: Sequence[str]) -> int:
+    from kvdr_cli.commands import restore  # deferred: see above
+
+    return restore.main(argv)
+
+
 def _status(argv: Sequence[str]) -> int:
     from kvdr_cli.commands import status  # deferred: see above
 
@@ -63,6 +69,8 @@ _COMMANDS: dict[str, tuple[str, Command]] = {
                  partial(_failover, failback=True)),
     "drill": ("run the non-disruptive DR drill on the local engine and print its report",
               _drill),
+    "restore": ("put the primary's secrets and certificates back as they were at a moment "
+                "(`kvdr restore --as-of 2h`) on the local engine", _restore),
 }
 
 

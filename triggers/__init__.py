@@ -10,6 +10,7 @@ from triggers import (
     events,
     failover,
     health,
+    restore,
     runbooks,
     status,
     timers,
@@ -17,5 +18,5 @@ from triggers import (
 )
 from triggers.blueprint import bp
 
-__all__ = ["alerts", "bp", "drill", "events", "failover", "health", "runbooks", "status",
-           "timers", "topology"]
+__all__ = ["alerts", "bp", "drill", "events", "failover", "health", "restore", "runbooks",
+           "status", "timers", "topology"]

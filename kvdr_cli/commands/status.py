@@ -1,9 +1,10 @@
 """`kvdr status`: replication status per vault pair, from the vaults' topology records and
-the local state store (the last full sync, the event counters, the last drill and failover).
+the local state store (the last full sync, the event counters, the last drill, failover and
+restore).
 Renewal (per pair: issuers missing or different, keys whose versions diverged, items the last
 sync could not disarm or arm; the last failover's hand-over) comes from those records: status
 reads no policy. ``--json`` carries the same, as ``pairs[].renewal`` and
-``last_failover.renewal``.
+``last_failover.renewal``; the last restore (outcome, as-of, counts, when) as ``last_restore``.
 
 Exit codes (usable as a monitoring probe): 0 healthy; 1 a problem is listed (a vault did not
 answer, the topology records disagree — split brain, a stale or missing record — a pair is
@@ -29,7 +30,8 @@ def build_parser() -> argparse.ArgumentParser:
         prog="kvdr status",
         description="Replication status per vault pair: primary, epoch, last full sync, last "
                     "event, events pending/failed, estimated lag, and renewal (issuers, "
-                    "diverged keys, renewal failures, the last failover's hand-over). Reads "
+                    "diverged keys, renewal failures, the last failover's hand-over), and the "
+                    "last restore. Reads "
                     "the vaults' topology records and the local state directory; writes "
                     "nothing.",
         epilog="exit codes: 0 healthy; 1 a problem is listed (a vault did not answer, split "
