@@ -278,3 +278,14 @@ def test_a_primary_that_does_not_answer_fails_the_plan_with_a_report(env: SyncEn
     assert record["error"]["code"] == "vault.unreachable"
     assert "primary east did not answer" in record["error"]["message"]
     assert values(env) == {name: f"{BAD}-{name}" for name in NAMES}
+
+
+def test_nobody_approving_in_time_ends_the_run_with_nothing_written(env: SyncEnv) -> None:
+    at = damaged(env)
+    before = env.writes("east")
+    record = run(env, request(at, approval_required=True, approval_timeout_seconds=1))
+    assert record["outcome"] == "approval_timed_out"
+    assert record["approval"]["required"] is True and record["approval"]["approved"] is None
+    assert any("nobody approved within 1 s" in m for m in record["messages"])
+    assert env.writes("east") == before
+    assert values(env) == {name: f"{BAD}-{name}" for name in NAMES}
