@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from activities.services import ActivityServices, calls_of, open_sessions
+from activities.sync.store import missing_since_key
 from kvdr.errors import KvdrError
 from kvdr.restore.contracts import (
     BATCH_MISSING_CODE,
@@ -87,6 +88,18 @@ class RestoreActivities:
                                                             changed_at=datetime.now(UTC))})
         return view, reads.failed(), calls
 
+    def _missing_since(self, others: Sequence[Any]) -> dict[str, datetime]:
+        """When the full sync first saw each item missing from the primary, from every
+        secondary's record (the earliest sighting wins): a purge before TIME is not undone."""
+        found: dict[str, datetime] = {}
+        for region in others:
+            kept = self._services.state.get_json(missing_since_key(region.name)) or {}
+            for key, text in kept.items():
+                when = parse_time(text)
+                if when is not None and (key not in found or when < found[key]):
+                    found[key] = when
+        return found
+
     def plan(self, request: PlanRequest) -> PlanSummary:
         """Read the topology and plan against the primary (value-free reads); store the items
         that write in batches (not in a dry run); begin the report from the plan."""
@@ -116,7 +129,9 @@ class RestoreActivities:
             try:
                 plan = build_plan(sessions[primary], {r: sessions[r] for r in others},
                                   as_of=as_of, scope=RestoreScope.from_dict(request.scope),
-                                  epoch=epoch, disable_new=request.disable_new)
+                                  epoch=epoch, disable_new=request.disable_new,
+                                  missing_since=self._missing_since(config.others(primary)),
+                                  unreached=unreached)
             except KvdrError as exc:
                 return PlanSummary(False, primary, epoch, calls=_add(calls, calls_of(sessions)),
                                    error=exc.to_dict())
@@ -170,7 +185,9 @@ class RestoreActivities:
                                    calls_of(sessions))
             others = {r: sessions[r] for r in sources}
             outcomes = tuple(restore_item(primary, others, item, run_id=request.run_id,
-                                          disable_new=request.disable_new) for item in items)
+                                          disable_new=request.disable_new,
+                                          fingerprint_key=self._services.fingerprint_key)
+                             for item in items)
             calls = calls_of(sessions)
         logger.info("restore %s: batch %d: %d written, %d failed", request.run_id,
                     request.batch, sum(1 for o in outcomes if o.wrote),

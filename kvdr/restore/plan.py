@@ -261,6 +261,9 @@ def _from_copies(kind: ItemKind, name: str, reads: RestoreReads, as_of: datetime
     if unread:
         return _item(subject, A.CANNOT, f"no version at TIME here, and the copies in the "
                      f"secondaries were not all read: {'; '.join(unread)}")
+    gone = reads.missing_since.get(key) if latest is None else None
+    if gone is not None and gone <= as_of:
+        return None  # a full sync saw it missing from the primary already before TIME
     best = _best_copy(kind, name, reads, as_of)
     if best is None:
         if latest is None:
@@ -272,8 +275,11 @@ def _from_copies(kind: ItemKind, name: str, reads: RestoreReads, as_of: datetime
         return _item(subject, A.REPORT_NEW, f"created at {_t(latest.created)}, after TIME"
                      f"{state}: reported, never deleted")
     region, copy, origin = best
-    where = ("gone from the primary, not even soft-deleted (purged after TIME; or deleted and "
-             "purged before it, which kvdr cannot tell apart: narrow the names if so)"
+    where = (f"gone from the primary, not even soft-deleted (purged after TIME: a full sync "
+             f"first saw it missing at {_t(gone)})" if gone is not None else
+             "gone from the primary, not even soft-deleted (purged after TIME; or deleted and "
+             "purged before it, which kvdr cannot tell apart without a full sync's record of "
+             "when it went missing: narrow the names if so)"
              if latest is None else
              f"its history here starts at {_t(latest.created)}, after TIME (purged and "
              "created again?)")
@@ -299,15 +305,23 @@ def _from_copies(kind: ItemKind, name: str, reads: RestoreReads, as_of: datetime
 
 
 def build_plan(primary: VaultSession, others: Mapping[str, VaultSession], *, as_of: datetime,
-               scope: RestoreScope, epoch: int, disable_new: bool = False) -> RestorePlan:
+               scope: RestoreScope, epoch: int, disable_new: bool = False,
+               missing_since: Mapping[str, datetime] | None = None,
+               unreached: Mapping[str, str] | None = None) -> RestorePlan:
     """Read (value-free) and plan. The primary's inventory must be read (its error is
-    raised); every other failed read is named in the plan, which is then incomplete."""
+    raised); every other failed read is named in the plan, which is then incomplete.
+    ``missing_since``: item key -> when a full sync first saw it missing from the primary
+    (kept in the state store), which tells a purge after TIME from one before it.
+    ``unreached``: secondaries that did not answer (region -> code): their copies are unknown,
+    so an item missing from the primary is not called new."""
     kinds = tuple(scope.kinds)
     inventory = primary.inventory(kinds, include_deleted=False)
     deleted, unread = read_deleted(primary, kinds)
     complete = inventory.complete
     if not complete:
         unread[(primary.region, "*")] = "the inventory stopped part-way"
+    for region, code in (unreached or {}).items():
+        unread[(region, "*")] = f"[{code}] the vault did not answer"
     others_inv: dict[str, Inventory] = {}
     for region, session in sorted(others.items()):
         try:
@@ -334,7 +348,8 @@ def build_plan(primary: VaultSession, others: Mapping[str, VaultSession], *, as_
     reads = RestoreReads(primary=reads.primary, items=reads.items, deleted=reads.deleted,
                          histories=reads.histories, others=reads.others, copies=copies,
                          exportable=exportable, unread=more_unread,
-                         complete=complete and not more_unread)
+                         complete=complete and not more_unread,
+                         missing_since=dict(missing_since or {}))
     plan = plan_restore(reads, as_of=as_of, scope=scope, epoch=epoch, disable_new=disable_new)
     log.info("restore plan for %s as of %s: %s%s", primary.region, format_time(as_of),
              plan.counts(), "" if plan.complete else " (incomplete)")

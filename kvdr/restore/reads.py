@@ -96,7 +96,8 @@ class RestoreReads:
     item key; ``copies``: ``(region, item key)`` -> that region's version list;
     ``exportable``: ``(region, item key)`` -> whether the certificate's policy is exportable;
     ``unread``: ``(region, item key)`` -> what failed (``[code] message``), and
-    ``(region, "*")`` for a whole inventory; ``complete`` is False when any read failed."""
+    ``(region, "*")`` for a whole inventory; ``complete`` is False when any read failed;
+    ``missing_since``: the full sync's first sightings of items missing from the primary."""
 
     primary: str
     items: tuple[ItemProps, ...] = ()
@@ -107,6 +108,9 @@ class RestoreReads:
     exportable: Mapping[tuple[str, str], bool] = field(default_factory=dict)
     unread: Mapping[tuple[str, str], str] = field(default_factory=dict)
     complete: bool = True
+    # item key -> since when the full sync has seen it missing from the primary (the earliest
+    # of the secondaries' records): an item already gone at TIME is not brought back
+    missing_since: Mapping[str, datetime] = field(default_factory=dict)
 
 
 # --- I/O ------------------------------------------------------------------------------------

@@ -5,7 +5,7 @@ vault; the report is kept (a dry run never replaces the last one) with its custo
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from activities.restore import COMPLETED_EVENT, RestoreActivities
 from kvdr.restore.contracts import BatchRequest, PlanRequest, batch_key, plans_prefix
@@ -121,3 +121,53 @@ def test_the_report_is_kept_a_dry_run_never_replaces_the_last_and_an_event_is_se
     assert (event["outcome"], event["done"], event["new"], event["failed"]) == (
         "succeeded", 3, 1, 0)
     assert custom_events(events, COMPLETED_EVENT, "dry-run") == []
+
+
+def test_the_plan_does_not_bring_back_what_the_full_sync_saw_purged_before_time(
+        sync_env: SyncEnv) -> None:
+    """The plan reads the full sync's first sightings of items missing from the primary: an
+    item purged before TIME stays gone, one purged after it comes back from the copy."""
+    activities = family(sync_env)
+    with sync_env.emu.secret_client("east") as east:
+        east.set_secret("gone-early", GOOD)
+        east.set_secret("gone-late", GOOD)
+    assert sync_env.sync()["status"] == "succeeded"  # west holds both copies
+    sync_env.emu.advance(2)
+    at = sync_env.emu.clock.now()
+    with sync_env.emu.secret_client("east") as east:
+        for name in ("gone-early", "gone-late"):
+            east.begin_delete_secret(name).wait()
+            east.purge_deleted_secret(name)
+    # what the full sync keeps: gone-early missing since before TIME, gone-late since after
+    sync_env.runtime.state.put_json("sync/missing-since/west.json", {
+        "secret/gone-early": format_time(at.replace(microsecond=0) - timedelta(seconds=1)),
+        "secret/gone-late": format_time(at.replace(microsecond=0) + timedelta(seconds=1))})
+
+    summary = activities.plan(PlanRequest("purged-run", format_time(at) or "",
+                                          RestoreScope(names=("gone-*",)).to_dict()))
+
+    assert summary.ok
+    assert summary.preview == {"from_secondary": ("secret gone-late",)}, summary.preview
+
+
+def test_a_secondary_that_does_not_answer_makes_the_plan_incomplete(sync_env: SyncEnv) -> None:
+    """Items only the silent secondary holds cannot even be named: the plan says it is
+    incomplete instead of passing for a whole one."""
+    activities = family(sync_env)
+    with sync_env.emu.secret_client("east") as east:
+        east.set_secret("purged-while-west-down", GOOD)
+    assert sync_env.sync()["status"] == "succeeded"
+    sync_env.emu.advance(2)
+    at = format_time(sync_env.emu.clock.now()) or ""
+    with sync_env.emu.secret_client("east") as east:
+        east.begin_delete_secret("purged-while-west-down").wait()
+        east.purge_deleted_secret("purged-while-west-down")
+    sync_env.emu.down("west")
+    try:
+        summary = activities.plan(PlanRequest("unreached-run", at, RestoreScope(
+            names=("purged-while-west-down",)).to_dict()))
+    finally:
+        sync_env.emu.up("west")
+    assert summary.ok and summary.unreached == {"west": "vault.unreachable"}
+    assert summary.preview == {}
+    assert summary.report["complete"] is False

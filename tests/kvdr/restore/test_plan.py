@@ -300,3 +300,21 @@ def test_a_plan_round_trips_compactly_and_counts_by_action_and_kind():
     new = RestoreItem(S, "n", A.REPORT_NEW)
     with_new = RestorePlan(as_of=T, primary="east", epoch=4, items=(new, *p.items))
     assert new not in with_new.executable and new in with_new.executable_with(True)
+
+
+def test_an_item_the_full_sync_saw_missing_before_time_is_not_brought_back():
+    """A copy on a secondary outlives a purge (deletions are not mirrored by default): the
+    full sync's first sighting of the item missing from the primary tells a purge before TIME,
+    which a restore to TIME must not undo, from one after it, which it must."""
+    copy = _copy("a", LONG_BEFORE, LONG_BEFORE)
+
+    def reads(since: datetime | None) -> RestoreReads:
+        return RestoreReads(primary="east", others={"west": Inventory.of("west", [copy])},
+                            copies={("west", "secret/a"): (rec("w1", copy),)},
+                            missing_since={} if since is None else {"secret/a": since})
+
+    assert plan(reads(BEFORE)).items == ()  # already gone at TIME
+    after = one(plan(reads(AFTER)))
+    assert after.action == A.FROM_SECONDARY and "first saw it missing" in after.reason
+    unknown = one(plan(reads(None)))  # no record: restored, and the reason says why unsure
+    assert unknown.action == A.FROM_SECONDARY and "cannot tell apart" in unknown.reason
