@@ -165,6 +165,15 @@ def test_a_restore_undoes_a_bad_night_a_rerun_writes_nothing_and_it_can_be_undon
     text = run_kvdr("status", *options, cwd=tmp_path).stdout
     assert "last restore" in text and "succeeded (east as of" in text
 
+    # the restored versions replicate through the normal paths: the next full sync copies them
+    resynced = run_kvdr("sync", *options, cwd=tmp_path)
+    assert resynced.returncode == 0, resynced.stdout + resynced.stderr
+    west = emu.secret_client("west")
+    for name in (*ROTATED, *DELETED, PURGED):
+        assert west.get_secret(name).value == f"{GOOD}-{name}", name
+    west_certs = emu.certificate_client("west")
+    assert west_certs.get_certificate(CERTS[0]).properties.x509_thumbprint == before[CERTS[0]]
+
     # a restore is undoable: back to just before it, the bad values return
     undo = run_kvdr("restore", "--as-of", just_before_the_restore, "--yes", "--names",
                     "app-secret-*", "web-tls", *options, cwd=tmp_path)
