@@ -23,8 +23,8 @@ from kvdr.sync.copier import checked_write
 from kvdr.sync.copy_certificates import (
     PEM_CONTENT_TYPE,
     PFX_CONTENT_TYPE,
-    _has_private_key,
-    _import_policy,
+    has_private_key,
+    import_policy_for,
 )
 from kvdr.vault.session import props_from_certificate
 
@@ -82,14 +82,14 @@ def put_certificate(job: ItemJob, source: VersionRecord) -> tuple[bool, str]:
         raise _not_exportable(job)
     backing = job.read_secret(s, source.id)
     content_type = (backing.properties.content_type or PFX_CONTENT_TYPE).lower()
-    if not backing.value or not _has_private_key(backing.value, content_type):
+    if not backing.value or not has_private_key(backing.value, content_type):
         raise _not_exportable(job)
     data = (backing.value.encode("utf-8") if content_type == PEM_CONTENT_TYPE
             else base64.b64decode(backing.value))
     if job.region is not None:  # a copy's policy is disarmed: import the armed form
         existing = p.call_or_none(f"get certificate '{job.name}'",
                                   p.certificates.get_certificate, job.name)
-        policy = _import_policy(job.copy_context, job.name, policy, existing)
+        policy = import_policy_for(job.copy_context, job.name, policy, existing)
 
     def write() -> KeyVaultCertificate:
         return p.certificates.import_certificate(job.name, data, policy=policy,

@@ -4,7 +4,7 @@ certificate is skipped: provision it independently.
 
 An import carries a policy, and a copy imported with the source's ``AutoRenew`` renews on its
 own (decision 9). So a copy is imported with the source's policy disarmed, after the target's
-renewal ledger keeps the armed form (:func:`_import_policy`); only a reconcile, whose target is
+renewal ledger keeps the armed form (:func:`import_policy_for`); only a reconcile, whose target is
 the primary, imports a policy that renews."""
 
 from __future__ import annotations
@@ -38,7 +38,7 @@ PFX_CONTENT_TYPE = "application/x-pkcs12"
 PEM_CONTENT_TYPE = "application/x-pem-file"
 
 
-def _has_private_key(value: str, content_type: str | None) -> bool:
+def has_private_key(value: str, content_type: str | None) -> bool:
     if (content_type or "").lower() == PEM_CONTENT_TYPE:
         return "PRIVATE KEY-----" in value
     try:
@@ -70,7 +70,7 @@ def _align_certificate(ctx: CopyContext, name: str, cert: KeyVaultCertificate, s
     return True
 
 
-def _import_policy(ctx: CopyContext, name: str, source_policy: CertificatePolicy,
+def import_policy_for(ctx: CopyContext, name: str, source_policy: CertificatePolicy,
                    existing: KeyVaultCertificate | None) -> CertificatePolicy:
     """The policy to import with. The source's armed form is its own policy unless its ledger
     keeps the armed form of the disarmed one it holds (:func:`kvdr.renewal.ledger.armed_form`).
@@ -131,12 +131,12 @@ def copy_certificate(ctx: CopyContext, item: PlanItem) -> PlanAction:
                              code=OutcomeCode.SOURCE_DISABLED) from None
         raise
     content_type = (backing.properties.content_type or PFX_CONTENT_TYPE).lower()
-    if not backing.value or not _has_private_key(backing.value, content_type):
+    if not backing.value or not has_private_key(backing.value, content_type):
         raise ItemSkipped(Reason.NON_EXPORTABLE)
     data = (backing.value.encode("utf-8") if content_type == PEM_CONTENT_TYPE
             else base64.b64decode(backing.value))
     tags = user_tags_fit(read.tags, link)
-    import_policy = _import_policy(ctx, item.name, policy, existing)
+    import_policy = import_policy_for(ctx, item.name, policy, existing)
 
     def write() -> KeyVaultCertificate:
         return t.certificates.import_certificate(item.name, data, policy=import_policy,
