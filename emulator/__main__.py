@@ -10,6 +10,7 @@ import signal
 import sys
 from pathlib import Path
 
+from emulator.faults import parse_kinds
 from emulator.server import EmulatorServer
 from emulator.throttle import ThrottleLimits
 from emulator.vaults import DEFAULT_GEOGRAPHY, VaultSpec
@@ -49,6 +50,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     serve.add_argument("--limit-key-create", type=int, default=20, metavar="N")
     serve.add_argument("--limit-other", type=int, default=4000, metavar="N")
     serve.add_argument("--fault-rate", type=float, default=0.0, metavar="R")
+    serve.add_argument("--fault-kinds", metavar="K,K…",
+                       help="the fault mix, from 429,500,503,drop,drop_after_write "
+                            "(default 429,500,503,drop)")
     serve.add_argument("--seed", type=int, default=0)
     serve.add_argument("--roles", type=Path, metavar="FILE", help='JSON {"token": "read"|"full"}')
     serve.add_argument("--admin-port", type=int, metavar="P")
@@ -60,6 +64,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     args = parser.parse_args(argv)
     if not 0.0 <= args.fault_rate <= 1.0:
         parser.error("--fault-rate must be between 0 and 1")
+    if args.fault_kinds is not None:
+        try:
+            parse_kinds(args.fault_kinds)
+        except ValueError as exc:
+            parser.error(f"--fault-kinds: {exc}")
     return args
 
 
@@ -88,6 +97,7 @@ def build_server(args: argparse.Namespace) -> EmulatorServer:
         throttle=limits,
         fault_rate=args.fault_rate,
         seed=args.seed,
+        fault_kinds=args.fault_kinds,
         roles=roles,
         admin_port=args.admin_port,
     )

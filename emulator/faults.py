@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import random
+from collections.abc import Iterable
 from enum import StrEnum
 
 # Methods the Azure SDK re-sends after a connection drops mid-response; POST and PATCH are not
 # (azure-core retries them only on 500/503/504), so a drop scheduled for them becomes a 503.
 _DROP_SAFE = frozenset({"GET", "PUT", "DELETE", "HEAD"})
+# Methods that change a vault: a "drop after write" applies them, then loses the answer.
+WRITE_METHODS = frozenset({"PUT", "POST", "PATCH", "DELETE"})
 
 
 class Fault(StrEnum):
@@ -15,20 +18,57 @@ class Fault(StrEnum):
     INTERNAL = "500"
     UNAVAILABLE = "503"
     DROP = "drop"
+    # the server applies the write, then drops the connection before answering: the client
+    # cannot tell whether it landed (what makes a blind retry create a second version)
+    DROP_AFTER_WRITE = "drop_after_write"
+
+
+# the mix when no kinds are given (unchanged, so a seed's schedule stays what it was)
+DEFAULT_KINDS: tuple[Fault, ...] = (Fault.THROTTLED, Fault.INTERNAL, Fault.UNAVAILABLE,
+                                    Fault.DROP)
+
+
+def parse_kinds(kinds: Iterable[str | Fault] | str | None) -> tuple[Fault, ...]:
+    """Fault kinds from names (``"429,500,503,drop,drop_after_write"`` or a list); None: the
+    default mix. ValueError naming the known kinds for an unknown or empty one."""
+    if kinds is None:
+        return DEFAULT_KINDS
+    items = kinds.split(",") if isinstance(kinds, str) else list(kinds)
+    chosen: list[Fault] = []
+    for item in items:
+        text = str(item).strip()
+        try:
+            fault = Fault(text)
+        except ValueError:
+            known = ", ".join(f.value for f in Fault)
+            raise ValueError(f"unknown fault kind {text!r}; known: {known}") from None
+        if fault not in chosen:
+            chosen.append(fault)
+    if not chosen:
+        raise ValueError("give at least one fault kind")
+    return tuple(chosen)
 
 
 class FaultSchedule:
     """Decides, request by request, whether to inject a fault; deterministic for a seed."""
 
-    def __init__(self, rate: float = 0.0, seed: int = 0) -> None:
+    def __init__(self, rate: float = 0.0, seed: int = 0,
+                 kinds: Iterable[str | Fault] | str | None = None) -> None:
         self.rate = rate
         self._rng = random.Random(seed)
-        self._kinds = list(Fault)
+        self._kinds = list(parse_kinds(kinds))
+
+    @property
+    def kinds(self) -> tuple[Fault, ...]:
+        return tuple(self._kinds)
 
     def set_rate(self, rate: float) -> None:
         if not 0.0 <= rate <= 1.0:
             raise ValueError("fault rate must be between 0 and 1")
         self.rate = rate
+
+    def set_kinds(self, kinds: Iterable[str | Fault] | str | None) -> None:
+        self._kinds = list(parse_kinds(kinds))
 
     def next(self, method: str) -> Fault | None:
         if self.rate <= 0.0:
@@ -36,6 +76,8 @@ class FaultSchedule:
         if self._rng.random() >= self.rate:
             return None
         fault = self._rng.choice(self._kinds)
+        if fault is Fault.DROP_AFTER_WRITE and method not in WRITE_METHODS:
+            fault = Fault.DROP  # a read changes nothing: losing its answer is a plain drop
         if fault is Fault.DROP and method not in _DROP_SAFE:
             return Fault.UNAVAILABLE
         return fault

@@ -8,7 +8,7 @@ import logging
 import socket
 import ssl
 import tempfile
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -63,9 +63,11 @@ class EmulatorServer:
         roles: dict[str, str] | None = None,
         admin_port: int | None = None,
         throttle_clock: Callable[[], float] | None = None,
+        fault_kinds: Iterable[str] | str | None = None,
     ) -> None:
         """``throttle_clock`` (seconds, monotonic) times the throttle windows; tests pass one
-        they advance themselves."""
+        they advance themselves. ``fault_kinds`` is the mix faults are drawn from
+        (emulator/faults.py; default 429, 500, 503, drop)."""
         names = [v.name for v in vaults]
         if len(set(names)) != len(names) or not names:
             raise ValueError("give at least one vault, each with a distinct name")
@@ -85,7 +87,7 @@ class EmulatorServer:
                 spec,
                 VaultStore(spec.name, spec.geography, journal),
                 Throttle(throttle, throttle_clock) if throttle else None,
-                FaultSchedule(fault_rate, seed + i),
+                FaultSchedule(fault_rate, seed + i, fault_kinds),
             )
         # Event Grid webhooks (emulator/eventgrid.py)
         self.events = EventGridPublisher(self.vaults, self.clock)
@@ -181,8 +183,13 @@ class EmulatorServer:
         if vault.listener is None:
             await self._listen(vault)
 
-    def set_fault_rate(self, name: str, rate: float) -> None:
-        self.vault(name).faults.set_rate(rate)
+    def set_fault_rate(self, name: str, rate: float,
+                       kinds: Iterable[str] | str | None = None) -> None:
+        """Change the rate (and, given ``kinds``, the mix) of ``name``'s faults."""
+        faults = self.vault(name).faults
+        if kinds is not None:
+            faults.set_kinds(kinds)
+        faults.set_rate(rate)
 
     # ---- request handling --------------------------------------------------------------------
     async def _handle(self, vault: Vault, request: web.BaseRequest) -> web.StreamResponse:
@@ -228,6 +235,14 @@ class EmulatorServer:
                 raise KvError(405, ErrorCode.METHOD_NOT_ALLOWED, "The method is not allowed.")
             raise KvError(404, ErrorCode.NOT_FOUND, f"No operation at {request.path}.")
         fault = vault.faults.next(request.method)
+        if fault is Fault.DROP_AFTER_WRITE:  # applied, then the answer is lost
+            vault.stats.fault(fault.value)
+            try:
+                response = await self._apply(vault, request, route, args)
+            except KvError as err:
+                response = error_response(err)
+            drop(request)
+            return response  # counted with its real status; it never reaches the client
         if fault is not None:
             vault.stats.fault(fault.value)
             if fault is Fault.DROP:
@@ -240,6 +255,11 @@ class EmulatorServer:
                 ErrorCode.SERVICE_UNAVAILABLE if status == 503 else ErrorCode.INTERNAL_ERROR,
                 "Injected fault.",
             )
+        return await self._apply(vault, request, route, args)
+
+    async def _apply(self, vault: Vault, request: web.BaseRequest, route: routes.Route,
+                     args: list[str]) -> web.StreamResponse:
+        """Throttle, then run the operation."""
         if vault.throttle is not None:
             retry_after = vault.throttle.admit(route.classes)
             if retry_after is not None:
@@ -315,10 +335,13 @@ class EmulatorServer:
             if method == "POST" and action == "faults":
                 body = await read_json_body(request)
                 rate = body.get("rate") if isinstance(body, dict) else None
-                if isinstance(rate, bool) or not isinstance(rate, int | float):
-                    raise bad_parameter('Body must be {"rate": R} with 0 <= R <= 1.')
+                kinds = body.get("kinds") if isinstance(body, dict) else None
+                if isinstance(rate, bool) or not isinstance(rate, int | float) or not (
+                        kinds is None or isinstance(kinds, list | str)):
+                    raise bad_parameter('Body must be {"rate": R} with 0 <= R <= 1 (and '
+                                        'optionally "kinds": ["429", "drop_after_write", …]).')
                 try:
-                    self.set_fault_rate(vault.name, float(rate))
+                    self.set_fault_rate(vault.name, float(rate), kinds)
                 except ValueError as exc:
                     raise bad_parameter(str(exc)) from exc
                 return json_response(200, {"ok": True, "rate": rate})

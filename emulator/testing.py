@@ -167,7 +167,10 @@ class Emulator:
         admin_port: int | None = None,
         event_webhook: str | None = None,
         throttle_clock: Callable[[], float] | None = None,
+        fault_kinds: Sequence[str] | str | None = None,
     ) -> None:
+        """``fault_kinds``: the mix ``fault_rate`` draws from, e.g. ``["429", "500", "503",
+        "drop", "drop_after_write"]`` (default: all but ``drop_after_write``)."""
         self.event_webhook = event_webhook
         specs = [VaultSpec(v) if isinstance(v, str) else v for v in vaults]
         self.server = EmulatorServer(
@@ -179,6 +182,7 @@ class Emulator:
             roles=roles,
             admin_port=admin_port,
             throttle_clock=throttle_clock,
+            fault_kinds=fault_kinds,
         )
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
@@ -329,8 +333,10 @@ class Emulator:
     def up(self, vault: str | None = None) -> None:
         self._call(self.server.set_up(vault or self._first))
 
-    def set_fault_rate(self, vault: str | None, rate: float) -> None:
-        self.server.set_fault_rate(vault or self._first, rate)
+    def set_fault_rate(self, vault: str | None, rate: float,
+                       kinds: Sequence[str] | str | None = None) -> None:
+        """Change the fault rate (and, given ``kinds``, the fault mix) of ``vault``."""
+        self.server.set_fault_rate(vault or self._first, rate, kinds)
 
     # ---- Event Grid (emulator/eventgrid.py) --------------------------------------------------
     def subscribe_events(self, url: str, vault: str | None = None, *, duplicate_rate: float = 0.0,
