@@ -30,7 +30,6 @@ from kvdr.catalogue import ACTIVE_STATUSES, FAILOVER
 from kvdr.errors import AuthError, ConfigError
 from kvdr.failover.report import FailoverOutcome, FailoverReport
 from kvdr.failover.request import (
-    APPROVAL_EVENT,
     FailoverKind,
     FailoverPhase,
     RequestError,
@@ -42,14 +41,13 @@ from kvdr_cli.commands import (
     EXIT_FAILED,
     EXIT_OK,
     add_common,
-    arm_interrupt,
     interrupted,
     refused,
 )
+from kvdr_cli.commands.approval import follow_with_approval
 from kvdr_cli.commands.local import (
     LineRenderer,
     ProgressDisplay,
-    follow,
     local_engine,
     phase_of,
 )
@@ -63,7 +61,6 @@ EXIT_CODES = {
     FailoverOutcome.BLOCKED: EXIT_NOT_DONE, FailoverOutcome.REJECTED: EXIT_NOT_DONE,
     FailoverOutcome.APPROVAL_TIMED_OUT: EXIT_NOT_DONE,
 }
-POLL_SECONDS = 0.05
 
 
 def build_parser(kind: FailoverKind) -> argparse.ArgumentParser:
@@ -151,19 +148,6 @@ def _active_runbook(engine: Engine) -> InstanceStatus | None:
                  if s.name in FAILOVER.blocked_by), None)
 
 
-def ask(question: str, stdin: TextIO, stderr: TextIO) -> bool:
-    """``[y/N]`` on the terminal: only y/yes is a yes; end of input or Ctrl-C is a no."""
-    stderr.write(question)
-    stderr.flush()
-    try:
-        answer = stdin.readline()
-    except KeyboardInterrupt:
-        stderr.write("\n")
-        arm_interrupt()  # the no is an answer: a later Ctrl-C still interrupts the run
-        return False
-    return answer.strip().lower() in ("y", "yes")
-
-
 def main(argv: Sequence[str] | None = None, *, kind: FailoverKind = FailoverKind.PLANNED,
          stdin: TextIO | None = None) -> int:
     stdin = stdin or sys.stdin
@@ -215,26 +199,10 @@ def main(argv: Sequence[str] | None = None, *, kind: FailoverKind = FailoverKind
                 engine.start_new(FAILOVER.orchestrator, {**request.to_dict(),
                                                          "run_id": instance_id},
                                  instance_id=instance_id)
-            line = progress_line(name)
-            try:
-                # a switch takes well under a second: poll often enough to show each phase
-                status = follow(engine, instance_id, display, line=line,
-                                until=_awaiting_approval, poll=POLL_SECONDS)
-                if _awaiting_approval(status):
-                    display.close()
-                    custom = status.custom_status or {}
-                    print(render_plan(custom.get("plan") or {}), file=sys.stderr)
-                    if custom.get("approval_deadline"):
-                        print(f"  the runbook waits for an answer until "
-                              f"{custom['approval_deadline']}", file=sys.stderr)
-                    approved = args.yes or ask("Proceed? [y/N] ", stdin, sys.stderr)
-                    engine.raise_event(instance_id, APPROVAL_EVENT, {
-                        "approved": approved, "by": request.requested_by,
-                        "comment": "--yes" if args.yes else "answered at the kvdr prompt"})
-                    status = follow(engine, instance_id, display, line=line,
-                                    poll=POLL_SECONDS)
-            finally:
-                display.close()
+            status = follow_with_approval(
+                engine, instance_id, display, line=progress_line(name),
+                awaiting=_awaiting_approval, render_plan=render_plan, yes=args.yes,
+                stdin=stdin, stderr=sys.stderr, requested_by=request.requested_by)
     except KeyboardInterrupt:
         interrupted(f"kvdr {name}: interrupted; the runbook"
                     f"{f' {instance_id}' if instance_id else ''} resumes from its checkpoint "

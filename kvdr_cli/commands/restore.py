@@ -31,7 +31,7 @@ from kvdr.config.durations import parse_duration
 from kvdr.errors import AuthError, ConfigError
 from kvdr.restore.contracts import APPROVAL_TIMED_OUT, RestorePhase, render_record
 from kvdr.restore.report import RestoreRunOutcome
-from kvdr.restore.request import APPROVAL_EVENT, RestoreRequestError, parse_request
+from kvdr.restore.request import RestoreRequestError, parse_request
 from kvdr_cli.commands import (
     EXIT_CONFIG,
     EXIT_FAILED,
@@ -40,8 +40,9 @@ from kvdr_cli.commands import (
     interrupted,
     refused,
 )
-from kvdr_cli.commands.failover import EXIT_NOT_DONE, POLL_SECONDS, ask, operator
-from kvdr_cli.commands.local import ProgressDisplay, follow, local_engine, phase_of
+from kvdr_cli.commands.approval import follow_with_approval
+from kvdr_cli.commands.failover import EXIT_NOT_DONE, operator
+from kvdr_cli.commands.local import ProgressDisplay, local_engine, phase_of
 from kvdr_cli.commands.operator_runtime import open_runtime, setup_logging
 from triggers.restore import restore_instance_id
 
@@ -196,24 +197,10 @@ def main(argv: Sequence[str] | None = None, *, stdin: TextIO | None = None) -> i
                 engine.start_new(RESTORE.orchestrator, {**request.to_dict(),
                                                         "run_id": instance_id},
                                  instance_id=instance_id)
-            try:
-                status = follow(engine, instance_id, display, line=progress_line,
-                                until=_awaiting_approval, poll=POLL_SECONDS)
-                if _awaiting_approval(status):
-                    display.close()
-                    custom = status.custom_status or {}
-                    print(render_plan(custom.get("plan") or {}), file=sys.stderr)
-                    if custom.get("approval_deadline"):
-                        print(f"  the runbook waits for an answer until "
-                              f"{custom['approval_deadline']}", file=sys.stderr)
-                    approved = args.yes or ask("Proceed? [y/N] ", stdin, sys.stderr)
-                    engine.raise_event(instance_id, APPROVAL_EVENT, {
-                        "approved": approved, "by": request.requested_by,
-                        "comment": "--yes" if args.yes else "answered at the kvdr prompt"})
-                    status = follow(engine, instance_id, display, line=progress_line,
-                                    poll=POLL_SECONDS)
-            finally:
-                display.close()
+            status = follow_with_approval(
+                engine, instance_id, display, line=progress_line,
+                awaiting=_awaiting_approval, render_plan=render_plan, yes=args.yes,
+                stdin=stdin, stderr=sys.stderr, requested_by=request.requested_by)
     except KeyboardInterrupt:
         interrupted("kvdr restore: interrupted; the runbook"
                     f"{f' {instance_id}' if instance_id else ''} resumes from its checkpoint "
