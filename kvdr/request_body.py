@@ -8,12 +8,12 @@ written starts nothing.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from kvdr.errors import KvdrError
 
-__all__ = ["RequestError", "json_object", "region_list"]
+__all__ = ["RequestError", "check_types", "json_object", "region_list"]
 
 
 class RequestError(KvdrError):
@@ -35,6 +35,8 @@ def json_object(raw: bytes, allowed: Iterable[str], *, example: str,
         body = json.loads(raw)
     except (ValueError, UnicodeDecodeError):
         raise RequestError(f"the body is not JSON; send {example}") from None
+    except RecursionError:  # json.loads recurses once per level: [[[[... is not a request
+        raise RequestError(f"the body's JSON is nested too deeply; send {example}") from None
     if not isinstance(body, dict):
         raise RequestError(f"the body must be a JSON object; send {example}")
     allowed = list(allowed)
@@ -43,6 +45,20 @@ def json_object(raw: bytes, allowed: Iterable[str], *, example: str,
         raise RequestError(f"unknown field(s) {', '.join(unknown)}; allowed: "
                            f"{', '.join(allowed)}")
     return {k: v for k, v in body.items() if v is not None}
+
+
+_TYPE_NAMES = {str: "string", bool: "boolean", int: "whole number", list: "array"}
+
+
+def check_types(body: Mapping[str, Any], fields: Mapping[str, tuple[type, ...]]) -> None:
+    """Each present field is of one of its JSON types (a boolean is no whole number), else a
+    :class:`RequestError` naming the field and the type to send."""
+    for name, kinds in fields.items():
+        value = body.get(name)
+        if value is None:
+            continue
+        if not isinstance(value, kinds) or (bool not in kinds and isinstance(value, bool)):
+            raise RequestError(f"{name} must be a JSON {_TYPE_NAMES[kinds[0]]}")
 
 
 def region_list(value: Any, regions: Sequence[str], *, field: str = "targets"

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
-from kvdr.request_body import RequestError, json_object
+from kvdr.request_body import RequestError, check_types, json_object
 
 __all__ = ["APPROVAL_EVENT", "DEFAULT_APPROVAL_TIMEOUT_SECONDS", "FailoverKind",
            "FailoverPhase", "FailoverRequest", "RequestError", "parse_request"]
@@ -105,9 +105,6 @@ _FIELDS: dict[str, tuple[type, ...]] = {
     "target": (str,), "reason": (str,), "requested_by": (str,), "dry_run": (bool,),
     "approval_required": (bool,), "approval_timeout_seconds": (int,),
     "expected_epoch": (int,), "mode": (str,)}
-_TYPE_NAMES = {str: "string", bool: "boolean", int: "whole number"}
-
-
 def parse_request(raw: bytes, kind: FailoverKind, regions: Sequence[str], *,
                   default_approval: bool, caller: str = "operator") -> FailoverRequest:
     """Validate the body of ``POST /api/runbooks/{failover|failback}``::
@@ -124,12 +121,7 @@ def parse_request(raw: bytes, kind: FailoverKind, regions: Sequence[str], *,
                        example='{"target": "<region>", "reason": "<why>"} (regions: '
                                f'{", ".join(regions)})')
     assert body is not None
-    for name, kinds in _FIELDS.items():
-        value = body.get(name)
-        if value is None:
-            continue
-        if not isinstance(value, kinds) or (bool not in kinds and isinstance(value, bool)):
-            raise RequestError(f"{name} must be a JSON {_TYPE_NAMES[kinds[0]]}")
+    check_types(body, _FIELDS)
     mode = body.get("mode")
     if mode is not None:
         if kind == FailoverKind.FAILBACK:

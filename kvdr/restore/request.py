@@ -26,7 +26,7 @@ from typing import Any
 
 from kvdr.config.durations import parse_duration
 from kvdr.failover.request import APPROVAL_EVENT, DEFAULT_APPROVAL_TIMEOUT_SECONDS
-from kvdr.request_body import RequestError, json_object
+from kvdr.request_body import RequestError, check_types, json_object
 from kvdr.restore.model import RestoreScope
 from kvdr.vault.inventory import ItemKind, format_time, parse_time
 
@@ -184,7 +184,6 @@ _FIELDS: dict[str, tuple[type, ...]] = {
     "as_of": (str,), "names": (list,), "kinds": (list, str), "disable_new": (bool,),
     "dry_run": (bool,), "approval_required": (bool,), "approval_timeout_seconds": (int,),
     "requested_by": (str,), "reason": (str,)}
-_TYPE_NAMES = {str: "string", bool: "boolean", int: "whole number", list: "array"}
 EXAMPLE = ('{"as_of": "2025-03-01T02:00:00Z" | "2h", "names": ["app-*"], "kinds": '
            '["secrets", "certificates"], "reason": "<why>"}')
 
@@ -206,12 +205,10 @@ def parse_request(raw: bytes, *, now: datetime, default_approval: bool = True,
     except RequestError as exc:  # the same sentence, under the restore runbook's code
         raise RestoreRequestError(exc.message) from None
     assert body is not None
-    for name, kinds in _FIELDS.items():
-        value = body.get(name)
-        if value is None:
-            continue
-        if not isinstance(value, kinds) or (bool not in kinds and isinstance(value, bool)):
-            raise RestoreRequestError(f"{name} must be a JSON {_TYPE_NAMES[kinds[0]]}")
+    try:
+        check_types(body, _FIELDS)
+    except RequestError as exc:  # the same sentence, under the restore runbook's code
+        raise RestoreRequestError(exc.message) from None
     as_of = parse_as_of(body.get("as_of"), now)
     kinds = parse_kinds(body["kinds"]) if "kinds" in body else tuple(ItemKind)
     names = parse_names(body["names"]) if "names" in body else ()
