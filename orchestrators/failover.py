@@ -13,10 +13,7 @@ switch. Deterministic: no I/O, time from the context.
 
 from __future__ import annotations
 
-import json
-from collections.abc import Mapping
 from dataclasses import replace
-from datetime import timedelta
 from typing import Any
 
 import azure.durable_functions as df
@@ -36,11 +33,12 @@ from kvdr.failover.contracts import (
 from kvdr.failover.handover import HANDOVER_FAILED_CODE, handover_messages
 from kvdr.failover.plan import FailoverPlan, PlanOutcome, Step, plan_failover
 from kvdr.failover.report import Approval, FailoverOutcome, FailoverReport
-from kvdr.failover.request import APPROVAL_EVENT, FailoverKind, FailoverPhase, FailoverRequest
+from kvdr.failover.request import FailoverKind, FailoverPhase, FailoverRequest
 from kvdr.sync.contracts import PairInput, PairResult
 from kvdr.sync.model import SyncMode
 from kvdr.topology.record import TopologyRecord
 from kvdr.vault.inventory import format_time, parse_time
+from orchestrators.approval import approval_gate
 from orchestrators.blueprint import bp
 
 RETRY = df.RetryOptions(first_retry_interval_in_milliseconds=5_000, max_number_of_attempts=3)
@@ -93,25 +91,17 @@ def failover(context: df.DurableOrchestrationContext):
 
     # -- approval gate
     if request.approval_required:
-        asked = context.current_utc_datetime
-        deadline = asked + timedelta(seconds=request.approval_timeout_seconds)
-        context.set_custom_status(_status(FailoverPhase.AWAITING_APPROVAL, plan,
-                                          approval_deadline=format_time(deadline)))
-        timeout = context.create_timer(deadline)
-        decision_task = context.wait_for_external_event(APPROVAL_EVENT)
-        winner = yield context.task_any([decision_task, timeout])
-        waited = _seconds(context, asked)
-        if winner is not decision_task:
-            report = replace(report, approval=Approval(True, None, wait_seconds=waited))
+        approval = yield from approval_gate(
+            context, request.approval_timeout_seconds,
+            lambda deadline: _status(FailoverPhase.AWAITING_APPROVAL, plan,
+                                     approval_deadline=deadline))
+        if approval.approved is None:
+            report = replace(report, approval=approval)
             return (yield from finish(FailoverOutcome.APPROVAL_TIMED_OUT, messages=(
                 *report.messages, f"nobody approved within {request.approval_timeout_seconds} "
                 "s; nothing was changed")))
-        timeout.cancel()
-        decision = _decision(decision_task.result)
-        approval = Approval(True, bool(decision.get("approved")), str(decision.get("by", "")),
-                            str(decision.get("comment", "")), context.current_utc_datetime,
-                            waited)
-        report = replace(report, approval=approval).timed("approval_wait", waited)
+        report = replace(report, approval=approval).timed("approval_wait",
+                                                          approval.wait_seconds)
         if not approval.approved:
             return (yield from finish(FailoverOutcome.REJECTED))
         # re-assess: the epoch and the vaults' health may have changed during the wait
@@ -230,12 +220,3 @@ def _step_summary(result: PairResult) -> dict[str, Any]:
     if result.error:
         summary["error"] = dict(result.error)
     return summary
-
-
-def _decision(raw: Any) -> Mapping[str, Any]:
-    if isinstance(raw, str):
-        try:
-            raw = json.loads(raw)
-        except ValueError:
-            return {}
-    return raw if isinstance(raw, Mapping) else {}

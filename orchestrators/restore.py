@@ -16,9 +16,7 @@ no I/O, time from the context.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
-from datetime import timedelta
 from typing import Any
 
 import azure.durable_functions as df
@@ -39,8 +37,9 @@ from kvdr.restore.contracts import (
     run_record,
 )
 from kvdr.restore.report import RestoreReport, RestoreRunOutcome
-from kvdr.restore.request import APPROVAL_EVENT, RestoreRequest
+from kvdr.restore.request import RestoreRequest
 from kvdr.vault.inventory import format_time
+from orchestrators.approval import approval_gate
 from orchestrators.blueprint import bp
 
 RETRY = df.RetryOptions(first_retry_interval_in_milliseconds=5_000, max_number_of_attempts=3)
@@ -167,35 +166,18 @@ def _plan_and_approve(context: df.DurableOrchestrationContext, request: RestoreR
 
     if not request.approval_required:
         return Carried(summary, report.to_dict(), notes.approved(Approval(False)), 0)
-    asked = context.current_utc_datetime
-    deadline = asked + timedelta(seconds=request.approval_timeout_seconds)
-    context.set_custom_status(_status(RestorePhase.AWAITING_APPROVAL, summary,
-                                      approval_deadline=format_time(deadline)))
-    timeout = context.create_timer(deadline)
-    decision_task = context.wait_for_external_event(APPROVAL_EVENT)
-    winner = yield context.task_any([decision_task, timeout])
-    waited = (context.current_utc_datetime - asked).total_seconds()
-    if winner is not decision_task:
-        notes = notes.approved(Approval(True, None, wait_seconds=waited))
+    approval = yield from approval_gate(
+        context, request.approval_timeout_seconds,
+        lambda deadline: _status(RestorePhase.AWAITING_APPROVAL, summary,
+                                 approval_deadline=deadline))
+    if approval.approved is None:
+        notes = notes.approved(approval)
         return report, notes.noted(f"nobody approved within {request.approval_timeout_seconds}"
                                    " s; nothing was restored"), APPROVAL_TIMED_OUT
-    timeout.cancel()
-    decision = _decision(decision_task.result)
-    approval = Approval(True, bool(decision.get("approved")), str(decision.get("by", "")),
-                        str(decision.get("comment", "")), context.current_utc_datetime, waited)
     notes = notes.approved(approval)
     if not approval.approved:
         return report, notes, RestoreRunOutcome.REJECTED
     return Carried(summary, report.to_dict(), notes, 0)
-
-
-def _decision(raw: Any) -> Mapping[str, Any]:
-    if isinstance(raw, str):
-        try:
-            raw = json.loads(raw)
-        except ValueError:
-            return {}
-    return raw if isinstance(raw, Mapping) else {}
 
 
 def _first_line(error: Any) -> str:
