@@ -57,6 +57,7 @@ class FaultSchedule:
         self.rate = rate
         self._rng = random.Random(seed)
         self._kinds = list(parse_kinds(kinds))
+        self._injected: list[_Injected] = []
 
     @property
     def kinds(self) -> tuple[Fault, ...]:
@@ -70,7 +71,30 @@ class FaultSchedule:
     def set_kinds(self, kinds: Iterable[str | Fault] | str | None) -> None:
         self._kinds = list(parse_kinds(kinds))
 
-    def next(self, method: str) -> Fault | None:
+    def inject(self, kind: str | Fault, *, count: int = 1, method: str | None = None,
+               path: str | None = None) -> None:
+        """Give the next ``count`` requests that match (``method``, a ``path`` substring,
+        and for ``drop_after_write`` a write method) the fault ``kind``, whatever the rate."""
+        [fault] = parse_kinds([kind])
+        if count < 1:
+            raise ValueError("count must be at least 1")
+        self._injected.append(_Injected(fault, count, method.upper() if method else None,
+                                        path.lower() if path else None))
+
+    def _take_injected(self, method: str, path: str) -> Fault | None:
+        for injected in self._injected:
+            if injected.matches(method, path.lower()):
+                injected.count -= 1
+                if injected.count == 0:
+                    self._injected.remove(injected)
+                return injected.fault
+        return None
+
+    def next(self, method: str, path: str = "") -> Fault | None:
+        if self._injected:
+            injected = self._take_injected(method, path)
+            if injected is not None:
+                return injected
         if self.rate <= 0.0:
             return None
         if self._rng.random() >= self.rate:
@@ -81,3 +105,14 @@ class FaultSchedule:
         if fault is Fault.DROP and method not in _DROP_SAFE:
             return Fault.UNAVAILABLE
         return fault
+
+
+class _Injected:
+    def __init__(self, fault: Fault, count: int, method: str | None, path: str | None) -> None:
+        self.fault, self.count, self.method, self.path = fault, count, method, path
+
+    def matches(self, method: str, path: str) -> bool:
+        if self.fault is Fault.DROP_AFTER_WRITE and method not in WRITE_METHODS:
+            return False
+        return ((self.method is None or self.method == method)
+                and (self.path is None or self.path in path))

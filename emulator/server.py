@@ -191,6 +191,11 @@ class EmulatorServer:
             faults.set_kinds(kinds)
         faults.set_rate(rate)
 
+    def inject_fault(self, name: str, kind: str, *, count: int = 1, method: str | None = None,
+                     path: str | None = None) -> None:
+        """The next ``count`` matching requests to ``name`` get fault ``kind``."""
+        self.vault(name).faults.inject(kind, count=count, method=method, path=path)
+
     # ---- request handling --------------------------------------------------------------------
     async def _handle(self, vault: Vault, request: web.BaseRequest) -> web.StreamResponse:
         path = request.path
@@ -234,7 +239,7 @@ class EmulatorServer:
             if known:
                 raise KvError(405, ErrorCode.METHOD_NOT_ALLOWED, "The method is not allowed.")
             raise KvError(404, ErrorCode.NOT_FOUND, f"No operation at {request.path}.")
-        fault = vault.faults.next(request.method)
+        fault = vault.faults.next(request.method, request.path)
         if fault is Fault.DROP_AFTER_WRITE:  # applied, then the answer is lost
             vault.stats.fault(fault.value)
             try:

@@ -338,6 +338,15 @@ class Emulator:
         """Change the fault rate (and, given ``kinds``, the fault mix) of ``vault``."""
         self.server.set_fault_rate(vault or self._first, rate, kinds)
 
+    def inject_fault(self, vault: str | None, kind: str, *, count: int = 1,
+                     method: str | None = None, path: str | None = None) -> None:
+        """Give the next ``count`` requests to ``vault`` matching ``method`` and a ``path``
+        substring (e.g. ``"/secrets/db-password"``) the fault ``kind`` (``"429"``, ``"500"``,
+        ``"503"``, ``"drop"``, ``"drop_after_write"`` — which only writes match), whatever the
+        fault rate: one chosen request fails the same way on every run."""
+        self.server.inject_fault(vault or self._first, kind, count=count, method=method,
+                                 path=path)
+
     # ---- Event Grid (emulator/eventgrid.py) --------------------------------------------------
     def subscribe_events(self, url: str, vault: str | None = None, *, duplicate_rate: float = 0.0,
                          reorder: bool = False, seed: int = 0, wait: bool = True,

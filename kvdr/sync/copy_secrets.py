@@ -129,12 +129,11 @@ def _secret_write(ctx: CopyContext, item: PlanItem, *, verified_different: bool 
 
     def landed() -> SecretProperties | None:
         now = t.latest_secret_properties(item.name)
-        if now is None or link is None:
+        if now is None or (latest is not None and now.version == latest.version):
             return None
-        p = props_from_secret(now)
-        if p.link == link and (latest is None or now.version != latest.version):
-            return now
-        return None
+        if link is None:  # no room for a link: a new version holding the source's value
+            return now if _values_match(ctx, item.name, secret.value, now.version) else None
+        return now if props_from_secret(now).link == link else None
 
     try:
         written = checked_write(ctx, t, f"set secret '{item.name}'", write, landed)

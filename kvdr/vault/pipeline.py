@@ -137,6 +137,11 @@ class BackoffRetryPolicy(RetryPolicy):
                          retry_backoff_factor=schedule[0] if schedule else 0,
                          retry_backoff_max=max(schedule, default=0))
         self._schedule = schedule
+        # Key Vault's PATCHes (properties, policies, issuers) set the values they carry: sent
+        # twice, they leave what one leaves, so a PATCH whose answer was lost is sent again
+        # (azure-core re-sends only GET/PUT/DELETE/HEAD after a dropped connection). POSTs are
+        # not: creates, imports and restores go through the copier's check-then-write.
+        self._method_whitelist = frozenset({*self._method_whitelist, "PATCH"})
 
     def get_backoff_time(self, settings: dict[str, Any]) -> float:
         attempt = len(settings["history"])

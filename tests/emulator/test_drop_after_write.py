@@ -129,3 +129,19 @@ def test_the_admin_api_changes_the_mix(kv_emulator_factory) -> None:
     bad = requests.post(emu.url() + "_emulator/faults", json={"rate": 0.1, "kinds": ["nope"]},
                         verify=emu.ca_cert, timeout=10)
     assert bad.status_code == 400
+
+
+def test_an_injected_fault_hits_exactly_the_chosen_request(kv_emulator_factory) -> None:
+    emu = kv_emulator_factory(["vault"])
+    emu.inject_fault("vault", "drop_after_write", path="/secrets/chosen")
+    emu.inject_fault("vault", "503", method="GET", path="/secrets/other", count=2)
+    assert _put_secret(emu, "other", "v") == "200"     # not the chosen path
+    assert _put_secret(emu, "chosen", "v") == "dropped"
+    assert _put_secret(emu, "chosen", "v") == "200"    # once only
+    assert _versions(emu, "secrets", "chosen") == 2
+    statuses = [requests.get(emu.url() + "secrets/other?api-version=7.5", headers=AUTH,
+                             verify=emu.ca_cert, timeout=10).status_code for _ in range(3)]
+    assert statuses == [503, 503, 200]
+    assert emu.stats()["faults"] == {"drop_after_write": 1, "503": 2}
+    with pytest.raises(ValueError):
+        emu.inject_fault("vault", "teapot")
