@@ -168,8 +168,10 @@ class LocalHost:
 
     def _add_function_routes(self, app: web.Application) -> None:
         for fn in self.engine.functions.of_type("httpTrigger").values():
-            # ASP.NET route constraints ({id:int}, {name?}) → plain aiohttp placeholders
-            path = "/" + re.sub(r"\{\*?(\w+)(:[^}]*)?\??\}", r"{\1}", self._route(fn))
+            # ASP.NET route constraints ({id:int}, {name?}) → aiohttp placeholders that take any
+            # segment, as the Functions host does (aiohttp's default refuses "{" and "}": an id
+            # with a brace got the server's plain-text 404 instead of the function's answer)
+            path = "/" + re.sub(r"\{\*?(\w+)(:[^}]*)?\??\}", r"{\1:[^/]+}", self._route(fn))
             methods = [str(getattr(m, "value", m)).upper()
                        for m in (fn.trigger.methods or ["GET", "POST"])]
             for method in methods:

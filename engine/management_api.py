@@ -131,22 +131,23 @@ class ManagementApi:
         return self._base_url()
 
     def add_routes(self, app: web.Application) -> None:
+        # placeholders take any segment: aiohttp's default refuses "{" and "}", and an instance
+        # id with a brace got the server's plain-text 404, which the Durable client cannot read
+        name, instance, event = "{name:[^/]+}", "{instance_id:[^/]+}", "{event:[^/]+}"
         for prefix in (WEBHOOK_PREFIX, RPC_PREFIX):
-            app.router.add_post(prefix + "/orchestrators/{name}", self.start)
-            app.router.add_post(prefix + "/orchestrators/{name}/{instance_id}", self.start)
+            app.router.add_post(f"{prefix}/orchestrators/{name}", self.start)
+            app.router.add_post(f"{prefix}/orchestrators/{name}/{instance}", self.start)
             app.router.add_get(prefix + "/instances", self.list)
             app.router.add_get(prefix + "/instances/", self.list)
             app.router.add_delete(prefix + "/instances/", self.purge_many)
-            app.router.add_get(prefix + "/instances/{instance_id}", self.status)
-            app.router.add_delete(prefix + "/instances/{instance_id}", self.purge)
-            app.router.add_post(prefix + "/instances/{instance_id}/raiseEvent/{event}",
+            app.router.add_get(f"{prefix}/instances/{instance}", self.status)
+            app.router.add_delete(f"{prefix}/instances/{instance}", self.purge)
+            app.router.add_post(f"{prefix}/instances/{instance}/raiseEvent/{event}",
                                 self.raise_event)
             for verb in ("terminate", "suspend", "resume"):
-                app.router.add_post(prefix + "/instances/{instance_id}/" + verb,
-                                    self._control(verb))
+                app.router.add_post(f"{prefix}/instances/{instance}/{verb}", self._control(verb))
             for verb in ("rewind", "restart"):
-                app.router.add_post(prefix + "/instances/{instance_id}/" + verb,
-                                    self.unsupported)
+                app.router.add_post(f"{prefix}/instances/{instance}/{verb}", self.unsupported)
 
     def links(self, instance_id: str) -> dict[str, str]:
         urls = client_binding(self.engine, self.base_url)["managementUrls"]

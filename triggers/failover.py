@@ -30,7 +30,13 @@ from kvdr.request_body import json_object
 from kvdr.services import get_runtime
 from triggers.blueprint import bp
 from triggers.instances import statuses_by
-from triggers.runbooks import ACTIVE, RunbookConflict, error_response, json_response
+from triggers.runbooks import (
+    ACTIVE,
+    RunbookConflict,
+    error_response,
+    json_response,
+    runbook_status,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -134,7 +140,7 @@ async def approve_runbook(req: func.HttpRequest, client: df.DurableOrchestration
         decision = parse_approval(req.get_body())
     except RequestError as exc:
         return error_response(400, exc.code, exc.message)
-    status = await client.get_status(instance_id)
+    status = await runbook_status(client, instance_id)
     if not status:
         return error_response(404, "runbook.not_found", f"no runbook instance {instance_id!r}")
     waiting = (isinstance(status.custom_status, dict)

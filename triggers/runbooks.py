@@ -41,6 +41,24 @@ class RunbookConflict(KvdrError):
         self.instance_id = instance_id
 
 
+# what Durable Functions accepts as an instance id (at most 100 characters; no "/", "\\", "#",
+# "?" or control characters): anything else names no instance
+_NOT_IN_AN_ID = frozenset("/\\#?") | {chr(c) for c in (*range(32), *range(127, 160))}
+
+
+async def runbook_status(client: df.DurableOrchestrationClient, instance_id: str) -> Any:
+    """The instance's status, or None when there is none. An id that cannot be an instance id
+    is not sent to the Durable client: the SDK puts it in the management URL as it is, so "?"
+    asked for the instance list (a 500) and a lone surrogate could not be encoded at all."""
+    if not instance_id or len(instance_id) > 100 or any(c in _NOT_IN_AN_ID for c in instance_id):
+        return None
+    try:
+        instance_id.encode("utf-8")
+    except UnicodeEncodeError:  # a lone surrogate
+        return None
+    return await client.get_status(instance_id) or None
+
+
 def error_response(status: int, code: str, message: str, **extra: Any) -> func.HttpResponse:
     body = {"error": {"code": code, "message": message, **extra}}
     return func.HttpResponse(json.dumps(body), status_code=status, mimetype="application/json")
@@ -99,7 +117,7 @@ async def start_full_sync(req: func.HttpRequest, client: df.DurableOrchestration
 async def get_runbook(req: func.HttpRequest, client: df.DurableOrchestrationClient
                       ) -> func.HttpResponse:
     instance_id = req.route_params.get("instance_id", "")
-    status = await client.get_status(instance_id)
+    status = await runbook_status(client, instance_id)
     if not status:
         return error_response(404, "runbook.not_found",
                               f"no runbook instance {instance_id!r}; use the id the starter "

@@ -130,6 +130,9 @@ def parse_alert(raw: bytes) -> AlertNotice:
     except (ValueError, UnicodeDecodeError):
         raise AlertError("the body is not JSON; Azure Monitor sends the common alert schema "
                          "as JSON") from None
+    except RecursionError:  # json.loads recurses once per level: [[[[... is no alert
+        raise AlertError("the body's JSON is nested too deeply to be an alert; Azure Monitor "
+                         "sends the common alert schema") from None
     if not isinstance(body, dict):
         raise AlertError("the body must be a JSON object (the common alert schema)")
     schema = body.get("schemaId")

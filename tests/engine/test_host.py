@@ -103,6 +103,15 @@ async def test_http_function_gets_request_and_returns_its_response(host):
     assert body == {"method": "POST", "query": {"code": "anything", "x": "1"}, "body": "hi"}
 
 
+async def test_a_route_parameter_takes_any_segment_braces_included(host):
+    # aiohttp's default placeholder refuses "{" and "}": the server answered its own plain-text
+    # 404 and the function never ran
+    async with aiohttp.ClientSession() as session, \
+            session.get(f"{host.base_url}/api/status/%7Bno%20such%7D") as response:
+        assert response.status == 404
+        assert await response.text() == "not found"  # the function's answer, not the server's
+
+
 async def test_event_grid_webhook_validates_then_delivers_events(host):
     url = f"{host.base_url}/runtime/webhooks/EventGrid?functionName=on_grid_event"
     sample_app.GRID_EVENTS.clear()

@@ -14,6 +14,8 @@ REGIONS = ("east", "west")
     (b"not json", "is not JSON; send {}"),
     (b"[1]", "must be a JSON object; send {}"),
     (b'{"x": 1}', "unknown field(s) x; allowed: a, b"),
+    # deeper than json.loads can recurse: was a RecursionError, a 500 from every starter
+    (b"[" * 100_000, "nested too deeply; send {}"),
 ])
 def test_a_body_that_is_not_an_object_of_known_fields_is_refused(raw: bytes, says: str
                                                                  ) -> None:

@@ -187,9 +187,15 @@ def test_a_bad_approval_is_400_and_the_runbook_keeps_waiting(hosted: Host, raw: 
     assert run["custom_status"]["phase"] == "awaiting_approval"
 
 
-def test_approving_an_unknown_runbook_is_404(hosted: Host) -> None:
+@pytest.mark.parametrize("instance_id", [
+    "no-such-runbook",
+    # ids no instance can have: "?" sent the Durable client to the instance list (a 500),
+    # "#" cut its URL short, over 100 characters is over Durable's limit
+    "%3F", "a%3Fb", "%23", "%5C", "x" * 101, "%7Bx%7D",
+])
+def test_approving_an_unknown_runbook_is_404(hosted: Host, instance_id: str) -> None:
     _env, host = hosted
-    status, body = call(host, "POST", "/api/runbooks/no-such-runbook/approve",
+    status, body = call(host, "POST", f"/api/runbooks/{instance_id}/approve",
                         {"approved": True, "by": "lead"})
     assert status == 404
     assert body["error"]["code"] == "runbook.not_found"

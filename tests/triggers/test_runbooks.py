@@ -66,9 +66,15 @@ def test_a_full_sync_request_starts_the_runbook_and_its_status_is_readable(hoste
     assert {"last_event", "events_pending", "events_failed"} <= set(pair)
 
 
-def test_an_unknown_runbook_instance_is_404_with_a_code(hosted) -> None:
+@pytest.mark.parametrize("instance_id", [
+    "no-such-instance",
+    # ids no instance can have: "?" sent the Durable client to the instance list (a 500),
+    # "#" cut its URL short, over 100 characters is over Durable's limit
+    "%3F", "a%3Fb", "%23", "%5C", "x" * 101, "%7Bx%7D",
+])
+def test_an_unknown_runbook_instance_is_404_with_a_code(hosted, instance_id: str) -> None:
     _env, host = hosted
-    status, body = _call(host, "GET", "/api/runbooks/no-such-instance")
+    status, body = _call(host, "GET", f"/api/runbooks/{instance_id}")
     assert status == 404
     assert body["error"]["code"] == "runbook.not_found"
 
