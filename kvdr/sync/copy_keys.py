@@ -91,7 +91,10 @@ def copy_key(ctx: CopyContext, item: PlanItem) -> PlanAction:
             return PlanAction.UPDATE_ATTRIBUTES if changed else PlanAction.UNCHANGED
         raise ItemSkipped(Reason.KEY_EXISTS)
 
-    blob = s.call(f"back up key '{item.name}'", s.keys.backup_key, item.name)
+    # a backup is a POST, which the SDK does not send again after a dropped connection; it
+    # changes nothing, so it is simply asked again (nothing can have "landed")
+    blob = checked_write(ctx, s, f"back up key '{item.name}'",
+                         lambda: s.keys.backup_key(item.name), lambda: None)
 
     def write() -> KeyVaultKey:
         return t.keys.restore_key_backup(blob, retry_total=0)

@@ -53,3 +53,18 @@ def test_a_properties_update_that_landed_is_retried_not_failed(sync_env_factory)
     again = env.sync()
     assert set(again["counts"]) <= {"unchanged", "skip"}, again["counts"]
     assert env.writes("west") == before
+
+
+def test_a_key_backup_whose_answer_was_lost_is_asked_again(sync_env_factory) -> None:
+    env: SyncEnv = sync_env_factory(PAIR)
+    with env.emu.key_client("east") as keys:
+        keys.create_rsa_key("backed-up", size=2048)
+    # a backup is a POST: azure-core does not re-send it after a dropped connection
+    env.emu.inject_fault("east", "drop_after_write", method="POST", path="/keys/backed-up/backup")
+
+    record = env.sync()
+
+    assert env.emu.stats("east")["faults"] == {"drop_after_write": 1}
+    assert record["status"] == "succeeded", record
+    assert record["counts"]["create"] == {"key": 1}
+    assert _versions(env, "keys", "backed-up") == 1
