@@ -1,0 +1,22 @@
+"""The resilience suites' size: ``fast`` (the default, in ``make test``) or ``large``
+(``KVDR_RESILIENCE_SIZE=large``), and the Hypothesis profiles the property-based suites use."""
+
+from __future__ import annotations
+
+import os
+
+from hypothesis import HealthCheck, settings
+
+SIZE = os.environ.get("KVDR_RESILIENCE_SIZE", "fast").strip().lower() or "fast"
+if SIZE not in ("fast", "large"):
+    raise ValueError(f"KVDR_RESILIENCE_SIZE={SIZE!r}: use fast or large")
+
+# derandomized: the fast size tries the same inputs on every run (CI stability); the large
+# size explores (a fresh random seed each run) and tries 20x as many
+_COMMON = {"deadline": None, "database": None, "print_blob": True,
+           "suppress_health_check": [HealthCheck.too_slow, HealthCheck.data_too_large,
+                                     HealthCheck.function_scoped_fixture,
+                                     HealthCheck.filter_too_much]}
+settings.register_profile("kvdr-resilience-fast", max_examples=50, derandomize=True, **_COMMON)
+settings.register_profile("kvdr-resilience-large", max_examples=1000, **_COMMON)
+settings.load_profile(f"kvdr-resilience-{SIZE}")
