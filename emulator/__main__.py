@@ -10,6 +10,7 @@ import signal
 import sys
 from pathlib import Path
 
+from emulator import authorization
 from emulator.faults import parse_kinds
 from emulator.server import EmulatorServer
 from emulator.throttle import ThrottleLimits
@@ -54,7 +55,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                        help="the fault mix, from 429,500,503,drop,drop_after_write "
                             "(default 429,500,503,drop)")
     serve.add_argument("--seed", type=int, default=0)
-    serve.add_argument("--roles", type=Path, metavar="FILE", help='JSON {"token": "read"|"full"}')
+    serve.add_argument("--roles", type=Path, metavar="FILE",
+                       help='JSON {"token": "read"|"full"} or per vault '
+                            '{"token": {"vault": "read"|"full"}}')
     serve.add_argument("--admin-port", type=int, metavar="P")
     serve.add_argument("--log-level", default="WARNING")
     serve.add_argument("--event-webhook", action="append", default=[], metavar="URL",
@@ -89,8 +92,12 @@ def build_server(args: argparse.Namespace) -> EmulatorServer:
     roles = None
     if args.roles is not None:
         roles = json.loads(args.roles.read_text(encoding="utf-8"))
-        if not isinstance(roles, dict) or not all(r in ("read", "full") for r in roles.values()):
+        if not isinstance(roles, dict):
             raise SystemExit('--roles FILE must hold a JSON object {"token": "read" | "full"}')
+        try:
+            authorization.parse_roles(roles)
+        except ValueError as exc:
+            raise SystemExit(f"--roles FILE: {exc}") from None
     server = EmulatorServer(
         specs,
         state_dir=args.state_dir.resolve() if args.state_dir else None,

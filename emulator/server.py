@@ -14,11 +14,11 @@ from typing import Any
 
 from aiohttp import web
 
-from emulator import routes
+from emulator import authorization, routes
 from emulator.certificate_lifetime import CertificateLifetime
 from emulator.clock import EmulatorClock, iso
 from emulator.context import Ctx
-from emulator.errors import ErrorCode, KvError, bad_parameter, forbidden, throttled
+from emulator.errors import ErrorCode, KvError, bad_parameter, throttled
 from emulator.eventgrid import EventGridPublisher
 from emulator.expiry import ExpiryEvents
 from emulator.faults import Fault, FaultSchedule
@@ -32,7 +32,6 @@ from emulator.tls import TlsFiles, ensure_tls
 from emulator.vaults import (
     HOST,
     DownMode,
-    Role,
     Vault,
     VaultSpec,
     find_vault,
@@ -60,19 +59,20 @@ class EmulatorServer:
         throttle: ThrottleLimits | None = None,
         fault_rate: float = 0.0,
         seed: int = 0,
-        roles: dict[str, str] | None = None,
+        roles: dict[str, Any] | None = None,
         admin_port: int | None = None,
         throttle_clock: Callable[[], float] | None = None,
         fault_kinds: Iterable[str] | str | None = None,
     ) -> None:
         """``throttle_clock`` (seconds, monotonic) times the throttle windows; tests pass one
         they advance themselves. ``fault_kinds`` is the mix faults are drawn from
-        (emulator/faults.py; default 429, 500, 503, drop)."""
+        (emulator/faults.py; default 429, 500, 503, drop). ``roles``: token -> ``"read"`` |
+        ``"full"`` or a per-vault ``{"vault": "read" | "full"}`` (emulator/authorization.py)."""
         names = [v.name for v in vaults]
         if len(set(names)) != len(names) or not names:
             raise ValueError("give at least one vault, each with a distinct name")
         self.state_dir = state_dir
-        self.roles = {t: Role(r) for t, r in roles.items()} if roles is not None else None
+        self.roles = authorization.parse_roles(roles) if roles is not None else None
         self.admin_port = admin_port
         self._tls_dir = state_dir / "tls" if state_dir else Path(tempfile.mkdtemp(prefix="kvem-"))
         self.tls: TlsFiles | None = None
@@ -203,6 +203,11 @@ class EmulatorServer:
             return await self._admin(vault, request.method, path[len(ADMIN_PREFIX) :], request)
         if vault.down is DownMode.REFUSE:
             return drop(request)
+        if vault.down is DownMode.HANG:  # a black hole: only the client's timeout ends it
+            vault.stats.fault("hang")  # counted on arrival: each one is a client's attempt
+            while vault.down is DownMode.HANG:
+                await asyncio.sleep(0.05)
+            return drop(request)
         segments = path.split("/")[1:]
         if segments and segments[-1] == "":
             segments.pop()
@@ -234,7 +239,7 @@ class EmulatorServer:
                 "The service is unavailable.",
                 headers={"Retry-After": "1"},
             )
-        self._authorize(request)
+        self._authorize(vault, request, route)
         if route is None:
             if known:
                 raise KvError(405, ErrorCode.METHOD_NOT_ALLOWED, "The method is not allowed.")
@@ -276,7 +281,8 @@ class EmulatorServer:
             status, payload = route.handler(ctx, *args, *route.fixed)
         return json_response(status, payload)
 
-    def _authorize(self, request: web.BaseRequest) -> None:
+    def _authorize(self, vault: Vault, request: web.BaseRequest,
+                   route: routes.Route | None) -> None:
         header = request.headers.get("Authorization", "")
         scheme, _, token = header.partition(" ")
         if scheme.lower() != "bearer" or not token.strip():
@@ -288,19 +294,18 @@ class EmulatorServer:
             )
         if self.roles is None:
             return
-        role = self.roles.get(token.strip())
-        if role is None:
+        grant = self.roles.get(token.strip())
+        if grant is None:
             raise KvError(
                 401,
                 ErrorCode.UNAUTHORIZED,
                 "AKV10032: Invalid issuer or token. The token is not known to this vault.",
                 headers={"WWW-Authenticate": CHALLENGE},
             )
-        if role is Role.READ and request.method != "GET":
-            raise forbidden(
-                "The user, group or application does not have write permission on this vault.",
-                inner_code="ForbiddenByRbac",
-            )
+        authorization.check(grant, vault=vault.name, geography=vault.spec.geography,
+                            method=request.method, op=route.op if route else "Unknown",
+                            collection=request.path.lstrip("/").partition("/")[0],
+                            path=request.path)
 
     # ---- admin surface -----------------------------------------------------------------------
     async def _handle_admin_port(self, request: web.BaseRequest) -> web.StreamResponse:

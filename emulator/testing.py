@@ -163,7 +163,7 @@ class Emulator:
         throttle: ThrottleLimits | None = None,
         fault_rate: float = 0.0,
         seed: int = 0,
-        roles: dict[str, str] | None = None,
+        roles: dict[str, Any] | None = None,
         admin_port: int | None = None,
         event_webhook: str | None = None,
         throttle_clock: Callable[[], float] | None = None,
@@ -332,6 +332,33 @@ class Emulator:
 
     def up(self, vault: str | None = None) -> None:
         self._call(self.server.set_up(vault or self._first))
+
+    def down_after_writes(self, vault: str, count: int, mode: DownMode | str = DownMode.REFUSE,
+                          *, prefix: str = "") -> threading.Event:
+        """Take ``vault`` down right after it stores its ``count``-th new version of an item
+        whose name starts with ``prefix``: the request that stored it is still answered, every
+        later one meets the outage (an outage at a chosen point of a runbook, not a moment
+        guessed with a sleep). Returns an event set once the vault is down; :meth:`up` ends it."""
+        target = self.server.vault(vault)
+        down_mode = DownMode(mode)
+        done = threading.Event()
+        seen = 0
+
+        def observe(_vault: str, _kind: str, name: str, _version: str) -> None:
+            nonlocal seen  # on the emulator's loop, inside the request that stored the version
+            if done.is_set() or not name.lower().startswith(prefix.lower()):
+                return
+            seen += 1
+            if seen < count:
+                return
+            target.down = down_mode  # requests on kept-alive connections are dropped from now
+            if down_mode is DownMode.REFUSE and target.listener is not None:
+                listener, target.listener = target.listener, None
+                listener.close()  # new connections are refused; up() listens again
+            done.set()
+
+        target.store.observers.append(observe)
+        return done
 
     def set_fault_rate(self, vault: str | None, rate: float,
                        kinds: Sequence[str] | str | None = None) -> None:
