@@ -24,6 +24,7 @@ DEFAULT_GEOGRAPHY = "local"
 class DownMode(StrEnum):
     REFUSE = "refuse"
     UNAVAILABLE = "503"
+    HANG = "hang"  # accepts and never answers (clients time out); dropped once back up
 
 
 class Role(StrEnum):
