@@ -337,13 +337,22 @@ ERROR_CODES: tuple[ErrorCodeSpec, ...] = (
         "Retry, and check the vault's diagnostics."),
     ErrorCodeSpec(
         "vault.forbidden",
-        "The vault answered 403: a disabled item's value, a certificate's backing object, or a "
-        "missing RBAC role.",
+        "The vault answered 403 without naming a missing role: a disabled item's value, a "
+        "certificate's backing object.",
         "Check the item and kvdr's role on the vault."),
     ErrorCodeSpec(
         "vault.not_found",
         "The vault answered 404: the item (or version) does not exist.",
         "Nothing if it was deleted meanwhile; otherwise check the name."),
+    ErrorCodeSpec(
+        "vault.permission_denied",
+        "The vault answered 403 `ForbiddenByRbac` (or `AccessDenied`): kvdr's identity lacks "
+        "the role for what it asked. The message names the region, the data action and the "
+        "built-in role that grants it. A sync or restore checks it can write to its target "
+        "before it writes anything, so the run stops there with nothing half-done.",
+        "Assign kvdr's identity the role the message names on that region's vault (the "
+        "Bicep template assigns Key Vault Secrets Officer, Certificates Officer and, for "
+        "keys, Crypto Officer), wait a few minutes for the assignment to apply, run again."),
     ErrorCodeSpec(
         "vault.throttled",
         "The vault answered 429 after every retry.",

@@ -105,6 +105,26 @@ class VaultForbiddenError(VaultError):
     default_code = "vault.forbidden"
 
 
+class VaultPermissionError(VaultForbiddenError):
+    """403 because kvdr's identity lacks a role on the vault (``ForbiddenByRbac``, or
+    ``AccessDenied`` under access policies): not an item problem, so no other item of the run
+    can succeed there either. ``action`` is the data action the vault named, ``role`` the
+    built-in role that grants it."""
+
+    default_code = "vault.permission_denied"
+
+    def __init__(self, message: str, *, action: str | None = None, role: str | None = None,
+                 **kwargs: Any) -> None:
+        self.action = action
+        self.role = role
+        super().__init__(message, **kwargs)
+
+    def to_dict(self) -> dict[str, Any]:
+        data = super().to_dict()
+        data.update({k: v for k, v in (("action", self.action), ("role", self.role)) if v})
+        return data
+
+
 class VaultUnauthenticatedError(VaultError):
     default_code = "vault.unauthenticated"
 
@@ -137,6 +157,7 @@ _ADVICE: dict[str, str] = {
                                       "set policies.soft_deleted_target = 'recover'"),
     "vault.forbidden": ("the operation is not allowed (a disabled item, a certificate's backing "
                         "object, or missing RBAC role); check the item and kvdr's role"),
+    "vault.permission_denied": "kvdr's identity lacks a role on this vault",
     "vault.unauthenticated": "the credential was rejected; check kvdr's identity and tenant",
     "vault.bad_request": "the vault rejected the request; check the item's name, size and tags",
     "vault.throttled": "the vault is throttling; the sync retries later — lower pacing limits",
@@ -148,10 +169,34 @@ _ADVICE: dict[str, str] = {
 _BY_CODE: dict[str, type[VaultError]] = {
     cls.default_code: cls for cls in (
         VaultError, VaultNotFoundError, VaultConflictError, VaultDeletedButRecoverableError,
-        VaultForbiddenError, VaultUnauthenticatedError, VaultBadRequestError,
+        VaultForbiddenError, VaultPermissionError, VaultUnauthenticatedError, VaultBadRequestError,
         VaultThrottledError, VaultUnavailableError, VaultUnreachableError)}
 
 DELETED_BUT_RECOVERABLE = "ObjectIsDeletedButRecoverable"
+# a 403's inner code when the identity lacks the permission (RBAC; access policies)
+PERMISSION_CODES = ("ForbiddenByRbac", "AccessDenied")
+_ROLE_PREFIX = "Microsoft.KeyVault/vaults/"
+# (reads, writes): the built-in roles that grant a kind's data actions (infra/bicep assigns
+# kvdr's apps the Officer roles)
+_ROLES = {"secrets": ("Key Vault Secrets User", "Key Vault Secrets Officer"),
+          "certificates": ("Key Vault Certificate User", "Key Vault Certificates Officer"),
+          "keys": ("Key Vault Crypto User", "Key Vault Crypto Officer")}
+_KIND_OF = {"certificatecontacts": "certificates", "certificatecas": "certificates",
+            "keyrotationpolicies": "keys"}
+_READS = ("getSecret/action", "readMetadata/action", "read", "sign/action", "verify/action",
+          "encrypt/action", "decrypt/action", "wrap/action", "unwrap/action")
+
+
+def role_for_action(action: str | None) -> str | None:
+    """The built-in role that grants a Key Vault data action (``Microsoft.KeyVault/vaults/
+    secrets/setSecret/action`` -> Key Vault Secrets Officer); None for one kvdr cannot name."""
+    if not action or not action.startswith(_ROLE_PREFIX):
+        return None
+    collection, _, rest = action[len(_ROLE_PREFIX):].partition("/")
+    roles = _ROLES.get(_KIND_OF.get(collection, collection))
+    if roles is None:
+        return None
+    return roles[0] if rest in _READS else roles[1]
 
 
 def vault_error_code(status: int | None, service_code: str | None = None, *,
@@ -166,7 +211,7 @@ def vault_error_code(status: int | None, service_code: str | None = None, *,
     if status == 404:
         return "vault.not_found"
     if status == 403:
-        return "vault.forbidden"
+        return "vault.permission_denied" if service_code in PERMISSION_CODES else "vault.forbidden"
     if status == 401:
         return "vault.unauthenticated"
     if status == 429:
@@ -180,14 +225,33 @@ def vault_error_code(status: int | None, service_code: str | None = None, *,
 
 def vault_error(status: int | None, service_code: str | None = None, *, what: str,
                 region: str | None = None, reached: bool = True,
-                retry_after: float | None = None) -> VaultError:
+                retry_after: float | None = None, action: str | None = None) -> VaultError:
     """Build the :class:`VaultError` subclass for a response. ``what`` names the operation and
-    item (e.g. ``"set secret 'db-password'"``) — never a value."""
+    item (e.g. ``"set secret 'db-password'"``) — never a value; ``action`` the data action a
+    403 named."""
     code = vault_error_code(status, service_code, reached=reached)
     where = f" in region {region}" if region else ""
     got = f"HTTP {status}" if status is not None else "no response"
     if service_code:
         got += f" {service_code}"
+    if code == "vault.permission_denied":
+        return _permission_error(what, where, got, region=region, action=action,
+                                 service_code=service_code)
     message = f"{what}{where} failed ({got}): {_ADVICE[code]}"
     return _BY_CODE[code](message, code=code, status=status, service_code=service_code,
                           region=region, retry_after=retry_after)
+
+
+def _permission_error(what: str, where: str, got: str, *, region: str | None,
+                      action: str | None, service_code: str | None) -> VaultPermissionError:
+    """A sentence an operator can act on: the region, what was refused, the role to assign."""
+    role = role_for_action(action)
+    lacks = f"the permission {action}" if action else "a permission it needs"
+    vault = f"region {region}'s vault" if region else "the vault"
+    grant = (f"assign it the {role} role on {vault}" if role else
+             f"assign it the Key Vault Secrets Officer, Certificates Officer (and Crypto "
+             f"Officer, for keys) roles on {vault}")
+    message = (f"{what}{where} failed ({got}): kvdr's identity lacks {lacks} there; {grant} "
+               "(the Bicep template assigns these to kvdr's apps)")
+    return VaultPermissionError(message, action=action, role=role, status=403,
+                                service_code=service_code, region=region)

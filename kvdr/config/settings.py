@@ -314,6 +314,10 @@ def render_markdown() -> str:
 # (the template never sets them, and the app-settings loader does not call them unknown).
 CLI_VARIABLES: dict[str, str] = {
     "KVDR_DEBUG": "`1` prints the traceback of an error kvdr did not foresee (exit code 70)",
+    "KVDR_EMULATOR_TOKEN": "the bearer token kvdr presents to the local emulator (default "
+                           "`kvdr-local`), so the emulator's `--roles` file can limit what kvdr "
+                           "may do there (docs/emulator.md); read only when every vault URL is "
+                           "loopback, ignored for real vaults",
 }
 
 

@@ -4,12 +4,16 @@ In Azure (and on an operator's machine against real vaults) that is ``DefaultAzu
 managed identity in the function app, the Azure CLI / developer login locally. Against the local
 emulator only — when *every* configured vault URL is a loopback address — a static local token is
 used instead, because the emulator never validates tokens. The static credential refuses to hand
-a token to any other URL.
+a token to any other URL. ``KVDR_EMULATOR_TOKEN`` names that token (default ``kvdr-local``), so a
+test or a demo can give kvdr an identity the emulator's ``--roles`` file limits; it is read only
+in that loopback case, so it can never stand in for an Azure credential.
 """
 
 from __future__ import annotations
 
+import os
 import time
+from collections.abc import Mapping
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -20,6 +24,7 @@ from kvdr.config.schema import Config
 from kvdr.errors import AuthError, ConfigError
 
 LOCAL_TOKEN = "kvdr-local"
+EMULATOR_TOKEN_VARIABLE = "KVDR_EMULATOR_TOKEN"
 _LIFETIME_SECONDS = 3600
 
 
@@ -48,12 +53,14 @@ class LocalTokenCredential:
         pass
 
 
-def credential_for(config: Config) -> TokenCredential:
+def credential_for(config: Config, env: Mapping[str, str] | None = None) -> TokenCredential:
     """``DefaultAzureCredential`` unless every region's vault URL is loopback (the emulator),
-    then a static local token."""
+    then a static local token: ``KVDR_EMULATOR_TOKEN`` from ``env`` (default ``os.environ``)
+    when set, else ``kvdr-local``."""
     urls = tuple(r.vault_url for r in config.regions)
     if urls and all(is_loopback_url(u) for u in urls):
-        return LocalTokenCredential(urls)
+        token = ((os.environ if env is None else env).get(EMULATOR_TOKEN_VARIABLE) or "").strip()
+        return LocalTokenCredential(urls, token or LOCAL_TOKEN)
     from azure.identity import DefaultAzureCredential  # slow import; only when needed
 
     return DefaultAzureCredential()

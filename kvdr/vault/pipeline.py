@@ -36,6 +36,7 @@ from kvdr.vault.pacing import (
     VaultPacer,
     parse_retry_after,
 )
+from kvdr.vault.permissions import denied_action
 
 _POOL_SIZE = 32  # connections per host: inventory threads and parallel batches share them
 
@@ -78,7 +79,8 @@ def map_sdk_error(exc: BaseException, *, what: str, region: str | None = None) -
         if exc.response is not None:
             retry_after = parse_retry_after(exc.response.headers.get("Retry-After"))
         return vault_error(exc.status_code, _service_code(exc), what=what, region=region,
-                           retry_after=retry_after)
+                           retry_after=retry_after,
+                           action=denied_action(exc) if exc.status_code == 403 else None)
     if isinstance(exc, ServiceRequestError):
         return vault_error(None, None, what=what, region=region, reached=False)
     return vault_error(None, type(exc).__name__, what=what, region=region, reached=True)

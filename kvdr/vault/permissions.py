@@ -1,0 +1,63 @@
+"""kvdr's permissions on a vault: the data action a 403 names, and a write check that writes
+nothing.
+
+Key Vault authorizes a request before it looks the object up, so an update of a name that
+does not exist answers 404 to an identity that may write the kind and 403 ``ForbiddenByRbac``
+to one that may not. One such PATCH per kind tells a runbook, before its first write, whether
+it can write to its target at all; the alternative — learning it from the first item — would
+leave every item before the stop (or, in a batch, every item) failing one by one, with
+renewal already aligned and batches stored. Built-in roles grant update together with
+set/import/create (the Officer roles); a custom role that splits them is still reported item
+by item, with the same code.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from azure.core.exceptions import HttpResponseError
+
+from kvdr.errors import VaultError
+from kvdr.vault.inventory import ItemKind
+
+# a name kvdr never creates (reserved names start with "kvdr-"); only ever PATCHed, answered 404
+PROBE_NAME = "kvdr-permission-check"
+_ACTION = re.compile(r"Action: '([^']+)'")
+
+
+def denied_action(exc: HttpResponseError) -> str | None:
+    """The data action a 403's message names (``Action: 'Microsoft.KeyVault/vaults/…'``), as
+    Key Vault's RBAC answer has it; None when it names none."""
+    response = getattr(exc, "response", None)
+    try:
+        body: Any = json.loads(response.text()) if response is not None else None
+    except (ValueError, TypeError, AttributeError):
+        return None
+    error = body.get("error") if isinstance(body, dict) else None
+    message = error.get("message") if isinstance(error, dict) else None
+    found = _ACTION.search(message) if isinstance(message, str) else None
+    return found.group(1) if found else None
+
+
+def _updaters(session: Any) -> dict[ItemKind, Callable[[str], Any]]:
+    return {ItemKind.SECRET: session.secrets.update_secret_properties,
+            ItemKind.CERTIFICATE: session.certificates.update_certificate_properties,
+            ItemKind.KEY: session.keys.update_key_properties}
+
+
+def check_write(session: Any, kinds: Iterable[ItemKind]) -> None:
+    """Raise :class:`~kvdr.errors.VaultPermissionError` (``vault.permission_denied``, naming
+    the region, the action and the role) unless kvdr may write every kind in ``kinds`` to the
+    session's vault. One PATCH of :data:`PROBE_NAME` per kind; nothing is written (404)."""
+    updaters = _updaters(session)
+    for kind in dict.fromkeys(ItemKind(k) for k in kinds):
+        try:
+            session.call(f"check that kvdr may write {kind.value}s", updaters[kind], PROBE_NAME)
+        except VaultError as exc:
+            if exc.code == "vault.permission_denied":
+                raise
+            # 404 is the expected answer; any other is not a permission problem and is left
+            # to the writes themselves (they report it item by item, as before)
