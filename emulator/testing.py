@@ -334,11 +334,12 @@ class Emulator:
         self._call(self.server.set_up(vault or self._first))
 
     def down_after_writes(self, vault: str, count: int, mode: DownMode | str = DownMode.REFUSE,
-                          *, prefix: str = "") -> threading.Event:
-        """Take ``vault`` down right after it stores its ``count``-th new version of an item
-        whose name starts with ``prefix``: the request that stored it is still answered, every
-        later one meets the outage (an outage at a chosen point of a runbook, not a moment
-        guessed with a sleep). Returns an event set once the vault is down; :meth:`up` ends it."""
+                          *, prefix: str = "", watch: str | None = None) -> threading.Event:
+        """Take ``vault`` down right after it (or the vault ``watch``) stores its ``count``-th
+        new version of an item whose name starts with ``prefix``: the request that stored it is
+        still answered, every later one meets the outage (an outage at a chosen point of a
+        runbook, not a moment guessed with a sleep). Returns an event set once the vault is
+        down; :meth:`up` ends the outage."""
         target = self.server.vault(vault)
         down_mode = DownMode(mode)
         done = threading.Event()
@@ -357,7 +358,7 @@ class Emulator:
                 listener.close()  # new connections are refused; up() listens again
             done.set()
 
-        target.store.observers.append(observe)
+        self.server.vault(watch or vault).store.observers.append(observe)
         return done
 
     def set_fault_rate(self, vault: str | None, rate: float,
