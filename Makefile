@@ -36,6 +36,7 @@ bench: venv
 	$(PY) bench/emulator_throughput.py
 	$(PY) bench/engine_overhead.py
 	$(PY) bench/event_lag.py
+	$(PY) bench/faults_copy_rate.py
 	$(PY) bench/full_sync_no_change.py
 	$(PY) bench/initial_load.py
 	$(PY) bench/scale_no_change.py
