@@ -22,6 +22,8 @@ from kvdr.failover.contracts import (
     HandOverRequest,
     HandOverResult,
     SaveReportRequest,
+    SettleRequest,
+    SettleResult,
     SwitchRequest,
     SwitchResult,
     VerifyRequest,
@@ -39,6 +41,7 @@ from kvdr.status import estimated_lag
 from kvdr.telemetry import custom_event
 from kvdr.topology.reading import read_records
 from kvdr.topology.record import TopologyRecord, assess_topology
+from kvdr.topology.settle import settle_records
 from kvdr.topology.store import read_topology, write_topology
 from kvdr.vault.session import VaultSession
 
@@ -79,7 +82,9 @@ class FailoverActivities:
     def switch(self, request: SwitchRequest) -> SwitchResult:
         """Write the new record to the new primary first (it must succeed: that write is also
         the proof that the vault takes writes), then to every other reachable vault, which
-        fences it: its events and syncs stop counting as the primary's."""
+        fences it: its events and syncs stop counting as the primary's. A vault holding a
+        record the rule puts first (a rival runbook switched at this epoch too) is left as
+        it is: the settle step decides, not the last writer."""
         record = TopologyRecord.from_dict(request.record)
         target = record.primary
         with open_sessions(self._services, (target, *request.fence),
@@ -92,28 +97,56 @@ class FailoverActivities:
                     # the same switch: adopt its record, so no two records share an epoch
                     record = held
                 elif held is not None and held.epoch > request.epoch_before:
-                    raise TopologyError(
+                    return SwitchResult(False, calls=calls_of(sessions), holder=held.to_dict(),
+                                        error=TopologyError(
                         f"{target} already holds epoch {held.epoch} (primary {held.primary}, "
                         f"runbook {held.runbook_id or '?'}): another runbook changed the "
                         "topology since this one assessed it; nothing was switched",
-                        code="topology.changed")
+                        code="topology.changed").to_dict())
                 write_topology(sessions[target], record)
             except KvdrError as exc:
                 return SwitchResult(False, calls=calls_of(sessions), error=exc.to_dict())
-            fenced, unreached = [target], {}
+            fenced, unreached, kept = [target], {}, []
             for region in request.fence:
                 try:
-                    write_topology(sessions[region], record)
-                    fenced.append(region)
+                    if write_topology(sessions[region], record, unless_outranked=True):
+                        fenced.append(region)
+                    else:
+                        kept.append(region)
                 except KvdrError as exc:
                     logger.warning("failover %s: %s not fenced [%s]", request.run_id, region,
                                    exc.code)
                     unreached[region] = exc.code
-            result = SwitchResult(True, tuple(fenced), unreached, calls_of(sessions))
+            result = SwitchResult(True, tuple(fenced), unreached, calls_of(sessions),
+                                  held=tuple(kept))
         self._events.forget_topology()  # the event path must not act on the old primary
-        logger.info("failover %s: %s is primary at epoch %d (fenced %s)", request.run_id,
-                    target, record.epoch, ", ".join(fenced))
+        logger.info("failover %s: %s is primary at epoch %d (fenced %s%s)", request.run_id,
+                    target, record.epoch, ", ".join(fenced),
+                    f"; left {', '.join(kept)} to the settle step" if kept else "")
         return result
+
+    def settle(self, request: SettleRequest) -> SettleResult:
+        """After the settle wait: read every vault again and let the one rule pick the winner
+        among the records at the top epoch; write it wherever another record is held. Both
+        racing runbooks do this and write the same winner; the one whose record lost stops
+        there (it hands nothing over)."""
+        record = TopologyRecord.from_dict(request.record)
+        regions = self._services.config.region_names
+        with open_sessions(self._services, regions, probe=True) as sessions:
+            settled = settle_records(sessions)
+            calls = calls_of(sessions)
+        self._events.forget_topology()
+        if settled is None:  # no vault answered with a record: the verify step says so
+            return SettleResult(True, record.to_dict(), calls=calls)
+        winner = settled.winner
+        won = (winner.primary, winner.epoch) == (record.primary, record.epoch)
+        if not won:
+            logger.warning("failover %s: lost the race to runbook %s (primary %s at epoch %d)",
+                           request.run_id, winner.runbook_id or "?", winner.primary,
+                           winner.epoch)
+        return SettleResult(won, winner.to_dict(), settled.rewritten,
+                            tuple(r.to_dict() for r in settled.view.rivals),
+                            dict(settled.unreached), calls)
 
     def hand_over(self, request: HandOverRequest) -> HandOverResult:
         """Renewal follows the switch (decision 9): the other vaults the switch reached are

@@ -25,6 +25,7 @@ from kvdr.failover.contracts import (
     AssessRequest,
     HandOverRequest,
     SaveReportRequest,
+    SettleRequest,
     SwitchRequest,
 )
 from kvdr.failover.contracts import VerifyRequest as FailoverVerifyRequest
@@ -115,6 +116,11 @@ def failover_assess(request: dict[str, Any]) -> dict[str, Any]:
 @bp.activity_trigger(input_name="request")
 def failover_switch(request: dict[str, Any]) -> dict[str, Any]:
     return failover_activities().switch(SwitchRequest.from_dict(request)).to_dict()
+
+
+@bp.activity_trigger(input_name="request")
+def failover_settle(request: dict[str, Any]) -> dict[str, Any]:
+    return failover_activities().settle(SettleRequest.from_dict(request)).to_dict()
 
 
 @bp.activity_trigger(input_name="request")

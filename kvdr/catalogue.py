@@ -37,6 +37,7 @@ class Activity(StrEnum):
     SYNC_SAVE_REPORT = "sync_save_report"
     FAILOVER_ASSESS = "failover_assess"
     FAILOVER_SWITCH = "failover_switch"
+    FAILOVER_SETTLE = "failover_settle"
     FAILOVER_HANDOVER = "failover_handover"
     FAILOVER_VERIFY = "failover_verify"
     FAILOVER_SAVE_REPORT = "failover_save_report"

@@ -1,19 +1,22 @@
 """The failover/failback runbook: assess -> plan -> (approval) -> reconcile -> drain -> switch ->
-hand-over -> verify -> report.
+settle -> hand-over -> verify -> report.
 
 Plan, then execute: the plan (``kvdr.failover.plan``) is made from what the vaults hold before
 anything is written, shown in the custom status while an operator decides, and made again
 after the approval (the world may have moved while people talked). Reconcile and drain run the
 full-sync pair orchestration in its ``reconcile`` and ``drain`` modes, so they are as bounded
 and paced as any sync. A failure before the switch leaves the topology as it was; the switch
-raises the epoch by exactly one. The hand-over then arms renewal on the new primary and disarms
-it on the other vaults (decision 9); its problems are reported, never a reason to undo the
-switch. Deterministic: no I/O, time from the context.
+raises the epoch by exactly one. The settle step waits briefly, reads every vault again and
+lets the one rule (:func:`kvdr.topology.record.precedence`) pick among records another region's
+runbook wrote at the same epoch: the loser stops there (``lost_race``). The hand-over then
+arms renewal on the new primary and disarms it on the other vaults (decision 9); its problems
+are reported, never a reason to undo the switch. Deterministic: no I/O, time from the context.
 """
 
 from __future__ import annotations
 
 from dataclasses import replace
+from datetime import timedelta
 from typing import Any
 
 import azure.durable_functions as df
@@ -25,6 +28,8 @@ from kvdr.failover.contracts import (
     HandOverRequest,
     HandOverResult,
     SaveReportRequest,
+    SettleRequest,
+    SettleResult,
     SwitchRequest,
     SwitchResult,
     VerifyRequest,
@@ -32,7 +37,12 @@ from kvdr.failover.contracts import (
 )
 from kvdr.failover.handover import HANDOVER_FAILED_CODE, handover_messages
 from kvdr.failover.plan import FailoverPlan, PlanOutcome, Step, plan_failover
-from kvdr.failover.report import Approval, FailoverOutcome, FailoverReport
+from kvdr.failover.report import (
+    Approval,
+    FailoverOutcome,
+    FailoverReport,
+    lost_race_message,
+)
 from kvdr.failover.request import FailoverKind, FailoverPhase, FailoverRequest
 from kvdr.sync.contracts import PairInput, PairResult
 from kvdr.sync.model import SyncMode
@@ -153,10 +163,35 @@ def failover(context: df.DurableOrchestrationContext):
         Activity.FAILOVER_SWITCH, RETRY,
         SwitchRequest(run_id, record.to_dict(), plan.epoch_before, plan.fence).to_dict())))
     report = report.with_calls(switched.calls).timed("switch", _seconds(context, step_start))
+    if not switched.ok and switched.holder:  # another runbook's record reached ours first
+        return (yield from finish(FailoverOutcome.LOST_RACE, lost_to=dict(switched.holder),
+                                  messages=(*report.messages,
+                                            lost_race_message(switched.holder))))
     if not switched.ok:
         return (yield from finish(FailoverOutcome.FAILED, error=dict(switched.error or {})))
     report = replace(report, fenced=switched.fenced,
                      unreached={**report.unreached, **switched.unreached})
+
+    # -- settle: a runbook of another region may have switched at this epoch too (no
+    # compare-and-swap in Key Vault); wait, read every vault again, the one rule picks
+    context.set_custom_status(_status(FailoverPhase.SETTLE, plan))
+    step_start = context.current_utc_datetime
+    if request.settle_seconds > 0:
+        yield context.create_timer(step_start + timedelta(seconds=request.settle_seconds))
+    settled = SettleResult.from_dict((yield context.call_activity_with_retry(
+        Activity.FAILOVER_SETTLE, RETRY, SettleRequest(run_id, record.to_dict()).to_dict())))
+    report = report.with_calls(settled.calls).timed("settle", _seconds(context, step_start))
+    if not settled.won:  # the winner's runbook hands over and verifies; this one stops here
+        return (yield from finish(FailoverOutcome.LOST_RACE, fenced=(),
+                                  lost_to=dict(settled.winner or {}),
+                                  messages=(*report.messages,
+                                            lost_race_message(settled.winner))))
+    if settled.rivals:
+        report = replace(report, messages=(*report.messages, (
+            f"won a race at epoch {plan.epoch_after}: the rival record(s) of "
+            + ", ".join(f"runbook {r.get('runbook_id') or '?'} (primary {r.get('primary')})"
+                        for r in settled.rivals)
+            + f" were replaced in {', '.join(settled.rewritten) or 'no vault'}")))
 
     # -- hand renewal over: whatever happens here, the switch stands
     context.set_custom_status(_status(FailoverPhase.HANDOVER, plan))

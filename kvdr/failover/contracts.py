@@ -63,21 +63,65 @@ class SwitchRequest:
 
 @dataclass(frozen=True)
 class SwitchResult:
+    """``held``: vaults left holding a record the rule puts before ours (a rival runbook's at
+    this epoch, or a newer one), which the settle step sorts out; ``holder``: when the new
+    primary itself already held a newer record (nothing was switched), that record."""
+
     ok: bool
     fenced: tuple[str, ...] = ()
     unreached: Mapping[str, str] = field(default_factory=dict)
     calls: Mapping[str, int] = field(default_factory=dict)
     error: Mapping[str, Any] | None = None
+    held: tuple[str, ...] = ()
+    holder: Mapping[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {"ok": self.ok, "fenced": list(self.fenced), "unreached": dict(self.unreached),
-                "calls": dict(self.calls), "error": dict(self.error) if self.error else None}
+                "calls": dict(self.calls), "error": dict(self.error) if self.error else None,
+                "held": list(self.held), "holder": dict(self.holder) if self.holder else None}
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> SwitchResult:
         return cls(bool(data["ok"]), tuple(data.get("fenced", ())),
                    dict(data.get("unreached", {})), dict(data.get("calls", {})),
-                   data.get("error"))
+                   data.get("error"), tuple(data.get("held", ())), data.get("holder"))
+
+
+@dataclass(frozen=True)
+class SettleRequest:
+    run_id: str
+    record: Mapping[str, Any]        # the record this runbook switched to
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"run_id": self.run_id, "record": dict(self.record)}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> SettleRequest:
+        return cls(data["run_id"], data["record"])
+
+
+@dataclass(frozen=True)
+class SettleResult:
+    """After the settle wait: the record every reachable vault now holds (the rule's winner),
+    whether it is this runbook's, which vaults were rewritten to it, and the rivals found."""
+
+    won: bool
+    winner: Mapping[str, Any] | None = None
+    rewritten: tuple[str, ...] = ()
+    rivals: tuple[Mapping[str, Any], ...] = ()
+    unreached: Mapping[str, str] = field(default_factory=dict)
+    calls: Mapping[str, int] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"won": self.won, "winner": dict(self.winner) if self.winner else None,
+                "rewritten": list(self.rewritten), "rivals": [dict(r) for r in self.rivals],
+                "unreached": dict(self.unreached), "calls": dict(self.calls)}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> SettleResult:
+        return cls(bool(data["won"]), data.get("winner"), tuple(data.get("rewritten", ())),
+                   tuple(data.get("rivals", ())), dict(data.get("unreached", {})),
+                   dict(data.get("calls", {})))
 
 
 @dataclass(frozen=True)

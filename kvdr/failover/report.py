@@ -46,13 +46,24 @@ class FailoverOutcome(StrEnum):
     APPROVAL_TIMED_OUT = "approval_timed_out"
     FAILED = "failed"
     PLANNED_ONLY = "planned_only"  # dry run
+    # another region's runbook switched at the same epoch and the rule picked its record: this
+    # one switched nothing (its record was replaced by the winner's) and handed nothing over
+    LOST_RACE = "lost_race"
 
 
 # A runbook that changed nothing and asked nobody (a dry run, an alert about a vault that was not
 # the primary, a plan blocked before the approval gate) keeps its own report but does not replace
 # the last real one, which `kvdr status` shows as the last failover.
 NO_CHANGE_OUTCOMES = frozenset({FailoverOutcome.PLANNED_ONLY, FailoverOutcome.NOT_NEEDED,
-                                FailoverOutcome.BLOCKED})
+                                FailoverOutcome.BLOCKED, FailoverOutcome.LOST_RACE})
+
+
+def lost_race_message(winner: Mapping[str, Any] | None) -> str:
+    """What a runbook that lost the race says (the winner's record names its runbook)."""
+    winner = winner or {}
+    return (f"lost the race to runbook {winner.get('runbook_id') or '?'} (primary "
+            f"{winner.get('primary', '?')} at epoch {winner.get('epoch', '?')}); nothing "
+            "switched by this runbook")
 
 
 def replaces_last_report(outcome: str | None) -> bool:
@@ -109,6 +120,7 @@ class FailoverReport:
     alert_id: str | None = None
     calls: Mapping[str, int] = field(default_factory=dict)
     renewal: Mapping[str, Any] | None = None  # the hand-over (HandOver.to_dict()), if it ran
+    lost_to: Mapping[str, Any] | None = None  # lost_race: the winner's topology record
 
     def timed(self, step: str, seconds: float) -> FailoverReport:
         return replace(self, timings={**self.timings, step: round(seconds, 3)})
@@ -188,6 +200,7 @@ class FailoverReport:
             "messages": list(self.messages), "error": dict(self.error) if self.error else None,
             "calls": dict(self.calls),
             "renewal": dict(self.renewal) if self.renewal is not None else None,
+            "lost_to": dict(self.lost_to) if self.lost_to is not None else None,
         }
 
     @classmethod
@@ -209,7 +222,7 @@ class FailoverReport:
             rto_objective_seconds=data.get("rto_objective_seconds"),
             messages=tuple(data.get("messages", ())), error=data.get("error"),
             alert_id=data.get("alert_id"), calls=dict(data.get("calls", {})),
-            renewal=data.get("renewal"))
+            renewal=data.get("renewal"), lost_to=data.get("lost_to"))
 
     def event_dimensions(self) -> dict[str, str | int | float]:
         """The ``kvdr.failover.completed`` custom event: names, epochs and seconds only."""
@@ -252,8 +265,10 @@ class FailoverReport:
         for name, step in self.steps.items():
             counts = step.get("counts", {})
             summary = ", ".join(f"{a} {sum(k.values())}" for a, k in sorted(counts.items()))
-            lines.append(f"  {name}: {step.get('status', '?')}" + (f" ({summary})"
-                                                                   if summary else ""))
+            # a pair that stopped with an error (e.g. refused before writing) failed, whatever
+            # its item counts say
+            status = "failed" if step.get("error") else step.get("status", "?")
+            lines.append(f"  {name}: {status}" + (f" ({summary})" if summary else ""))
             lines += [f"    conflict {n['kind']} {n['name']}: {n['reason']}"
                       for n in step.get("conflicts", ())]
             lines += [f"    overwritten {n['kind']} {n['name']}: {n['reason']}"

@@ -23,6 +23,7 @@ from enum import StrEnum
 from typing import Any
 
 from kvdr.request_body import RequestError, check_types, json_object
+from kvdr.topology.settle import DEFAULT_SETTLE_SECONDS, MAX_SETTLE_SECONDS
 
 __all__ = ["APPROVAL_EVENT", "DEFAULT_APPROVAL_TIMEOUT_SECONDS", "FailoverKind",
            "FailoverPhase", "FailoverRequest", "RequestError", "parse_request"]
@@ -48,10 +49,18 @@ class FailoverPhase(StrEnum):
     RECONCILE = "reconcile"
     DRAIN = "drain"
     SWITCH = "switch"
+    SETTLE = "settle"  # the wait, then every vault read again: a rival switch is settled
     HANDOVER = "handover"  # renewal follows the new primary (decision 9)
     VERIFY = "verify"
     REPORT = "report"
     DONE = "done"
+
+
+def settle_seconds(value: Any) -> float:
+    """The settle wait of an orchestration input, bounded (a missing or bad value: default)."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return DEFAULT_SETTLE_SECONDS
+    return float(min(max(value, 0.0), MAX_SETTLE_SECONDS))
 
 
 @dataclass(frozen=True)
@@ -64,6 +73,9 @@ class FailoverRequest:
     epoch the requester saw; a different one aborts (someone else changed the topology).
     ``approval_required``: wait for ``POST /api/runbooks/{id}/approve`` before the switch.
     ``fired_at``: when the alert fired (RTO is measured from it when given).
+    ``settle_seconds``: the wait after the switch before every vault is read again, so that
+    a runbook of another region switching at the same epoch is seen and the one rule picks
+    the winner (0 to 30; an input without it, from before the field, gets the default).
     """
 
     kind: FailoverKind
@@ -78,6 +90,7 @@ class FailoverRequest:
     run_id: str | None = None
     alert_id: str | None = None
     fired_at: str | None = None
+    settle_seconds: float = DEFAULT_SETTLE_SECONDS
 
     def to_dict(self) -> dict[str, Any]:
         return {"kind": str(self.kind), "target": self.target, "reason": self.reason,
@@ -86,7 +99,8 @@ class FailoverRequest:
                 "approval_timeout_seconds": self.approval_timeout_seconds,
                 "dry_run": self.dry_run, "expected_primary": self.expected_primary,
                 "expected_epoch": self.expected_epoch, "run_id": self.run_id,
-                "alert_id": self.alert_id, "fired_at": self.fired_at}
+                "alert_id": self.alert_id, "fired_at": self.fired_at,
+                "settle_seconds": self.settle_seconds}
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> FailoverRequest:
@@ -98,7 +112,8 @@ class FailoverRequest:
                    dry_run=bool(data.get("dry_run", False)),
                    expected_primary=data.get("expected_primary"),
                    expected_epoch=data.get("expected_epoch"), run_id=data.get("run_id"),
-                   alert_id=data.get("alert_id"), fired_at=data.get("fired_at"))
+                   alert_id=data.get("alert_id"), fired_at=data.get("fired_at"),
+                   settle_seconds=settle_seconds(data.get("settle_seconds")))
 
 
 _FIELDS: dict[str, tuple[type, ...]] = {

@@ -3,7 +3,10 @@
 It is stored as the JSON value of the reserved secret ``kvdr-topology`` in every vault
 (decision 1). Readers take the highest epoch among the vaults they can reach; failover and
 failback raise the epoch by exactly one. Two different primaries at the same epoch is a split
-brain: kvdr still picks one deterministically, but flags it so nothing acts on it silently.
+brain (two runbooks in two regions switched at once: Key Vault has no compare-and-swap). One
+rule, :func:`precedence`, picks the winner everywhere — the switch's settle step, every reader,
+status — and flags the split brain so nothing acts on it silently; the settle step and
+:func:`kvdr.topology.store.current_topology` then write the winner over its rivals.
 """
 
 from __future__ import annotations
@@ -19,7 +22,7 @@ from kvdr.vault.inventory import format_time, parse_time, to_utc
 from kvdr.vault.links import TOPOLOGY_SECRET_NAME
 
 __all__ = ["TOPOLOGY_SECRET_NAME", "TopologyRecord", "TopologyView", "assess_topology",
-           "choose_current", "initial_record", "next_epoch"]
+           "choose_current", "initial_record", "next_epoch", "precedence"]
 
 TOPOLOGY_CONTENT_TYPE = "application/json"
 INITIAL_EPOCH = 1
@@ -94,9 +97,11 @@ def next_epoch(record: TopologyRecord, new_primary: str, *, changed_at: datetime
                           changed_by=changed_by, reason=reason, runbook_id=runbook_id)
 
 
-def _rank(record: TopologyRecord) -> tuple[int, datetime, str]:
-    # highest epoch; at equal epoch the latest change, then the region name (deterministic)
-    return (record.epoch, record.changed_at, record.primary)
+def precedence(record: TopologyRecord) -> tuple[int, datetime, str, str]:
+    """The one rule (smallest first): the highest epoch; among rivals at one epoch the earliest
+    change (the runbook that started its switch first), then the region name, then the
+    runbook id — a total order on records, so every reader picks the same winner."""
+    return (-record.epoch, record.changed_at, record.primary, record.runbook_id or "")
 
 
 def choose_current(records: Iterable[TopologyRecord | None]) -> TopologyRecord:
@@ -107,7 +112,7 @@ def choose_current(records: Iterable[TopologyRecord | None]) -> TopologyRecord:
     if not present:
         raise TopologyError("no reachable vault holds a topology record; bootstrap it from "
                             "topology.initial_primary", code="topology.missing")
-    return max(present, key=_rank)
+    return min(present, key=precedence)
 
 
 @dataclass(frozen=True)
@@ -130,7 +135,7 @@ def assess_topology(records: Mapping[str, TopologyRecord | None]) -> TopologyVie
     current = choose_current(records.values())
     rivals = tuple(sorted({r for r in records.values() if r is not None
                            and r.epoch == current.epoch and r.primary != current.primary},
-                          key=_rank))
+                          key=precedence))
     stale = tuple(sorted(name for name, r in records.items()
                          if r is not None and r != current and r.epoch < current.epoch))
     missing = tuple(sorted(name for name, r in records.items() if r is None))

@@ -27,12 +27,13 @@ from kvdr.topology.record import (
     TopologyView,
     assess_topology,
     initial_record,
+    precedence,
 )
 from kvdr.vault.links import TOPOLOGY_SECRET_NAME
 from kvdr.vault.session import VaultSession
 
 __all__ = ["FENCED_CODE", "RECORD_TAG", "TOPOLOGY_SECRET_CONTENT_TYPE", "current_topology",
-           "fenced_message", "newer_record", "read_topology", "write_topology"]
+           "fenced_message", "newer_record", "read_topology", "write_topology", "write_winner"]
 
 log = logging.getLogger(__name__)
 
@@ -56,19 +57,55 @@ def fenced_message(region: str, record: TopologyRecord, epoch: int) -> str:
             "primary")
 
 
-def write_topology(session: VaultSession, record: TopologyRecord) -> None:
-    """Store ``record`` in this vault; nothing is written when it already holds it."""
+def write_topology(session: VaultSession, record: TopologyRecord, *,
+                   unless_outranked: bool = False) -> bool:
+    """Store ``record`` in this vault; nothing is written when it already holds it, nor
+    (``unless_outranked``) when it holds a record the rule puts first (a higher epoch, or a
+    rival at this epoch that switched earlier: settling decides, not the last writer).
+    Returns whether the vault holds ``record`` now."""
     try:
         current = read_topology(session)
     except TopologyError:
         current = None  # unreadable: overwrite it with a good record
     if current == record:
-        return
+        return True
+    if unless_outranked and current is not None and precedence(current) < precedence(record):
+        log.info("topology record (primary %s, epoch %d) not written to %s: it holds primary "
+                 "%s at epoch %d, which the rule puts first", record.primary, record.epoch,
+                 session.region, current.primary, current.epoch)
+        return False
     session.call(f"write secret '{TOPOLOGY_SECRET_NAME}'", session.secrets.set_secret,
                  TOPOLOGY_SECRET_NAME, record.to_json(),
                  content_type=TOPOLOGY_SECRET_CONTENT_TYPE, tags=dict([RECORD_TAG]))
     log.info("topology record (primary %s, epoch %d) written to %s", record.primary,
              record.epoch, session.region)
+    return True
+
+
+def write_winner(sessions: Mapping[str, VaultSession], reads: TopologyReads,
+                 winner: TopologyRecord, *, rivals_only: bool = False
+                 ) -> tuple[tuple[str, ...], dict[str, str]]:
+    """Write ``winner`` (the rule's pick among ``reads``) to each reachable vault read holding
+    another record (``rivals_only``: only a rival at the winner's epoch). Returns the vaults
+    rewritten and those that failed (region -> code)."""
+    unreached = dict(reads.failed())
+    rewritten = []
+    for region, read in reads.reads.items():
+        if not read.reachable or read.record == winner or region not in sessions:
+            continue
+        if rivals_only and (read.record is None or read.record.epoch != winner.epoch):
+            continue
+        try:
+            if not write_topology(sessions[region], winner, unless_outranked=True):
+                continue  # a newer switch landed since the read: it rules
+        except VaultError as exc:
+            log.warning("topology: the winner (primary %s, epoch %d) not written to %s [%s]",
+                        winner.primary, winner.epoch, region, exc.code)
+            unreached[region] = exc.code
+            continue
+        rewritten.append(region)
+        unreached.pop(region, None)  # an unreadable record, overwritten
+    return tuple(rewritten), unreached
 
 
 def current_topology(config: Config, sessions: Mapping[str, VaultSession], *,
@@ -83,6 +120,15 @@ def current_topology(config: Config, sessions: Mapping[str, VaultSession], *,
         reads.setdefault(region, RecordRead(region, error_code=NO_ANSWER_CODE))
     found = TopologyReads({region: reads[region] for region in config.region_names})
     view = found.view()
+    if view is not None and view.split_brain:
+        # two runbooks switched at once: settle it here under the one rule, no operator
+        rewritten, _failed = write_winner(sessions, found, view.current, rivals_only=True)
+        log.warning("topology: split brain at epoch %d settled for %s by a reader (rewrote "
+                    "%s)", view.current.epoch, view.current.primary,
+                    ", ".join(rewritten) or "nothing")
+        records = found.records()
+        records.update({region: view.current for region in rewritten})
+        return assess_topology(records)
     if view is not None:
         return view
     reachable = [region for region, read in found.reads.items() if read.reachable]

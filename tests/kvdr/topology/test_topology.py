@@ -14,6 +14,7 @@ from kvdr.topology.record import (
     choose_current,
     initial_record,
     next_epoch,
+    precedence,
 )
 from kvdr.vault.links import TOPOLOGY_SECRET_NAME, is_reserved_name
 
@@ -56,11 +57,20 @@ def test_no_record_at_all_is_topology_missing():
 
 def test_equal_epochs_with_different_primaries_are_split_brain_chosen_deterministically():
     a, b = record("eastus", 3, minutes=1), record("westus", 3, minutes=2)
-    assert choose_current([a, b]) == choose_current([b, a]) == b  # latest change wins the tie
+    # the earliest change wins the tie: the runbook that started its switch first; a later
+    # one, which settles later, defers to it
+    assert choose_current([a, b]) == choose_current([b, a]) == a
     view = assess_topology({"eastus": a, "westus": b})
-    assert view.split_brain and view.rivals == (a,)
+    assert view.split_brain and view.rivals == (b,)
     c = record("centralus", 3, minutes=2)  # same time too: the region name decides
-    assert choose_current([b, c]) == choose_current([c, b])
+    assert choose_current([b, c]) == choose_current([c, b]) == c
+
+
+def test_one_rule_orders_every_record_totally():
+    same = [TopologyRecord("westus", 3, T0, "ops", "x", run) for run in ("run-2", "run-1")]
+    assert choose_current(same) == choose_current(same[::-1]) == same[1]  # runbook id last
+    assert sorted([record("eastus", 2), record("westus", 3, minutes=5)],
+                  key=precedence)[0].epoch == 3  # the epoch before anything else
 
 
 def test_assessment_lists_stale_and_missing_vaults():
