@@ -60,6 +60,7 @@ EXIT_CODES = {
     FailoverOutcome.PLANNED_ONLY: EXIT_OK, FailoverOutcome.FAILED: EXIT_FAILED,
     FailoverOutcome.BLOCKED: EXIT_NOT_DONE, FailoverOutcome.REJECTED: EXIT_NOT_DONE,
     FailoverOutcome.APPROVAL_TIMED_OUT: EXIT_NOT_DONE,
+    FailoverOutcome.LOST_RACE: EXIT_NOT_DONE,  # another region's runbook switched instead
 }
 
 
@@ -76,7 +77,8 @@ def build_parser(kind: FailoverKind) -> argparse.ArgumentParser:
                     "topology epoch rises by exactly one. To run it in Azure, POST "
                     f"/api/runbooks/{name}.",
         epilog="exit codes: 0 completed, not needed or dry run; 1 failed; 2 bad usage or "
-               "configuration; 3 blocked, rejected or approval timed out; 4 no Azure "
+               "configuration; 3 blocked, rejected, approval timed out or lost the race to "
+               "another region's runbook; 4 no Azure "
                "credential can get a token; 130 interrupted")
     parser.add_argument("--target", required=True, metavar="REGION",
                         help="the region to make primary")
