@@ -14,7 +14,7 @@ from typing import Any
 
 from activities.services import ActivityServices, calls_of, open_sessions
 from activities.sync.store import missing_since_key
-from kvdr.errors import KvdrError
+from kvdr.errors import KvdrError, VaultPermissionError
 from kvdr.restore.contracts import (
     BATCH_MISSING_CODE,
     PREVIEW_NAMES,
@@ -35,6 +35,7 @@ from kvdr.topology.reading import read_records, read_topology
 from kvdr.topology.record import TopologyRecord, TopologyView, assess_topology, initial_record
 from kvdr.topology.store import FENCED_CODE
 from kvdr.vault.inventory import ItemKind, parse_time
+from kvdr.vault.permissions import check_write
 
 logger = logging.getLogger(__name__)
 
@@ -135,8 +136,14 @@ class RestoreActivities:
             except KvdrError as exc:
                 return PlanSummary(False, primary, epoch, calls=_add(calls, calls_of(sessions)),
                                    error=exc.to_dict())
+            items = plan.executable_with(request.disable_new)
+            try:  # before anything is stored or asked: may kvdr write what the plan writes?
+                if items and not request.dry_run:
+                    check_write(sessions[primary], sorted({i.kind for i in items}))
+            except VaultPermissionError as exc:
+                return PlanSummary(False, primary, epoch, calls=_add(calls, calls_of(sessions)),
+                                   error=exc.to_dict())
             calls = _add(calls, calls_of(sessions))
-        items = plan.executable_with(request.disable_new)
         size = max(1, config.pacing.batch_size)
         batches = [items[i:i + size] for i in range(0, len(items), size)]
         state = services.state

@@ -17,7 +17,7 @@ from activities.sync.batches import (
     record_skips,
     skipped_notes,
 )
-from activities.sync.plan import check_history, inventories, make_plan
+from activities.sync.plan import check_history, inventories, make_plan, write_refused
 from activities.sync.renewal import align_renewal_chunk
 from activities.sync.store import (
     LAST_DRY_RUN_KEY,
@@ -160,7 +160,13 @@ class SyncActivities:
                              source=request.source, target=request.target, epoch=request.epoch,
                              now=datetime.now(UTC), mode=request.mode)
             plan = check_history(src, tgt, plan, target_inv)
+            refused = None if request.dry_run else write_refused(tgt, plan)
             calls = calls_of(sessions)
+        if refused is not None:  # nothing stored: no batch, no renewal step, no record
+            return PairPlanSummary(False, request.source, request.target, error=refused,
+                                   report=SyncReport(request.source, (request.target,),
+                                                     started_at, request.dry_run)
+                                   .add_calls(probe_calls).add_calls(calls).to_dict())
         size = services.config.pacing.batch_size
         batches = plan.batches(size)
         if not request.dry_run:

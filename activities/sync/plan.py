@@ -6,15 +6,18 @@ from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
+from typing import Any
 
 from activities.sync.store import missing_since_key
 from kvdr.config.schema import Config
+from kvdr.errors import VaultPermissionError
 from kvdr.state.store import StateStore
 from kvdr.sync.history import history_checks
 from kvdr.sync.model import SyncMode, SyncPlan
 from kvdr.sync.plan import plan_sync
 from kvdr.sync.version_history import settle_history
 from kvdr.vault.inventory import Inventory, parse_time
+from kvdr.vault.permissions import check_write
 from kvdr.vault.session import VaultSession
 
 
@@ -65,3 +68,19 @@ def check_history(source: VaultSession, target: VaultSession, plan: SyncPlan, ta
 
     (:func:`kvdr.sync.history.resolve_history`.)"""
     return settle_history(source, target, plan, history_checks(plan, target_inv))
+
+
+def write_refused(target: VaultSession, plan: SyncPlan) -> dict[str, Any] | None:
+    """Before anything is stored or written: None when the plan writes nothing or kvdr may write
+    every kind it writes to the target (:func:`kvdr.vault.permissions.check_write`, one PATCH
+    answered 404 per kind); else the ``vault.permission_denied`` error naming the region and
+    the role. Without it a target kvdr may not write fails every item of the run one by one
+    (2,000 items, 2,000 refused writes) after the renewal step and the batches were set up."""
+    kinds = {item.kind for item in plan.executable}
+    if not kinds:
+        return None
+    try:
+        check_write(target, sorted(kinds))
+    except VaultPermissionError as exc:
+        return exc.to_dict()
+    return None

@@ -20,7 +20,7 @@ from typing import Any
 
 from azure.core.exceptions import HttpResponseError
 
-from kvdr.errors import VaultError
+from kvdr.errors import VaultError, VaultPermissionError
 from kvdr.vault.inventory import ItemKind
 
 # a name kvdr never creates (reserved names start with "kvdr-"); only ever PATCHed, answered 404
@@ -50,14 +50,33 @@ def _updaters(session: Any) -> dict[ItemKind, Callable[[str], Any]]:
 
 def check_write(session: Any, kinds: Iterable[ItemKind]) -> None:
     """Raise :class:`~kvdr.errors.VaultPermissionError` (``vault.permission_denied``, naming
-    the region, the action and the role) unless kvdr may write every kind in ``kinds`` to the
-    session's vault. One PATCH of :data:`PROBE_NAME` per kind; nothing is written (404)."""
+    the region, the actions and the roles) unless kvdr may write every kind in ``kinds`` to the
+    session's vault. One PATCH of :data:`PROBE_NAME` per kind, all kinds asked so that one
+    error names every missing role; nothing is written (404)."""
     updaters = _updaters(session)
+    refused: list[VaultPermissionError] = []
     for kind in dict.fromkeys(ItemKind(k) for k in kinds):
         try:
             session.call(f"check that kvdr may write {kind.value}s", updaters[kind], PROBE_NAME)
-        except VaultError as exc:
-            if exc.code == "vault.permission_denied":
-                raise
+        except VaultPermissionError as exc:
+            refused.append(exc)
+        except VaultError:
             # 404 is the expected answer; any other is not a permission problem and is left
             # to the writes themselves (they report it item by item, as before)
+            continue
+    if len(refused) == 1:
+        raise refused[0]
+    if refused:
+        raise _combined(refused, session.region)
+
+
+def _combined(refused: list[VaultPermissionError], region: str) -> VaultPermissionError:
+    roles = [r.role for r in refused if r.role]
+    actions = [r.action for r in refused if r.action]
+    message = (f"kvdr may not write to region {region}'s vault (HTTP 403 ForbiddenByRbac): its "
+               f"identity lacks {', '.join(actions) or 'the permissions it needs'}; assign it "
+               f"the {' and '.join(roles) or 'Key Vault Officer'} role(s) on region {region}'s "
+               "vault (the Bicep template assigns these to kvdr's apps)")
+    return VaultPermissionError(message, action=", ".join(actions) or None,
+                                role=", ".join(roles) or None, status=403,
+                                service_code=refused[0].service_code, region=region)

@@ -19,20 +19,21 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterator, Mapping
-from datetime import UTC, datetime
+import time
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 from azure.keyvault.secrets import SecretProperties
 
 from kvdr.errors import VaultError
-from kvdr.vault.inventory import ItemKind, to_utc
+from kvdr.vault.inventory import ItemKind
 from kvdr.vault.session import VaultSession
 
 RECORD_CONTENT_TYPE = "application/json"
 KIND_LETTER: dict[ItemKind, str] = {ItemKind.SECRET: "s", ItemKind.CERTIFICATE: "c",
                                     ItemKind.KEY: "k"}
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+# failures after which a write may have landed (or not yet been tried): ask, then send again
+_RETRYABLE = frozenset({"vault.throttled", "vault.unavailable", "vault.unreachable"})
 
 
 def record_name(prefix: str, kind: ItemKind | str, name: str) -> str:
@@ -52,26 +53,57 @@ def list_records(session: VaultSession, prefix: str, what: str) -> Iterator[Secr
 
 def record_tags(session: VaultSession, secret_name: str, what: str) -> Mapping[str, str] | None:
     """The tags of the latest version of one record secret, from its version list (no value is
-    read); None when it does not exist or its latest version is disabled."""
-    versions = session.call_or_none(
-        what, lambda: list(session.secrets.list_properties_of_secret_versions(secret_name)))
-    if not versions:
+    read; two versions made in one second tie in the list, and then one get names the latest);
+    None when it does not exist or its latest version is disabled. ``what`` names the read in
+    errors."""
+    with session.mapped(what):
+        latest = session.latest_secret_properties(secret_name)
+    if latest is None:
         return None
-    latest = max(versions, key=lambda p: (to_utc(p.created_on) or _EPOCH,
-                                          to_utc(p.updated_on) or _EPOCH))
     return None if latest.enabled is False else dict(latest.tags or {})
+
+
+def write_once(session: VaultSession, what: str, write: Callable[[], Any],
+               landed: Callable[[], bool]) -> None:
+    """Send a version-creating write (``write`` must pass ``retry_total=0``: the SDK re-sends a
+    PUT whose answer was lost, and a reserved secret would get a second version); after a
+    failure a retry may fix, ask ``landed`` whether the first send was applied anyway (a
+    connection dropped after the write), and send again only if not. Throttling is answered
+    before the write, so it is sent again without asking."""
+    delays = session.retry_backoff
+    attempt = 0
+    while True:
+        try:
+            session.call(what, write)
+            return
+        except VaultError as exc:
+            if exc.code not in _RETRYABLE or attempt >= len(delays):
+                raise
+            if exc.code != "vault.throttled" and landed():
+                return
+            time.sleep(max(exc.retry_after or 0.0, delays[attempt]))
+            attempt += 1
 
 
 def write_record(session: VaultSession, secret_name: str, tags: Mapping[str, str],
                  what: str, value: Mapping[str, Any] | None = None) -> None:
-    """Write one record (a new version of its secret). A soft-deleted record is recovered first
-    (its name would refuse the write)."""
+    """Write one record (a new version of its secret), once: a write whose answer was lost is
+    recognised by the record's latest tags (:func:`write_once`). A soft-deleted record is
+    recovered first (its name would refuse the write)."""
     text = json.dumps(dict(value if value is not None else tags), separators=(",", ":"),
                       sort_keys=True)
+    wanted = dict(tags)
+
+    def send() -> None:
+        session.secrets.set_secret(secret_name, text, content_type=RECORD_CONTENT_TYPE,
+                                   tags=wanted, retry_total=0)
+
+    def landed() -> bool:
+        # the record holds what this write carries: written (by this send or before it)
+        return record_tags(session, secret_name, f"re-read {what}") == wanted
 
     def write() -> None:
-        session.call(what, session.secrets.set_secret, secret_name, text,
-                     content_type=RECORD_CONTENT_TYPE, tags=dict(tags))
+        write_once(session, what, send, landed)
 
     try:
         write()

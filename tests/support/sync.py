@@ -53,8 +53,11 @@ class SyncEnv:
         return record
 
     def writes(self, vault: str) -> int:
+        """Writes the vault applied (2xx): a refused one, or the write-permission check's
+        update of a name that does not exist (404), changes nothing."""
         ops = self.emu.stats(vault)["operations"]
-        return sum(sum(ops.get(op, {}).values()) for op in WRITE_OPS)
+        return sum(n for op in WRITE_OPS for status, n in ops.get(op, {}).items()
+                   if str(status).startswith("2"))
 
 
 def start_env(tmp_path: Path, vaults: Sequence[VaultSpec], *,

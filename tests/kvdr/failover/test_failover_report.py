@@ -3,6 +3,7 @@ plausible; an alert time far in the past or in the future is clamped, flagged an
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 from kvdr.failover.report import FailoverOutcome, FailoverReport
@@ -51,3 +52,16 @@ def test_a_report_read_back_keeps_the_clamp() -> None:
     report = _completed(STARTED - timedelta(days=400))
     again = FailoverReport.from_dict(report.to_dict())
     assert again.rto_seconds == 30.0 and again.to_dict()["rto_clamped"] is True
+
+
+def test_a_step_that_stopped_with_an_error_reads_failed_not_its_item_status() -> None:
+    # a drain refused before writing (vault.permission_denied) has no failed item: its sync
+    # report says "succeeded", but the step did not run
+    refused = {"code": "vault.permission_denied", "message": "lacks the role"}
+    report = replace(FailoverReport("failover-1", "planned", "west", "cli", "test", STARTED),
+                     source="east", outcome=FailoverOutcome.FAILED, error=refused,
+                     steps={"reconcile": {"status": "succeeded"},
+                            "drain": {"status": "succeeded", "error": refused}})
+    text = report.render_text()
+    assert "  reconcile: succeeded" in text
+    assert "  drain: failed" in text and "drain: succeeded" not in text

@@ -100,3 +100,12 @@ def test_the_emulator_token_never_stands_in_for_azure_credentials() -> None:
     config = validate_document(document, base_dir=None, check_files=False)
     credential = credential_for(config, {"KVDR_EMULATOR_TOKEN": "replicator"})
     assert not isinstance(credential, LocalTokenCredential)
+
+
+def test_the_write_check_names_every_role_missing_in_one_error(roles_emulator) -> None:
+    with _session(roles_emulator, "west") as west, pytest.raises(VaultPermissionError) as err:
+        check_write(west, tuple(ItemKind))
+    for role in ("Key Vault Secrets Officer", "Key Vault Certificates Officer",
+                 "Key Vault Crypto Officer"):
+        assert role in err.value.message and role in (err.value.role or "")
+    assert "region west" in err.value.message
