@@ -30,6 +30,7 @@ from kvdr.topology.record import (
     precedence,
 )
 from kvdr.vault.links import TOPOLOGY_SECRET_NAME
+from kvdr.vault.reserved import write_once
 from kvdr.vault.session import VaultSession
 
 __all__ = ["FENCED_CODE", "RECORD_TAG", "TOPOLOGY_SECRET_CONTENT_TYPE", "current_topology",
@@ -74,9 +75,20 @@ def write_topology(session: VaultSession, record: TopologyRecord, *,
                  "%s at epoch %d, which the rule puts first", record.primary, record.epoch,
                  session.region, current.primary, current.epoch)
         return False
-    session.call(f"write secret '{TOPOLOGY_SECRET_NAME}'", session.secrets.set_secret,
-                 TOPOLOGY_SECRET_NAME, record.to_json(),
-                 content_type=TOPOLOGY_SECRET_CONTENT_TYPE, tags=dict([RECORD_TAG]))
+
+    def send() -> None:
+        # no SDK retry: azure-core re-sends a PUT whose answer was lost, a second version
+        session.secrets.set_secret(TOPOLOGY_SECRET_NAME, record.to_json(),
+                                   content_type=TOPOLOGY_SECRET_CONTENT_TYPE,
+                                   tags=dict([RECORD_TAG]), retry_total=0)
+
+    def landed() -> bool:
+        try:
+            return read_topology(session) == record
+        except TopologyError:
+            return False
+
+    write_once(session, f"write secret '{TOPOLOGY_SECRET_NAME}'", send, landed)
     log.info("topology record (primary %s, epoch %d) written to %s", record.primary,
              record.epoch, session.region)
     return True
