@@ -8,7 +8,12 @@ the sync converges to parity (rerun until a run writes nothing), no item is lost
 item is in the target with the same value and metadata), no version is duplicated (no two
 target versions are copies of the same source version, and a copy holds one version per source
 version copied). The event path does the same at 20 writes/s with duplicated and reordered
-deliveries through the local host's Event Grid webhook.
+deliveries through the local host's Event Grid webhook. Every secret value is a unique value
+(``support.leaks``), and each test ends with a leak scan (suite 6): the engines' state dirs
+(SQLite histories, state files, reports), every orchestration's status, custom status and
+history (in process, and through the event host's management API), the run records, the
+captured logs at DEBUG and the custom events: none of the values, nor the private keys of the
+seeded keys and certificates, may appear.
 
 Sizes: ``fast`` (in ``make test``) and ``large`` (``KVDR_RESILIENCE_SIZE=large``); the figures
 of a run are printed (``-s``) for the README's "Tested against" table.
@@ -17,10 +22,10 @@ of a run are printed (``-s``) for the README's "Tested against" table.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import random
 import time
-import uuid
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -30,6 +35,8 @@ from typing import Any
 
 import pytest
 from azure.keyvault.certificates import CertificatePolicy, KeyType, WellKnownIssuerNames
+from cryptography.hazmat.primitives import serialization
+from resilience.leaks_support import scan_engine, scan_management_api
 
 import function_app
 from emulator.server import VaultSpec
@@ -39,6 +46,7 @@ from engine.host import LocalHost
 from kvdr.events.handler import reset_caches
 from kvdr.vault.links import LINK_TAG, parse_link
 from kvdr.vault.session import VaultSession
+from support.leaks import LeakScanner, unique_secret_value
 from support.sync import SyncEnv
 
 SIZE = os.environ.get("KVDR_RESILIENCE_SIZE", "fast").strip().lower() or "fast"
@@ -83,21 +91,22 @@ class Seeded:
     certificates: list[str]
     non_exportable: list[str]
     keys: list[str]
+    values: list[str]
 
 
 def seed_mixed(emu: Emulator, n: int, prefix: str) -> Seeded:
     """``n`` items in east: 80 % secrets (a third with content type, tags, nbf and exp; some
     with two versions; some with 15 user tags, no room for kvdr's link), 10 % exportable and
-    3 % non-exportable certificates, 7 % keys. Values are unique random strings."""
+    3 % non-exportable certificates, 7 % keys. Values are unique (``unique_secret_value``)."""
     rng = random.Random(n)
     now = datetime.now(UTC).replace(microsecond=0)
-    seeded = Seeded([], [], [], [])
+    seeded = Seeded([], [], [], [], [])
     n_certs, n_nonexp, n_keys = max(2, n // 10), max(1, n * 3 // 100), max(2, n * 7 // 100)
     n_secrets = n - n_certs - n_nonexp - n_keys
     with emu.secret_client("east", retry_total=20) as secrets:
         for i in range(n_secrets):
             name = f"{prefix}-s{i:05d}"
-            value = f"val-{uuid.uuid4().hex}"
+            value = unique_secret_value(f"vol-s{i}")
             kwargs: dict[str, Any] = {}
             if i % 3 == 0:
                 kwargs = {"content_type": rng.choice(["text/plain", "application/json"]),
@@ -107,8 +116,11 @@ def seed_mixed(emu: Emulator, n: int, prefix: str) -> Seeded:
             elif i % 17 == 1:
                 kwargs = {"tags": {f"t{j:02d}": f"v{j}" for j in range(15)}}  # no room
             if i % 11 == 2:  # an older version first: only the latest is copied
-                secrets.set_secret(name, f"old-{uuid.uuid4().hex}", **kwargs)
+                old = unique_secret_value(f"vol-old{i}")
+                seeded.values.append(old)
+                secrets.set_secret(name, old, **kwargs)
             secrets.set_secret(name, value, **kwargs)
+            seeded.values.append(value)
             seeded.secrets.append(name)
     with emu.certificate_client("east", retry_total=20) as certs:
         for i in range(n_certs + n_nonexp):
@@ -127,6 +139,37 @@ def seed_mixed(emu: Emulator, n: int, prefix: str) -> Seeded:
                 keys.create_ec_key(name, curve="P-256")
             seeded.keys.append(name)
     return seeded
+
+
+def private_keys(emu: Emulator, seeded: Seeded) -> list[bytes]:
+    """The seeded keys' and certificates' private keys (PKCS#8 DER), read from the emulator's
+    store, for the leak scan: kvdr moves them inside backups and PFX exports only."""
+    found = []
+    for name in seeded.keys + seeded.certificates + seeded.non_exportable:
+        item = _live(emu, "east", "keys", name)
+        for version in item.versions.values():
+            key = serialization.load_pem_private_key(version.data["pem"].encode(), None)
+            found.append(key.private_bytes(serialization.Encoding.DER,
+                                           serialization.PrivateFormat.PKCS8,
+                                           serialization.NoEncryption()))
+    return found
+
+
+def leak_scan(env: SyncEnv, values: list[str | bytes], caplog: pytest.LogCaptureFixture,
+              events: Any, *, host: LocalHost | None = None) -> dict[str, Any]:
+    """Scan everything the runs left for the seeded values; fails on a hit; the figures."""
+    scanner = LeakScanner(values)
+    scanner.scan_path(env.state_dir)  # the engine's SQLite, the state store, the reports
+    instances = scan_engine(scanner, env.engine)
+    if host is not None:
+        scanner.scan_path(host.engine.state_dir)
+        instances += scan_management_api(scanner, host.base_url)
+    scanner.scan_json("run records", env.records, kind="report")
+    scanner.scan_records("captured logs (DEBUG)", caplog.records)
+    scanner.scan_spans(events)
+    summary = scanner.summary()
+    scanner.assert_clean()
+    return {**summary, "instances": instances, "log_records": len(caplog.records)}
 
 
 # ---- comparing the two vaults (inside the test; nothing is printed) ----------------------------
@@ -225,7 +268,8 @@ def _faults(env: SyncEnv) -> dict[str, int]:
 
 
 def test_a_full_sync_under_10_percent_faults_and_throttling_loses_and_duplicates_nothing(
-        sync_env_factory, fast_backoff) -> None:
+        sync_env_factory, fast_backoff, caplog, events) -> None:
+    caplog.set_level(logging.DEBUG)
     env = _faulty_env(sync_env_factory)
     seeded = seed_mixed(env.emu, ITEMS, "vol")
     for vault in ("east", "west"):
@@ -238,10 +282,11 @@ def test_a_full_sync_under_10_percent_faults_and_throttling_loses_and_duplicates
     _faults_on(env, 0.0)
 
     parity = compare(env.emu, seeded)
+    leaks = leak_scan(env, [*seeded.values, *private_keys(env.emu, seeded)], caplog, events)
     print(json.dumps({"suite": "faults at volume: full sync", "size": SIZE, "items": ITEMS,
                       "faults": faults, "runs": runs, "seconds": round(elapsed, 1),
                       "lost": len(parity.lost), "different": len(parity.different),
-                      "duplicated": len(parity.duplicated)}))
+                      "duplicated": len(parity.duplicated), "leaks": leaks}))
     assert runs[-1]["writes"] == 0, runs            # converged: the last run wrote nothing
     assert runs[-1]["status"] == "succeeded", runs
     assert parity.lost == [] and parity.different == [] and parity.duplicated == [], parity
@@ -263,7 +308,8 @@ def event_host(tmp_path: Path) -> Iterator[LocalHost]:
 
 
 def test_the_event_path_at_20_writes_a_second_with_faults_duplicates_and_reordering(
-        sync_env_factory, fast_backoff, event_host) -> None:
+        sync_env_factory, fast_backoff, event_host, caplog, events) -> None:
+    caplog.set_level(logging.DEBUG)
     env = _faulty_env(sync_env_factory)
     env.sync()  # bootstraps the topology record in both vaults (no items yet)
     webhook = (f"{event_host.base_url}/runtime/webhooks/EventGrid"
@@ -278,13 +324,15 @@ def test_the_event_path_at_20_writes_a_second_with_faults_duplicates_and_reorder
     # whose events arrive duplicated and out of order
     names = [f"ev-{i:04d}" for i in range(max(1, EVENT_WRITES // 3))]
     rng = random.Random(7)
+    values: list[str | bytes] = []
     started = time.monotonic()
     with env.emu.secret_client("east", retry_total=20) as east:
         for i in range(EVENT_WRITES):
             due = started + i / 20
             time.sleep(max(0.0, due - time.monotonic()))
             name = names[i % len(names)] if i < len(names) else rng.choice(names)
-            east.set_secret(name, f"ev-{uuid.uuid4().hex}", content_type="text/plain",
+            values.append(unique_secret_value(f"ev-{i}"))
+            east.set_secret(name, values[-1], content_type="text/plain",
                             tags={"round": str(i // len(names))})
     write_seconds = time.monotonic() - started
     assert env.emu.wait_events_delivered(600)
@@ -293,7 +341,7 @@ def test_the_event_path_at_20_writes_a_second_with_faults_duplicates_and_reorder
     _faults_on(env, 0.0)
     subscription = env.emu.event_subscriptions()[0]
 
-    seeded = Seeded(names, [], [], [])
+    seeded = Seeded(names, [], [], [], values)
     parity = compare(env.emu, seeded, versions_per_copy=None)
     print(json.dumps({"suite": "faults at volume: event path", "size": SIZE,
                       "writes": EVENT_WRITES, "names": len(names),
@@ -312,3 +360,5 @@ def test_the_event_path_at_20_writes_a_second_with_faults_duplicates_and_reorder
     record = env.sync()
     assert record["status"] == "succeeded", record
     assert env.writes("west") == before, record["counts"]
+    leaks = leak_scan(env, values, caplog, events, host=event_host)
+    print(json.dumps({"suite": "faults at volume: event path", "leaks": leaks}))

@@ -1,0 +1,62 @@
+"""Leak scans of what a run of kvdr leaves behind, shared by the resilience suites: every
+orchestration an engine holds (status, input, output, custom status, history with outputs),
+read in process or through a host's management API, and the figures line of a scan."""
+
+from __future__ import annotations
+
+import json
+import urllib.request
+from typing import Any
+
+from engine import Engine
+from support.leaks import LeakScanner
+
+MANAGEMENT = "/runtime/webhooks/durabletask/instances"
+
+
+def scan_engine(scanner: LeakScanner, engine: Engine, where: str = "engine") -> int:
+    """Every instance of ``engine`` with its history and outputs; returns how many."""
+    instances = engine.list_instances()
+    for row in instances:
+        status = engine.get_status(row.instance_id, show_history=True, show_history_output=True)
+        if status is None:  # purged meanwhile
+            continue
+        # the JSON texts as stored, and the history events as the management API returns them
+        scanner.scan_json(f"{where} instance {row.instance_id} (input, output, custom status, "
+                          "history)", [status.input_json, status.output_json,
+                                       status.custom_status_json, status.history],
+                          kind="orchestration status")
+    return len(instances)
+
+
+def scan_management_api(scanner: LeakScanner, base_url: str, where: str = "host") -> int:
+    """Every instance a host's Durable management API lists, page by page, then each one's
+    status with history and outputs, as the HTTP bodies the API answers; returns how many."""
+    ids: list[str] = []
+    token: str | None = None
+    while True:
+        headers = {"x-ms-continuation-token": token} if token else {}
+        body, answer_headers = _get(f"{base_url}{MANAGEMENT}?top=100", headers)
+        scanner.scan_text(f"{where} GET {MANAGEMENT} page {len(ids)}", body,
+                          kind="HTTP response")
+        ids += [item["instanceId"] for item in json.loads(body)]
+        token = answer_headers.get("x-ms-continuation-token")
+        if not token:
+            break
+    for instance_id in ids:
+        body, _ = _get(f"{base_url}{MANAGEMENT}/{instance_id}"
+                       "?showHistory=true&showHistoryOutput=true&showInput=true", {})
+        scanner.scan_text(f"{where} GET {MANAGEMENT}/{instance_id}?showHistory", body,
+                          kind="HTTP response")
+    return len(ids)
+
+
+def figures(scanner: LeakScanner, **extra: Any) -> dict[str, Any]:
+    """The scan's figures for a suite's printed line."""
+    return {**scanner.summary(), **extra}
+
+
+def _get(url: str, headers: dict[str, str]) -> tuple[bytes, Any]:
+    request = urllib.request.Request(url, headers=headers)
+    with urllib.request.urlopen(request, timeout=60) as response:
+        return response.read(), response.headers
