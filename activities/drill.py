@@ -45,6 +45,7 @@ from kvdr.errors import KvdrError
 from kvdr.telemetry import custom_event
 from kvdr.topology.reading import read_records
 from kvdr.vault.inventory import Inventory, ItemKind
+from kvdr.vault.reserved import record_tags, write_once
 from kvdr.vault.session import VaultSession
 
 logger = logging.getLogger(__name__)
@@ -76,9 +77,17 @@ def _write_probe(session: VaultSession, run_id: str) -> str | None:
     if held is not None and (held.properties.tags or {}).get(PROBE_RUN_TAG) == run_id:
         return None
     nonce = secrets.token_urlsafe(32)
-    session.call(f"write secret '{PROBE_SECRET_NAME}'", session.secrets.set_secret,
-                 PROBE_SECRET_NAME, nonce, content_type=PROBE_CONTENT_TYPE,
-                 tags=dict([PROBE_RECORD_TAG, (PROBE_RUN_TAG, run_id)]))
+
+    def send() -> None:
+        session.secrets.set_secret(PROBE_SECRET_NAME, nonce, content_type=PROBE_CONTENT_TYPE,
+                                   tags=dict([PROBE_RECORD_TAG, (PROBE_RUN_TAG, run_id)]),
+                                   retry_total=0)
+
+    def landed() -> bool:  # a write whose answer was lost: this run's probe is there
+        tags = record_tags(session, PROBE_SECRET_NAME, f"re-read secret '{PROBE_SECRET_NAME}'")
+        return (tags or {}).get(PROBE_RUN_TAG) == run_id
+
+    write_once(session, f"write secret '{PROBE_SECRET_NAME}'", send, landed)
     return nonce
 
 
