@@ -5,7 +5,11 @@ read in process or through a host's management API, and the figures line of a sc
 from __future__ import annotations
 
 import json
+import logging
+import threading
 import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from engine import Engine
@@ -49,6 +53,35 @@ def scan_management_api(scanner: LeakScanner, base_url: str, where: str = "host"
         scanner.scan_text(f"{where} GET {MANAGEMENT}/{instance_id}?showHistory", body,
                           kind="HTTP response")
     return len(ids)
+
+
+class ScanningLogHandler(logging.Handler):
+    """Scans each log record as it is emitted (a long run logs too much to keep)."""
+
+    def __init__(self, scanner: LeakScanner, where: str) -> None:
+        super().__init__(logging.DEBUG)
+        self.scanner, self.where, self.records = scanner, where, 0
+        self._lock = threading.Lock()  # records arrive from the host's threads
+
+    def emit(self, record: logging.LogRecord) -> None:
+        with self._lock:
+            self.records += 1
+            self.scanner.scan_records(self.where, [record])
+
+
+@contextmanager
+def scanning_logs(scanner: LeakScanner, where: str = "logs (DEBUG)"
+                  ) -> Iterator[ScanningLogHandler]:
+    """Every record logged meanwhile, at DEBUG and up, scanned as it is emitted."""
+    root = logging.getLogger()
+    handler, level = ScanningLogHandler(scanner, where), root.level
+    root.addHandler(handler)
+    root.setLevel(logging.DEBUG)
+    try:
+        yield handler
+    finally:
+        root.removeHandler(handler)
+        root.setLevel(level)
 
 
 def figures(scanner: LeakScanner, **extra: Any) -> dict[str, Any]:

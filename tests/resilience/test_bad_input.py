@@ -7,7 +7,10 @@ Properties: never a 5xx; every 4xx carries ``{"error": {"code", "message"}}`` wi
 ``kvdr.error_codes``; no traceback text in any answer; no runbook started by a request answered
 with a 4xx (runbook instances counted through the engine's management API before and after).
 A generated configuration raises nothing but ``ConfigError`` (exit 2 on the command line, one
-line, no traceback).
+line, no traceback). The vaults hold secrets with unique values (``support.leaks``; one of them
+named as the Event Grid samples name their item, so valid deliveries copy it); every answer,
+every log record of the run (DEBUG) and, at the end, the host's state dir, every orchestration
+(through the management API) and the custom events are scanned for them: no hit (suite 6).
 
 Sizes (tests/resilience/conftest.py): 50 inputs per endpoint, derandomized, in ``make test``;
 ``KVDR_RESILIENCE_SIZE=large`` tries 1,000 with a fresh seed.
@@ -34,6 +37,12 @@ import pytest
 from azure.durable_functions.models.utils import http_utils
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
+from resilience.leaks_support import (
+    ScanningLogHandler,
+    scan_engine,
+    scan_management_api,
+    scanning_logs,
+)
 
 import function_app
 from engine.host import LocalHost
@@ -44,6 +53,7 @@ from kvdr.error_codes import ERROR_CODES
 from kvdr.errors import ConfigError
 from support import alert_samples
 from support.config_samples import VALID_TOML
+from support.leaks import LeakScanner, unique_secret_value
 from support.sync import US_PAIR, SyncEnv, start_env
 
 CODES = frozenset(spec.code for spec in ERROR_CODES)
@@ -52,6 +62,10 @@ RUNBOOKS = frozenset({Orchestrator.FULL_SYNC, Orchestrator.FAILOVER, Orchestrato
 TRIED: Counter[str] = Counter()  # inputs sent per endpoint (printed: the README's figures)
 GRID = "/runtime/webhooks/EventGrid?functionName=event_grid_sync"
 SUB = alert_samples.SUBSCRIPTION
+# the secrets seeded in the vaults (name -> region): their values are scanned for everywhere
+SEEDED_SECRETS = {"bad-input-probe": "east", "app-alpha": "east", "app-beta": "east",
+                  "db-password": "east", "app-west-drift": "west"}
+SCANNER = LeakScanner()
 
 # -- generated inputs ----------------------------------------------------------------------
 
@@ -198,6 +212,7 @@ def hosted(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[SyncEnv, 
                 "policies": {"approval": "required"}}
     gen = start_env(tmp_path_factory.mktemp("bad-input"), US_PAIR, sections=sections)
     env = next(gen)
+    _seed_secrets(env)
     env.engine.stop()  # the host runs its own engine on another directory
     # the Durable client's aiohttp session is bound to the loop of the host that made it
     http_utils._client_session = None
@@ -205,6 +220,20 @@ def hosted(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[SyncEnv, 
         yield env, host
         _settle(host)
     gen.close()
+
+
+def _seed_secrets(env: SyncEnv) -> None:
+    for i, (name, region) in enumerate(sorted(SEEDED_SECRETS.items())):
+        value = unique_secret_value(f"bad-input-{name}", exotic=i % 2 == 0)
+        SCANNER.add(value)
+        with env.emu.secret_client(region) as client:
+            client.set_secret(name, value)
+
+
+@pytest.fixture(scope="module", autouse=True)
+def scanned_logs() -> Iterator[ScanningLogHandler]:
+    with scanning_logs(SCANNER, "host logs (DEBUG)") as handler:
+        yield handler
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -236,9 +265,11 @@ def send(host: LocalHost, method: str, path: str, raw: bytes | None,
         request.remove_header("Content-type")
     try:
         with urllib.request.urlopen(request, timeout=60) as response:
-            return response.status, response.read()
+            status, text = response.status, response.read()
     except urllib.error.HTTPError as exc:
-        return exc.code, exc.read()
+        status, text = exc.code, exc.read()
+    SCANNER.scan_text(f"answer to {method} {path[:80]}", text, kind="HTTP response")
+    return status, text
 
 
 def runbooks(host: LocalHost) -> set[str]:
@@ -372,6 +403,31 @@ def test_the_event_grid_webhook_answers_any_delivery_without_a_5xx(hosted, schem
         post_checked(host, GRID, raw, content_type, label=f"event grid ({schema})")
 
     run()
+
+
+@pytest.mark.slow
+def test_no_answer_log_state_or_orchestration_of_the_host_holds_a_seeded_value(
+        hosted, scanned_logs, events) -> None:
+    """Runs after the endpoint tests above (file order) and scans what they left, with a valid
+    request of each kind sent here too, so that it scans a host that did real work even alone."""
+    env, host = hosted
+    for starter, samples in sorted(STARTERS.items()):
+        post_checked(host, f"/api/runbooks/{starter}", _encode(samples[0]), "application/json")
+    for sample in grid_samples(env.config.region("east").vault_url)[:2]:
+        post_checked(host, GRID, _encode(sample), "application/json", label="event grid")
+    _settle(host)
+    # the Event Grid samples name a seeded secret: the event path copied it (a real copy)
+    with env.emu.secret_client("west") as west:
+        assert west.get_secret("bad-input-probe").value is not None
+    instances = scan_engine(SCANNER, host.engine, "host engine")
+    instances += scan_management_api(SCANNER, host.base_url)
+    SCANNER.scan_path(env.state_dir)  # the host's SQLite, the state store, the reports
+    SCANNER.scan_spans(events)
+    summary = SCANNER.summary()
+    print("\nbad input leak scan: " + json.dumps(
+        {**summary, "instances": instances, "log_records": scanned_logs.records}))
+    assert summary["values"] == len(SEEDED_SECRETS) and instances >= len(STARTERS)
+    SCANNER.assert_clean()
 
 
 # -- kvdr.toml ------------------------------------------------------------------------------
