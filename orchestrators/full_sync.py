@@ -45,7 +45,7 @@ from kvdr.sync.contracts import (
 from kvdr.sync.model import PlanAction
 from kvdr.sync.progress import Phase, SyncProgress
 from kvdr.sync.report import MAX_LISTED, BatchResult, ItemNote, ItemOutcome, SyncReport
-from kvdr.vault.inventory import ItemKind, format_time, parse_time
+from kvdr.vault.inventory import format_time, parse_time
 from orchestrators.blueprint import bp
 
 GROUP_SIZE = 40                 # batches per full_sync_batches sub-orchestration
@@ -61,7 +61,10 @@ def run_record(report: SyncReport, *, run_id: str, drift: int, epoch: int,
     record = report.to_dict()
     record.update(run_id=run_id, drift=drift, epoch=epoch, errors=[dict(e) for e in errors])
     if errors:
-        reached = len(report.target_regions) > len(errors)
+        # a target whose copies could not be verified was still reached: what it got counts
+        reached = len(report.target_regions) > len(errors) or any(
+            n for action, kinds in report.counts.items() if action != "failed"
+            for n in kinds.values())
         record["status"] = "partial" if reached else "failed"
     return record
 
@@ -174,7 +177,7 @@ def full_sync_pair(context: df.DurableOrchestrationContext):
         progress = SyncProgress(Phase.EXECUTE, pair.target, next_batch, summary.batches,
                                 items_done, summary.items_total)
 
-    unverified = 0
+    unverified, error = 0, None
     if summary.batches:
         context.set_custom_status(SyncProgress(Phase.VERIFY, pair.target, next_batch,
                                                summary.batches, items_done,
@@ -185,10 +188,15 @@ def full_sync_pair(context: df.DurableOrchestrationContext):
                 summary.target_items, pair.mode).to_dict())))
         report = report.add_calls(verified.calls)
         report, unverified = _absorb_verification(report, verified)
+        if not verified.ok:  # the pair's error, not an item: a failover will not switch on it
+            note = verified.error or {}
+            error = {"code": str(note.get("code", "sync.verify_failed")),
+                     "message": f"the copies to {pair.target} could not be verified: "
+                                f"{note.get('message', 'unknown error')}"}
     context.set_custom_status(SyncProgress(Phase.DONE, pair.target, next_batch, summary.batches,
                                            items_done, summary.items_total).to_dict())
     return PairResult(pair.target, report.finish(context.current_utc_datetime).to_dict(),
-                      drift=summary.drift, unverified=unverified).to_dict()
+                      drift=summary.drift, unverified=unverified, error=error).to_dict()
 
 
 def _align_renewal(context: df.DurableOrchestrationContext, pair: PairInput,
@@ -209,13 +217,10 @@ def _align_renewal(context: df.DurableOrchestrationContext, pair: PairInput,
 def _absorb_verification(report: SyncReport, verified: VerifyResult
                          ) -> tuple[SyncReport, int]:
     """Unverified items become failures (code ``sync.unverified``) unless the run already
-    reported them as failed."""
+    reported them as failed. A verification that could not run adds no item (the pair
+    reports it as its error): it once counted as a failed secret named "(verification)"."""
     if not verified.ok:
-        note = verified.error or {}
-        return report.add_batch(BatchResult((ItemOutcome(
-            ItemKind.SECRET, "(verification)", PlanAction.UNCHANGED, ok=False,
-            code=str(note.get("code", "sync.verify_failed")),
-            message=f"could not verify: {note.get('message', 'unknown error')}"),))), 0
+        return report, 0
     failed = {(n.kind, n.name.lower()) for n in report.failures}
     fresh = [n for n in verified.unverified if (n.kind, n.name.lower()) not in failed]
     outcomes = tuple(ItemOutcome(n.kind, n.name, PlanAction.UNCHANGED, ok=False,
