@@ -192,6 +192,7 @@ class Write:
     topology_epoch: int | None    # a topology record version: its epoch
     link_epoch: int | None        # a replicated copy: the epoch its link tag carries
     primary: str | None = None    # a topology record version: its primary; a copy: its origin
+    at: float = field(default_factory=time.monotonic)  # when the vault stored it
 
 
 @dataclass
@@ -226,21 +227,33 @@ class WriteLog:
         for vault in REGIONS:
             self.emu.store(vault).observers.remove(self)
 
-    def stale_copies(self) -> tuple[list[Write], list[Write]]:
+    def stale_copies(self, in_flight: float) -> dict[str, list[tuple[Write, float]]]:
         """Copies written with link epoch e into a vault whose record already had an epoch
-        above e, split in two: from a region that was no longer the primary of that record (a
-        fenced writer's write the vault accepted), and from the primary in force that still
-        tagged the epoch it had cached (its data is current, its tag is old)."""
-        held: dict[str, tuple[int, str | None]] = {}
-        fenced, stale_tag = [], []
+        above e, each with how long after that record it landed, sorted three ways:
+
+        * ``fenced``: from a region that was no longer the primary, landing more than
+          ``in_flight`` seconds after the record — a fenced writer's write the vault accepted;
+        * ``in_flight``: the same within ``in_flight`` seconds — a copy whose fence check
+          read the vault just before the switch wrote it (check-then-write: Key Vault has no
+          compare-and-swap), landing while the switch's settle step waits;
+        * ``stale_tag``: from the primary in force, tagged with the epoch it had cached."""
+        held: dict[str, tuple[int, str | None, float]] = {}
+        found: dict[str, list[tuple[Write, float]]] = {"fenced": [], "in_flight": [],
+                                                       "stale_tag": []}
         for write in list(self.writes):
             if write.topology_epoch is not None:
-                held[write.vault] = (write.topology_epoch, write.primary)
+                before = held.get(write.vault, (0, None, 0.0))
+                since = write.at if write.topology_epoch > before[0] else before[2]
+                held[write.vault] = (write.topology_epoch, write.primary, since)
                 continue
-            epoch, primary = held.get(write.vault, (0, None))
-            if write.link_epoch is not None and write.link_epoch < epoch:
-                (stale_tag if write.primary == primary else fenced).append(write)
-        return fenced, stale_tag
+            epoch, primary, since = held.get(write.vault, (0, None, 0.0))
+            if write.link_epoch is None or write.link_epoch >= epoch:
+                continue
+            late = write.at - since
+            kind = ("stale_tag" if write.primary == primary
+                    else "in_flight" if late <= in_flight else "fenced")
+            found[kind].append((write, round(late, 3)))
+        return found
 
     def rival_epochs(self) -> set[int]:
         """Epochs at which records for two different primaries were written: contested

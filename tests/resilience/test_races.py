@@ -8,7 +8,11 @@ Per race: whether both runbooks believed they won (both completed at the same ep
 the vaults held rival records and whether `GET /api/status` said so each time (a split brain
 nobody reports is silent), how long until every vault and both hosts' status agree with no
 operator acting, and — over the whole run, from the vaults' write order — whether any copy
-carrying epoch e was accepted by a vault whose record was already above e.
+carrying epoch e from a region no longer primary was accepted by a vault whose record was
+already above e. A copy whose fence check read the vault just before the switch wrote it lands
+just after (Key Vault has no compare-and-swap): those are counted apart as in flight when they
+land within the settle wait, during which the winner acts on nothing; any later is a fenced
+write accepted.
 
 Fast size: 5 races (``make test``); ``KVDR_RESILIENCE_SIZE=large``: 50. The seed is printed;
 ``KVDR_RACE_SEED`` replays a run's offsets.
@@ -47,6 +51,7 @@ from resilience.races_support import (
 )
 
 from emulator.testing import Emulator
+from kvdr.topology.settle import DEFAULT_SETTLE_SECONDS
 from support.alert_samples import metric_alert, vault_id
 from support.leaks import LeakScanner, unique_secret_value
 
@@ -222,6 +227,7 @@ def test_competing_failovers_never_leave_a_silent_split_brain_nor_accept_fenced_
             print(f"race {number:2d}: offset {race.offset:+.3f} s, c "
                   f"{'down' if race.c_down else 'up  '}, operator {mode:9s}; "
                   + ", ".join(f"{r}: {o.get('outcome')}@{o.get('epoch_after')}"
+                              + (f" [{o['error'].get('code')}]" if o.get("error") else "")
                               for r, o in sorted(race.outcomes.items()))
                   + f"; rivals seen {race.rival_samples} (reported {race.reported}); agreed "
                   f"{'never' if race.agree_seconds is None else f'{race.agree_seconds:.2f} s'}")
@@ -231,7 +237,8 @@ def test_competing_failovers_never_leave_a_silent_split_brain_nor_accept_fenced_
         emulator.up(OLD_PRIMARY)
     elapsed = time.monotonic() - clock
 
-    fenced, stale_tag = log.stale_copies()
+    stale = log.stale_copies(DEFAULT_SETTLE_SECONDS)
+    fenced = stale["fenced"]
     agree = [r.agree_seconds for r in races if r.agree_seconds is not None]
     both_won = [r.number for r in races if r.both_won]
     silent = sum(r.silent for r in races)
@@ -245,7 +252,10 @@ def test_competing_failovers_never_leave_a_silent_split_brain_nor_accept_fenced_
         "agreement_median_s": round(statistics.median(agree), 2) if agree else None,
         "agreement_max_s": round(max(agree, default=0.0), 2),
         "stale_writer_writes": writer.written, "copies": log.copies(),
-        "fenced_copies_accepted": len(fenced), "stale_epoch_tags_from_primary": len(stale_tag),
+        "fenced_copies_accepted": len(fenced),
+        "copies_in_flight_at_the_switch": len(stale["in_flight"]),
+        "in_flight_latest_s": max((late for _w, late in stale["in_flight"]), default=None),
+        "stale_epoch_tags_from_primary": len(stale["stale_tag"]),
         "seconds": round(elapsed, 1)}
     print(json.dumps({"suite": "races", "size": SIZE, **figures}))
 
