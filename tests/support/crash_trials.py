@@ -114,7 +114,7 @@ def instances(state_dir: Path) -> list[Instance]:
     try:
         with closing(sqlite3.connect(path, timeout=5)) as db:
             rows = db.execute("SELECT id, name, status, parent_id, custom_status, output "
-                              "FROM instances").fetchall()
+                              "FROM instances ORDER BY created").fetchall()
     except sqlite3.OperationalError:  # the store is being created: no table yet
         return []
     return [Instance(i, n, s, p, _json(c), _json(o)) for i, n, s, p, c, o in rows]
