@@ -23,11 +23,12 @@ from kvdr.vault.links import TOPOLOGY_SECRET_NAME
 from support.cli import ROOT
 
 REGIONS = ("east", "west")
-ADMIN, REPLICATOR, READER = "admin", "replicator", "reader"
+ADMIN, REPLICATOR, READER, UNFENCING = "admin", "replicator", "reader", "unfencing"
 ROLES: dict[str, Any] = {
     ADMIN: "full",
     REPLICATOR: {"east": "full", "west": "read"},  # may not write the secondary
     READER: "read",
+    UNFENCING: {"east": "read", "west": "full"},  # may not write (fence) the old primary
 }
 HOST_READY_SECONDS = 60
 

@@ -10,6 +10,9 @@ data action), through the `kvdr` command line and the local host, as an operator
   every check, the RTO rehearsal's probe write reported as a finding naming the role (a
   failover with this identity would fail: the drill must say so); failover (planned and
   unplanned) and restore are refused with nothing switched or written anywhere.
+* An identity that may write the new primary but not the old one: the failover completes, as
+  when the old primary does not answer, and the report and `kvdr status` name the vault left
+  holding the older record (``vault.permission_denied``).
 * No traceback in any output; no seeded value in any output or in the state directory.
 
 Sizes: ``fast`` (in ``make test``) and ``large`` (``KVDR_RESILIENCE_SIZE=large``: 2,000 items,
@@ -34,6 +37,7 @@ from resilience.authorization_support import (
     REGIONS,
     REPLICATOR,
     ROLES,
+    UNFENCING,
     World,
     snapshot,
     start_host,
@@ -231,6 +235,26 @@ def test_a_restore_with_a_read_only_identity_is_refused_before_any_write(
     assert error.get("code") == "vault.permission_denied", report
     assert "region east" in error["message"] and "Key Vault Secrets Officer" in error["message"]
     assert {v: snapshot(world.emu, v) for v in REGIONS} == before
+
+
+def test_a_failover_that_may_not_fence_the_old_primary_switches_and_says_so(
+        world: World) -> None:
+    """Last (it changes the primary): the identity may write the new primary but not the old
+    one. As with an old primary that does not answer, the switch stands and the report and
+    `kvdr status` name the vault left holding the older record and why."""
+    run = world.kvdr(UNFENCING, "failover", "--target", "west", "--reason", "authz suite",
+                     "--yes", "--json", "--quiet")
+    _no_traceback(run)
+    assert run.returncode == 0, run.output[-2000:]
+    report = run.json()
+    assert report["outcome"] == "completed"
+    assert report["unreached"] == {"east": "vault.permission_denied"}
+    records = topology_records(world.emu)
+    assert records["west"][1:] == ("west", 2) and records["east"][1:] == ("east", 1)
+    status = world.kvdr(ADMIN, "status")
+    _no_traceback(status)
+    assert "east: holds topology epoch 1, older than epoch 2" in status.output
+    world.figures["failovers_unfenced_reported"] += 1
 
 
 # --- leaks ----------------------------------------------------------------------------------------
