@@ -46,7 +46,8 @@ from kvdr.failover.report import (
 from kvdr.failover.request import FailoverKind, FailoverPhase, FailoverRequest
 from kvdr.sync.contracts import PairInput, PairResult
 from kvdr.sync.model import SyncMode
-from kvdr.topology.record import TopologyRecord
+from kvdr.topology.record import TopologyRecord, choose_current
+from kvdr.topology.store import FENCED_CODE
 from kvdr.vault.inventory import format_time, parse_time
 from orchestrators.approval import approval_gate
 from orchestrators.blueprint import bp
@@ -146,6 +147,14 @@ def failover(context: df.DurableOrchestrationContext):
         report = replace(report, steps={**report.steps, str(step): _step_summary(result)})
         report = report.timed(str(step), _seconds(context, step_start))
         failed = sum(result.report.get("counts", {}).get("failed", {}).values())
+        if failed and not result.error and _fenced_only(result):
+            # another region's runbook switched during this step: it won; say who
+            again = AssessResult.from_dict((yield context.call_activity_with_retry(
+                Activity.FAILOVER_ASSESS, RETRY, AssessRequest(run_id, request.target).to_dict())))
+            winner = _record_in_force(again)
+            return (yield from finish(FailoverOutcome.LOST_RACE, lost_to=winner, messages=(
+                *report.messages, f"the {step} step was fenced: another runbook changed the "
+                "topology during it", lost_race_message(winner))))
         if result.error or failed:
             error = result.error or {"code": "failover.step_failed", "message": (
                 f"{failed} item(s) failed in the {step} step; nothing was switched. Fix them "
@@ -244,6 +253,17 @@ def _planned(report: FailoverReport, plan: FailoverPlan, assessed: AssessResult
                    unreached=dict(assessment.unreachable), rpo_exposure_seconds=rpo,
                    rpo_basis=basis, rto_objective_seconds=assessed.rto_objective_seconds,
                    messages=plan.reasons)
+
+
+def _fenced_only(result: PairResult) -> bool:
+    """Every item the step failed was refused by the fence (a newer record in the target)."""
+    failures = result.report.get("failures") or ()
+    return bool(failures) and all(f.get("code") == FENCED_CODE for f in failures)
+
+
+def _record_in_force(assessed: AssessResult) -> dict[str, Any] | None:
+    records = [TopologyRecord.from_dict(r) for r in assessed.assessment.records.values() if r]
+    return choose_current(records).to_dict() if records else None
 
 
 def _step_summary(result: PairResult) -> dict[str, Any]:

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import time
 import uuid
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -90,3 +90,37 @@ def test_the_runbook_that_switched_first_wins_and_writes_its_record_over_the_riv
     assert held(three) == {r: ("west", 2, winner) for r in ("east", "west", "europe")}
     assert report["renewal"]["ok"] is True
     assert report["lost_to"] is None
+
+
+def test_a_planned_failover_whose_drain_a_rival_switch_fenced_loses_the_race(
+        three: SyncEnv, monkeypatch: pytest.MonkeyPatch) -> None:
+    """europe's runbook switches (epoch 2) just before this run's first drain batch: every
+    batch is refused by the fence; the run says it lost to that runbook, not 'fix the items'."""
+    from activities.sync.activities import SyncActivities
+    from kvdr.sync.model import SyncMode
+
+    with three.emu.secret_client("east") as east:
+        for i in range(3):
+            east.set_secret(f"late-{i}", f"late-value-{i}")
+    rival = TopologyRecord("europe", 2, datetime.now(UTC), "alert", "outage", "rival")
+    original = SyncActivities.execute_batch
+
+    def rival_switches_first(self: SyncActivities, request: Any) -> Any:
+        if request.mode is SyncMode.DRAIN:
+            for region in ("europe", "west", "east"):
+                write_topology(three.runtime.session(region), rival)
+        return original(self, request)
+
+    monkeypatch.setattr(SyncActivities, "execute_batch", rival_switches_first)
+    req = FailoverRequest(kind=FailoverKind.PLANNED, target="west", reason="maintenance",
+                          requested_by="pytest")
+    report = three.engine.result(three.engine.start_new(
+        "failover", req.to_dict(), instance_id=f"failover-{uuid.uuid4().hex[:8]}"), timeout=120)
+
+    assert report["outcome"] == "lost_race" and report["error"] is None
+    assert report["lost_to"]["runbook_id"] == "rival"
+    assert "the drain step was fenced: another runbook changed the topology during it" \
+        in report["messages"]
+    assert held(three) == {r: ("europe", 2, "rival") for r in ("east", "west", "europe")}
+    with three.emu.secret_client("west") as west:
+        assert not [p for p in west.list_properties_of_secrets() if p.name.startswith("late-")]
