@@ -52,6 +52,8 @@ GROUP_SIZE = 40                 # batches per full_sync_batches sub-orchestratio
 MAX_GROUPS_PER_EXECUTION = 100  # then full_sync_pair continues as new
 
 RETRY = df.RetryOptions(first_retry_interval_in_milliseconds=5_000, max_number_of_attempts=3)
+# a vault that did not answer (after a session's retries), as VaultError codes say it
+OUTAGE_CODES = frozenset({"vault.unreachable", "vault.unavailable"})
 
 
 def run_record(report: SyncReport, *, run_id: str, drift: int, epoch: int,
@@ -240,6 +242,7 @@ def full_sync_batches(context: df.DurableOrchestrationContext):
     end = group.first + group.count
     next_batch, items_done = group.first, 0
     in_flight: list[tuple[Any, int]] = []
+    down: str | None = None  # the outage code once a whole batch failed with one
     while next_batch < end or in_flight:
         while next_batch < end and len(in_flight) < max(1, group.max_parallel):
             request = BatchRequest(group.run_id, group.source, group.target, next_batch,
@@ -267,7 +270,32 @@ def full_sync_batches(context: df.DurableOrchestrationContext):
         items_done += len(result.outcomes)
         progress = progress.advanced(batches=1, items=len(result.outcomes))
         context.set_custom_status(progress.to_dict())
+        down = down or _outage(result)
+        if down is not None and next_batch < end:
+            # the target did not answer a whole batch through its retries: every batch not
+            # sent yet would only pay the same schedule again; they fail at once, not attempted
+            why = (f"not attempted: {group.target} stopped answering ({down}); the next sync "
+                   "copies it")
+            pending = [context.call_activity_with_retry(
+                Activity.SYNC_FAIL_BATCH, RETRY, FailBatchRequest(
+                    BatchRequest(group.run_id, group.source, group.target, n, group.epoch,
+                                 group.mode), why).to_dict()) for n in range(next_batch, end)]
+            for failed in (yield context.task_all(pending)):
+                result = BatchResult.from_dict(failed)
+                report = report.add_batch(result)
+                items_done += len(result.outcomes)
+                progress = progress.advanced(batches=1, items=len(result.outcomes))
+            next_batch = end
+            context.set_custom_status(progress.to_dict())
     return GroupResult(report.to_dict(), items_done).to_dict()
+
+
+def _outage(result: BatchResult) -> str | None:
+    """The code of a vault outage that failed every item of the batch (None otherwise)."""
+    codes = {o.code for o in result.outcomes if not o.ok}
+    if result.outcomes and all(not o.ok for o in result.outcomes) and codes <= OUTAGE_CODES:
+        return sorted(c for c in codes if c)[0]
+    return None
 
 
 def _add_skipped(report: SyncReport, notes: Sequence[ItemNote]) -> SyncReport:

@@ -30,6 +30,7 @@ import pytest
 
 from emulator.server import DownMode
 from kvdr.failover.request import FailoverKind, FailoverRequest
+from kvdr.sync.contracts import BATCH_FAILED_CODE
 from support.leaks import LeakScanner, unique_secret_value
 from support.outages import (
     ATTEMPTS,
@@ -56,6 +57,7 @@ PACING = {"pacing": {"batch_size": 10, "max_parallel": 2}}
 SYNC_MODES = {"fast": (DownMode.REFUSE, DownMode.HANG),
               "large": (DownMode.REFUSE, DownMode.UNAVAILABLE, DownMode.HANG)}[SIZE]
 RUN_TIMEOUT = 900
+NOT_SENT = BATCH_FAILED_CODE  # a batch not sent to a target that had stopped answering
 
 
 @pytest.fixture
@@ -142,7 +144,10 @@ def test_a_sync_whose_target_goes_down_ends_partial_says_what_was_copied_and_the
     # and it is said: the copies to west could not be verified
     assert [(e["target"], e["code"]) for e in record["errors"]] in (
         [], [("west", "vault.unreachable")], [("west", "vault.unavailable")]), record["errors"]
-    assert set(failure_codes(record["failures"])) <= OUTAGE_CODES, record["failures"][:3]
+    assert set(failure_codes(record["failures"])) <= OUTAGE_CODES | {NOT_SENT}, \
+        record["failures"][:3]
+    assert all("not attempted" in n["reason"] for n in record["failures"]
+               if n["code"] == NOT_SENT)
     # nothing claimed that did not happen: whatever is not listed as failed is in the target
     assert set(values) - failed <= stored
     # retried: at least one failing call went through its whole schedule; within the budget:
@@ -167,6 +172,43 @@ def test_a_sync_whose_target_goes_down_ends_partial_says_what_was_copied_and_the
              failed=len(failed), outage_attempts=attempts, calls_west=record["calls"].get("west"),
              seconds=round(seconds, 1), rerun_writes=rewritten, lost=len(parity.lost),
              different=len(parity.different), duplicated=len(parity.duplicated), leaks=leaks)
+
+
+def test_a_sync_sends_no_more_batches_to_a_target_that_stopped_answering(
+        sync_env_factory: Any, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    """Once a whole batch failed because the target did not answer through its retries, the
+    batches not sent yet fail at once ("not attempted"): the run gives up in a time that does
+    not grow with the vault (each of them used to pay the whole retry schedule again)."""
+    short_retries(monkeypatch)
+    caplog.set_level(logging.INFO)
+    batch, parallel, n = 5, 2, 60
+    env = sync_env_factory(US_PAIR, sections={"pacing": {"batch_size": batch,
+                                                         "max_parallel": parallel}})
+    values = _values("stop", n)
+    seed_secrets(env.emu, "east", values)
+    down = env.emu.down_after_writes("west", batch, DownMode.UNAVAILABLE, prefix="stop-")
+    env.emu.reset_stats("west")
+    iid, record = _run(env, "full_sync", {})
+    attempts = outage_requests(env.emu, "west", DownMode.UNAVAILABLE)
+
+    assert down.is_set()
+    _ended_cleanly(env, iid, record)
+    assert record["status"] in ("partial", "failed")  # partial when a copy of batch 0 landed
+    codes = failure_codes(record["failures"])
+    # at most the batches in flight, and one sent before the first whole failure came back,
+    # were tried; the other batches were not sent
+    assert codes[NOT_SENT] >= n - (parallel + 2) * batch, codes
+    assert sum(codes[c] for c in OUTAGE_CODES) <= (parallel + 2) * batch, codes
+    assert attempts is not None and attempts <= ATTEMPTS * ((parallel + 2) * batch + 1)
+    env.emu.up("west")
+    assert env.sync()["status"] == "succeeded"
+    parity = secret_parity(env.emu, ("east", "west"))
+    assert parity.ok and parity.compared == n, parity
+    leaks = _leak_scan(env, values, caplog, capsys, record=record)
+    _figures(scenario="no more batches to a silent target", mode="503", items=n,
+             batches=n // batch, not_sent=codes[NOT_SENT], outage_attempts=attempts,
+             lost=len(parity.lost), duplicated=len(parity.duplicated), leaks=leaks)
 
 
 def test_a_sync_whose_target_comes_back_while_it_retries_finishes_without_a_rerun(
