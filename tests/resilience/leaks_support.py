@@ -12,10 +12,31 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
+from cryptography.hazmat.primitives import serialization
+
+from emulator.testing import Emulator
 from engine import Engine
 from support.leaks import LeakScanner
 
 MANAGEMENT = "/runtime/webhooks/durabletask/instances"
+
+
+def private_keys(emu: Emulator, vault: str, names: list[str]) -> list[bytes]:
+    """The private keys (PKCS#8 DER) of every version of the keys, and certificates' keys,
+    ``names`` in ``vault``, read from the emulator's store: kvdr moves them inside backups and
+    PFX exports only, so they are scanned for too."""
+    found = []
+    store = emu.store(vault)
+    with store.lock:
+        items = [store.live["keys"].get(name.lower()) or store.live["keys"].get(name)
+                 for name in names]
+    for item in items:
+        for version in item.versions.values():
+            key = serialization.load_pem_private_key(version.data["pem"].encode(), None)
+            found.append(key.private_bytes(serialization.Encoding.DER,
+                                           serialization.PrivateFormat.PKCS8,
+                                           serialization.NoEncryption()))
+    return found
 
 
 def scan_engine(scanner: LeakScanner, engine: Engine, where: str = "engine") -> int:
@@ -65,8 +86,8 @@ class ScanningLogHandler(logging.Handler):
 
     def emit(self, record: logging.LogRecord) -> None:
         with self._lock:
+            self.scanner.scan_records(self.where, [record], first_index=self.records)
             self.records += 1
-            self.scanner.scan_records(self.where, [record])
 
 
 @contextmanager

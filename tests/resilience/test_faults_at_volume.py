@@ -35,8 +35,7 @@ from typing import Any
 
 import pytest
 from azure.keyvault.certificates import CertificatePolicy, KeyType, WellKnownIssuerNames
-from cryptography.hazmat.primitives import serialization
-from resilience.leaks_support import scan_engine, scan_management_api
+from resilience.leaks_support import private_keys, scan_engine, scan_management_api
 
 import function_app
 from emulator.server import VaultSpec
@@ -139,20 +138,6 @@ def seed_mixed(emu: Emulator, n: int, prefix: str) -> Seeded:
                 keys.create_ec_key(name, curve="P-256")
             seeded.keys.append(name)
     return seeded
-
-
-def private_keys(emu: Emulator, seeded: Seeded) -> list[bytes]:
-    """The seeded keys' and certificates' private keys (PKCS#8 DER), read from the emulator's
-    store, for the leak scan: kvdr moves them inside backups and PFX exports only."""
-    found = []
-    for name in seeded.keys + seeded.certificates + seeded.non_exportable:
-        item = _live(emu, "east", "keys", name)
-        for version in item.versions.values():
-            key = serialization.load_pem_private_key(version.data["pem"].encode(), None)
-            found.append(key.private_bytes(serialization.Encoding.DER,
-                                           serialization.PrivateFormat.PKCS8,
-                                           serialization.NoEncryption()))
-    return found
 
 
 def leak_scan(env: SyncEnv, values: list[str | bytes], caplog: pytest.LogCaptureFixture,
@@ -282,7 +267,8 @@ def test_a_full_sync_under_10_percent_faults_and_throttling_loses_and_duplicates
     _faults_on(env, 0.0)
 
     parity = compare(env.emu, seeded)
-    leaks = leak_scan(env, [*seeded.values, *private_keys(env.emu, seeded)], caplog, events)
+    keys = private_keys(env.emu, "east", seeded.keys + seeded.certificates + seeded.non_exportable)
+    leaks = leak_scan(env, [*seeded.values, *keys], caplog, events)
     print(json.dumps({"suite": "faults at volume: full sync", "size": SIZE, "items": ITEMS,
                       "faults": faults, "runs": runs, "seconds": round(elapsed, 1),
                       "lost": len(parity.lost), "different": len(parity.different),

@@ -200,12 +200,14 @@ class LeakScanner:
                 hits += self._scan_sqlite(file)
         return hits
 
-    def scan_records(self, where: str, records: Sequence[logging.LogRecord]) -> list[Hit]:
+    def scan_records(self, where: str, records: Sequence[logging.LogRecord], *,
+                     first_index: int = 0) -> list[Hit]:
         """Scan log records: the formatted message, msg, args, exception and stack text, and any
-        extra attribute a caller attached."""
+        extra attribute a caller attached. Hits name a record by its index (from
+        ``first_index``), logger and level."""
         hits: list[Hit] = []
         formatter = logging.Formatter()
-        for i, record in enumerate(records):
+        for i, record in enumerate(records, start=first_index):
             parts: list[str] = []
             try:
                 parts.append(record.getMessage())
