@@ -14,7 +14,8 @@ items/s — the sustained copy rate (creates between the first and the last one,
 observer on the emulator's store) and the whole run's (items / wall time) — and the faults
 injected by kind. Then the ratio faulted / fault-free of both rates (target: >= 50 %).
 
-    python bench/faults_copy_rate.py [--items 1500] [--fault-rate 0.10] [--only faulted]
+    python bench/faults_copy_rate.py [--items 1500] [--fault-rate 0.10] [--kinds 500,503,...]
+                                     [--only fault-free|faulted]
 """
 
 from __future__ import annotations
@@ -51,7 +52,7 @@ class Run:
         return self.created / self.seconds if self.seconds else 0.0
 
 
-def run_once(label: str, n: int, fault_rate: float) -> Run:
+def run_once(label: str, n: int, fault_rate: float, kinds: list[str]) -> Run:
     with bench_env(VAULTS, throttle=ThrottleLimits()) as bench:
         seed_pair(bench.emu, n, target=None)
         stamps: list[float] = []
@@ -65,7 +66,7 @@ def run_once(label: str, n: int, fault_rate: float) -> Run:
         bench.emu.store("west").observers.append(observe)
         for vault in VAULTS:
             bench.emu.reset_stats(vault)
-            bench.emu.set_fault_rate(vault, fault_rate, FAULT_KINDS)
+            bench.emu.set_fault_rate(vault, fault_rate, kinds)
         record, wall, _ = bench.run()
         faults: Counter[str] = Counter()
         for vault in VAULTS:
@@ -96,19 +97,23 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--items", type=int, default=1500)
     parser.add_argument("--fault-rate", type=float, default=0.10)
+    parser.add_argument("--kinds", default=",".join(FAULT_KINDS),
+                        help="the fault mix (default: %(default)s)")
     parser.add_argument("--only", choices=("fault-free", "faulted"), default=None,
                         help="run one of the two (no ratio)")
     args = parser.parse_args()
     n = args.items
+    kinds = [k.strip() for k in args.kinds.split(",") if k.strip()]
     print(f"full sync of {n} secrets into an empty vault, ThrottleLimits() (300 creates / "
           f"20 key creates / 4,000 others per 10 s), kvdr's pacing defaults and backoff "
           f"({cpu_note()})")
     runs: dict[str, Run] = {}
     if args.only != "faulted":
-        runs["fault-free"] = run_once("fault-free", n, 0.0)
+        runs["fault-free"] = run_once("fault-free", n, 0.0, kinds)
         show(runs["fault-free"])
     if args.only != "fault-free":
-        runs["faulted"] = run_once(f"{args.fault_rate:.0%} faults", n, args.fault_rate)
+        runs["faulted"] = run_once(f"{args.fault_rate:.0%} faults ({', '.join(kinds)})", n,
+                                   args.fault_rate, kinds)
         show(runs["faulted"])
     if len(runs) == 2:
         free, faulted = runs["fault-free"], runs["faulted"]

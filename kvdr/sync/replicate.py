@@ -93,7 +93,7 @@ def _execute_all(ctx: CopyContext, items: Sequence[PlanItem], parallel: int
             outcomes[n] = _execute_one(ctx, items[n])
 
     width = max(1, min(parallel, len(chains)))
-    if width == 1:  # the event path's single item, or a setting of 1: no thread
+    if width == 1:  # the event path's single item, or parallel=1: no thread
         for chain in chains.values():
             run(chain)
     else:

@@ -11,13 +11,16 @@ from collections.abc import Callable
 from dataclasses import replace
 
 import pytest
+from azure.keyvault.certificates import CertificatePolicy, CertificatePolicyAction, LifetimeAction
 
 import kvdr.sync.copier as copier
 from emulator.server import VaultSpec
 from emulator.testing import Emulator
 from kvdr.config.schema import Config
+from kvdr.renewal.ledger import EntryState, read_entry
 from kvdr.sync.model import EXECUTABLE, PlanAction
 from kvdr.sync.replicate import ITEM_PARALLEL, execute_items
+from kvdr.vault.inventory import ItemKind
 from kvdr.vault.session import VaultSession
 from support.polling import eventually
 from support.sync import WRITE_OPS
@@ -200,3 +203,37 @@ def test_items_of_one_name_are_copied_one_after_the_other(
     # the second one checked first and found the first one's copy
     assert [(o.ok, o.action) for o in result.outcomes] == [(True, PlanAction.CREATE),
                                                            (True, PlanAction.UNCHANGED)]
+
+
+def test_a_mixed_batch_copied_concurrently_lands_every_kind_once_with_its_ledger_entry(
+        pair) -> None:
+    emu, config, east, west = pair
+    secrets = [f"mixed-s{i}" for i in range(ITEM_PARALLEL)]
+    certificates = [f"mixed-c{i}" for i in range(3)]
+    keys = [f"mixed-k{i}" for i in range(3)]
+    _seed(emu, secrets)
+    with emu.certificate_client("east") as certs:
+        for name in certificates:
+            certs.begin_create_certificate(name, CertificatePolicy(
+                "Self", subject=f"CN={name}", validity_in_months=12,
+                lifetime_actions=[LifetimeAction(CertificatePolicyAction.auto_renew,
+                                                 lifetime_percentage=80)])).result()
+    with emu.key_client("east") as key_client:
+        for name in keys:
+            key_client.create_ec_key(name, curve="P-256")
+    plan = plan_for(config, east, west, [*secrets, *certificates, *keys])
+    assert len(plan.executable) == len(secrets) + len(certificates) + len(keys)
+
+    result = execute(config, east, west, plan)
+
+    assert all(o.ok and o.action == PlanAction.CREATE for o in result.outcomes), result
+    store = emu.store("west")
+    with store.lock:
+        assert all(len(store.live["secrets"][n].versions) == 1 for n in secrets)
+        assert all(len(store.live["certificates"][n].versions) == 1 for n in certificates)
+        assert all(n in store.live["keys"] for n in keys)
+    for name in certificates:  # each copy's armed form kept once, in its own reserved secret
+        entry = read_entry(west, ItemKind.CERTIFICATE, name)
+        assert entry is not None and entry.state == EntryState.DISARMED
+        assert entry.policy.encode() == "AutoRenew@80%"
+        assert len(list(west.secrets.list_properties_of_secret_versions(entry.secret_name))) == 1
