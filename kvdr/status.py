@@ -219,8 +219,10 @@ def build_status(runtime: Runtime, *, now: datetime | None = None) -> Replicatio
                     "stale_regions": list(view.stale_regions),
                     "missing_regions": list(view.missing_regions)}
         if view.split_brain:
-            problems.append("split brain: two primaries at epoch "
-                            f"{epoch}; run a failover to the intended primary")
+            rivals = ", ".join(r.primary for r in view.rivals)
+            problems.append(f"split brain: records for {primary} and {rivals} at epoch {epoch}; "
+                            f"the rule picks {primary}, and the next sync, event or runbook "
+                            "writes it over the rivals (no operator needed)")
         problems += [f"{name}: holds topology epoch {records[name].epoch}, older than epoch "
                      f"{epoch} (stale)" for name in view.stale_regions if records.get(name)]
         problems += [f"{name}: holds no topology record" for name in view.missing_regions

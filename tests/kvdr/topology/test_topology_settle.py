@@ -4,7 +4,10 @@ whoever finds the rivals (the switch's settle step, any later reader) writes it 
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
+from kvdr.services import local_runtime
+from kvdr.status import build_status
 from kvdr.topology.record import TopologyRecord
 from kvdr.topology.settle import settle_records
 from kvdr.topology.store import current_topology, read_topology, write_topology
@@ -66,3 +69,19 @@ def test_a_later_reader_settles_a_split_brain_without_touching_stale_vaults(
     assert read_topology(sessions["east"]) == first
     assert view.stale_regions == ("north",)  # left to the next switch, as before
     assert read_topology(sessions["north"]).epoch == 1
+
+
+def test_status_reports_a_split_brain_with_the_rules_winner_and_writes_nothing(
+        kv_emulator_factory, make_sessions, tmp_path: Path) -> None:
+    config, sessions, _first, second = crossed(kv_emulator_factory, make_sessions)
+    runtime = local_runtime(config, tmp_path)
+    try:
+        status = build_status(runtime)
+    finally:
+        runtime.close()
+    assert (status.primary, status.epoch) == ("west", 2) and status.topology["split_brain"]
+    assert ("split brain: records for west and north at epoch 2; the rule picks west, and the "
+            "next sync, event or runbook writes it over the rivals (no operator needed)"
+            ) in status.problems
+    assert read_topology(sessions["east"]) == second  # status is read only
+    assert version_count(sessions["east"], ItemKind.SECRET, TOPOLOGY_SECRET_NAME) == 1
