@@ -64,20 +64,43 @@ def test_a_missing_configuration_file_exits_2(tmp_path) -> None:
     assert result.returncode == 2 and "not found" in result.stderr
 
 
-def test_a_sync_stopped_by_a_split_topology_names_its_regions(emulator, tmp_path) -> None:
+def _split(emulator: Emulator) -> None:
     from datetime import UTC, datetime
 
     from kvdr.topology.record import TopologyRecord
     from kvdr.vault.links import TOPOLOGY_SECRET_NAME
 
-    config = _toml(emulator, tmp_path / "kvdr.toml")
     for vault in ("east", "west"):  # both claim to be primary at epoch 2
         record = TopologyRecord(vault, 2, datetime(2026, 1, 1, tzinfo=UTC), "test", "test")
         emulator.secret_client(vault).set_secret(TOPOLOGY_SECRET_NAME, record.to_json())
 
-    done = _kvdr("sync", "--config", str(config), "--quiet", cwd=tmp_path)
+
+def test_a_dry_run_stopped_by_a_split_topology_names_its_regions(emulator, tmp_path) -> None:
+    config = _toml(emulator, tmp_path / "kvdr.toml")
+    _split(emulator)
+
+    done = _kvdr("sync", "--config", str(config), "--quiet", "--dry-run", cwd=tmp_path)
 
     assert done.returncode == 1, done.stderr
     header = done.stdout.splitlines()[0]
-    assert header.startswith("sync (primary unknown) -> east, west: failed"), header
+    assert header.startswith("sync (primary unknown) -> east, west (dry run: nothing written): "
+                             "failed"), header
     assert "[topology.split_brain]" in done.stdout
+
+
+def test_a_sync_settles_a_split_topology_by_the_rule_and_runs(emulator, tmp_path) -> None:
+    """Two records at one epoch (two regions' runbooks switched at once): the sync writes the
+    rule's pick (same time: the region name, east) over the rival, no operator needed."""
+    import json
+
+    from kvdr.vault.links import TOPOLOGY_SECRET_NAME
+
+    config = _toml(emulator, tmp_path / "kvdr.toml")
+    _split(emulator)
+
+    done = _kvdr("sync", "--config", str(config), "--quiet", cwd=tmp_path)
+
+    assert done.returncode == 0, done.stdout + done.stderr
+    for vault in ("east", "west"):
+        held = json.loads(emulator.secret_client(vault).get_secret(TOPOLOGY_SECRET_NAME).value)
+        assert (held["primary"], held["epoch"]) == ("east", 2), vault
