@@ -282,6 +282,7 @@ class StaleWriter:
         self.runtime = local_runtime(config, state_dir)
         self.handler = EventHandler()
         self.paused = threading.Event()
+        self.parked = threading.Event()  # set while paused and between writes
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="stale-writer", daemon=True)
         self.written = self.handled = self.failed = 0
@@ -289,6 +290,16 @@ class StaleWriter:
     def start(self) -> StaleWriter:
         self._thread.start()
         return self
+
+    def pause(self) -> None:
+        """Stop writing (before c goes down: a write to a dead c would hold the writer in its
+        retries for the races after it); returns once the write in hand is done."""
+        self.parked.clear()
+        self.paused.set()
+        self.parked.wait(120)
+
+    def resume(self) -> None:
+        self.paused.clear()
 
     def stop(self) -> None:
         self._stop.set()
@@ -300,6 +311,7 @@ class StaleWriter:
         n = 0
         while not self._stop.wait(0.05):
             if self.paused.is_set():
+                self.parked.set()
                 continue
             name = f"race-item-{n % 6}"
             n += 1
