@@ -7,7 +7,8 @@ storage account, every orchestration's input, output, custom status and history 
 management API), every HTTP answer, every log record at DEBUG, the custom events, and the
 exception texts of the activities that failed — one secret-bearing path fails on purpose (the
 target goes down in the middle of a copy). Zero hits; the scanner's own proof is
-tests/resilience/test_leak_scanner.py.
+tests/resilience/test_leak_scanner.py. The same runbooks through the command line (a process
+each, as an operator runs them): every output, text and JSON, and the local state dir.
 
 Sizes: ``fast`` (in ``make test``) seeds 20 secrets, ``large`` (``KVDR_RESILIENCE_SIZE=large``)
 300. The figures are printed (``-s``).
@@ -43,6 +44,7 @@ from kvdr.state.blob import BlobStateStore
 from kvdr.topology.store import current_topology
 from kvdr.vault.session import VaultSession
 from support.azurite import AzuriteBlob
+from support.cli import run_kvdr, two_regions, write_toml
 from support.leaks import LeakScanner, unique_secret_value
 from support.sync import US_PAIR, SyncEnv, start_env
 
@@ -276,3 +278,59 @@ def _scan_failed_activities(scanner: LeakScanner, host: LocalHost) -> int:
                                   f"{event.get('Reason')}\n{event.get('Details')}",
                                   kind="exception")
     return count
+
+
+@pytest.mark.slow
+def test_the_command_line_prints_and_keeps_no_secret_value(tmp_path: Path) -> None:
+    """The runbooks as an operator runs them (a ``kvdr`` process each on the local engine, its
+    SQLite and file state store): every output, text and JSON, and the state dir."""
+    scanner = LeakScanner()
+    state = tmp_path / "state"
+    codes: dict[str, int] = {}
+
+    def kvdr(config: str, label: str, *args: str) -> None:
+        done = run_kvdr(*args, "--config", config, "--state-dir", str(state), cwd=tmp_path)
+        codes[label] = done.returncode
+        scanner.scan_text(f"kvdr {label} stdout", done.stdout, kind="CLI output")
+        scanner.scan_text(f"kvdr {label} stderr", done.stderr, kind="CLI output")
+
+    for emu in two_regions():
+        config = str(write_toml(emu, tmp_path / "kvdr.toml"))
+        with emu.secret_client("east") as east:
+            for i in range(max(4, SECRETS // 4)):
+                value = unique_secret_value(f"cli-{i}", exotic=i % 2 == 1)
+                scanner.add(value)
+                east.set_secret(f"app-cli{i:03d}", value)
+            emu.advance(2)
+            at = emu.clock.now().isoformat()
+            emu.advance(2)
+            scanner.add(bad := unique_secret_value("cli-bad"))
+            east.set_secret("app-cli000", bad)  # overwritten after TIME: the restore undoes it
+            emu.advance(2)
+        with emu.key_client("east") as keys:
+            keys.create_ec_key("app-cli-key", curve="P-256")
+
+        kvdr(config, "sync", "sync")
+        kvdr(config, "sync --json", "sync", "--json")
+        kvdr(config, "restore", "restore", "--as-of", at, "--names", "app-*", "--yes",
+             "--reason", "leak suite")
+        kvdr(config, "drill --json", "drill", "--json")
+        kvdr(config, "failover", "failover", "--target", "west", "--reason", "leak suite",
+             "--yes")
+        kvdr(config, "failback --json", "failback", "--target", "east", "--reason", "back",
+             "--yes", "--json")
+        emu.down("east")
+        kvdr(config, "unplanned failover", "failover", "--target", "west", "--reason",
+             "east lost", "--unplanned", "--yes")
+        emu.up("east")
+        kvdr(config, "failback after unplanned", "failback", "--target", "east", "--reason",
+             "east back", "--yes")
+        kvdr(config, "status --json", "status", "--json")
+        for key in private_keys(emu, "east", ["app-cli-key"]):
+            scanner.add(key)
+        scanner.scan_path(state)
+    summary = scanner.summary()
+    print("\nleaks, command line: " + json.dumps({"size": SIZE, "exit_codes": codes,
+                                                 **summary}))
+    assert set(codes.values()) == {0}, codes  # every runbook ran and completed
+    scanner.assert_clean()
