@@ -48,8 +48,8 @@ from support.parity import secret_parity
 from support.sync import US_PAIR, SyncEnv
 
 SIZE = os.environ.get("KVDR_RESILIENCE_SIZE", "fast").strip().lower() or "fast"
-SYNC_ITEMS = {"fast": 30, "large": 240}[SIZE]
-DRAIN_ITEMS = {"fast": 15, "large": 120}[SIZE]
+SYNC_ITEMS = {"fast": 20, "large": 240}[SIZE]
+DRAIN_ITEMS = {"fast": 25, "large": 120}[SIZE]  # more than two batches: some wait
 # where the outage starts: after this fraction of the copies was stored
 POINTS = {"fast": (1 / 3,), "large": (0.1, 1 / 3, 0.75)}[SIZE]
 PACING = {"pacing": {"batch_size": 10, "max_parallel": 2}}
@@ -57,6 +57,9 @@ PACING = {"pacing": {"batch_size": 10, "max_parallel": 2}}
 SYNC_MODES = {"fast": (DownMode.REFUSE, DownMode.HANG),
               "large": (DownMode.REFUSE, DownMode.UNAVAILABLE, DownMode.HANG)}[SIZE]
 RUN_TIMEOUT = 900
+# the most one failed item may ask a down vault: a version-creating write is sent once, then
+# whether it landed anyway is read with the whole schedule (kvdr.sync.copier.checked_write)
+PER_ITEM = 2 * ATTEMPTS
 NOT_SENT = BATCH_FAILED_CODE  # a batch not sent to a target that had stopped answering
 
 
@@ -115,7 +118,7 @@ def _failover(target: str = "west") -> dict[str, Any]:
 
 @pytest.mark.parametrize("point", POINTS, ids=lambda p: f"at{round(p * 100)}pct")
 @pytest.mark.parametrize("mode", SYNC_MODES, ids=str)
-def test_a_sync_whose_target_goes_down_ends_partial_says_what_was_copied_and_the_rerun_finishes(
+def test_a_sync_whose_target_goes_down_ends_cleanly_says_what_was_copied_and_the_rerun_finishes(
         env: SyncEnv, mode: DownMode, point: float, caplog: pytest.LogCaptureFixture,
         capsys: pytest.CaptureFixture[str]) -> None:
     values = _values("sync", SYNC_ITEMS)
@@ -131,12 +134,13 @@ def test_a_sync_whose_target_goes_down_ends_partial_says_what_was_copied_and_the
 
     assert down.is_set()
     _ended_cleanly(env, iid, record)
-    assert record["status"] == "partial", record["status"]
+    copied = sum(record["counts"].get("create", {}).values())
+    # partial when a copy was finished before the outage (copies in flight then may not be)
+    assert record["status"] == ("partial" if copied else "failed"), record["status"]
     # what was and was not done: every item either counted as copied or as failed, and each
     # failure listed with the outage's code (the list keeps MAX_LISTED, says how many more)
     failed = {n["name"] for n in record["failures"] if n["name"] in values}
     failed_count = sum(record["counts"].get("failed", {}).values())
-    copied = sum(record["counts"].get("create", {}).values())
     assert copied + failed_count == SYNC_ITEMS, record["counts"]
     # the counts are items: a verification that could not run is no failed secret
     assert len(failed) + record["omitted"] == failed_count, (len(failed), record["omitted"])
@@ -153,9 +157,9 @@ def test_a_sync_whose_target_goes_down_ends_partial_says_what_was_copied_and_the
     if not record["omitted"]:
         assert set(values) - failed <= stored
     # retried: at least one failing call went through its whole schedule; within the budget:
-    # each failed item (and the verification) cost at most one schedule
+    # each failed item (and the verification) cost at most PER_ITEM attempts
     if attempts is not None:
-        assert ATTEMPTS <= attempts <= ATTEMPTS * (failed_count + 1), attempts
+        assert ATTEMPTS <= attempts <= PER_ITEM * (failed_count + 1), attempts
 
     env.emu.up("west")
     rerun_iid, rerun = _run(env, "full_sync", {})
@@ -185,7 +189,7 @@ def test_a_sync_sends_no_more_batches_to_a_target_that_stopped_answering(
     not grow with the vault (each of them used to pay the whole retry schedule again)."""
     short_retries(monkeypatch)
     caplog.set_level(logging.INFO)
-    batch, parallel, n = 5, 2, 60
+    batch, parallel, n = 5, 2, 40
     env = sync_env_factory(US_PAIR, sections={"pacing": {"batch_size": batch,
                                                          "max_parallel": parallel}})
     values = _values("stop", n)
@@ -203,7 +207,7 @@ def test_a_sync_sends_no_more_batches_to_a_target_that_stopped_answering(
     # were tried; the other batches were not sent
     assert codes[NOT_SENT] >= n - (parallel + 2) * batch, codes
     assert sum(codes[c] for c in OUTAGE_CODES) <= (parallel + 2) * batch, codes
-    assert attempts is not None and attempts <= ATTEMPTS * ((parallel + 2) * batch + 1)
+    assert attempts is not None and attempts <= PER_ITEM * ((parallel + 2) * batch + 1)
     env.emu.up("west")
     assert env.sync()["status"] == "succeeded"
     parity = secret_parity(env.emu, ("east", "west"))
@@ -272,14 +276,14 @@ def test_a_planned_failover_whose_primary_goes_down_in_the_drain_switches_nothin
     failed = {n["name"] for n in drain["failures"] if n["name"] in late}
     copied = sum(drain["counts"].get("create", {}).values())
     assert failed and copied + len(failed) == DRAIN_ITEMS, drain["counts"]
-    assert set(failure_codes(drain["failures"])) <= OUTAGE_CODES
+    assert set(failure_codes(drain["failures"])) <= OUTAGE_CODES | {NOT_SENT}
     assert set(late) - failed <= present(env.emu, "west", late)  # what it claims, it did
     # nothing switched, and the report does not claim a switch
     assert "switch" not in report["timings"] and report["fenced"] == []
     env.emu.up("east")
     assert topology_epochs(env.emu, "east")[-1] == topology_epochs(env.emu, "west")[-1] == 1
     if attempts is not None:
-        assert ATTEMPTS <= attempts <= ATTEMPTS * (len(failed) + 1), attempts
+        assert ATTEMPTS <= attempts <= PER_ITEM * (len(failed) + 1), attempts
 
     rerun_iid, rerun = _run(env, "failover", _failover())
     _ended_cleanly(env, rerun_iid, rerun)
