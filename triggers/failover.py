@@ -34,6 +34,7 @@ from triggers.runbooks import (
     ACTIVE,
     RunbookConflict,
     error_response,
+    id_in_url,
     json_response,
     runbook_status,
 )
@@ -150,7 +151,8 @@ async def approve_runbook(req: func.HttpRequest, client: df.DurableOrchestration
                               f"runbook {instance_id!r} is not waiting for an approval",
                               runtime_status=status.runtime_status.value
                               if status.runtime_status else None)
-    await client.raise_event(instance_id, APPROVAL_EVENT, decision)
+    # the id as the management URL names it (runbook_status found it, so it is not None)
+    await client.raise_event(id_in_url(instance_id) or instance_id, APPROVAL_EVENT, decision)
     logger.info("runbook %s %s by %s", instance_id,
                 "approved" if decision["approved"] else "rejected", decision["by"])
     return json_response({"instance_id": instance_id, "approved": decision["approved"]}, 202)

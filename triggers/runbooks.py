@@ -44,19 +44,36 @@ class RunbookConflict(KvdrError):
 # what Durable Functions accepts as an instance id (at most 100 characters; no "/", "\\", "#",
 # "?" or control characters): anything else names no instance
 _NOT_IN_AN_ID = frozenset("/\\#?") | {chr(c) for c in (*range(32), *range(127, 160))}
+# ids the management URL cannot name: the SDK puts the id in the URL as it is, and aiohttp's URL
+# removes a "." or ".." path segment (also spelled %2e), so GET instances/. read the instance
+# list (a JSON list the SDK could not read as a status: a TypeError, a 500)
+_DOT_SEGMENTS = frozenset({".", ".."})
 
 
-async def runbook_status(client: df.DurableOrchestrationClient, instance_id: str) -> Any:
-    """The instance's status, or None when there is none. An id that cannot be an instance id
-    is not sent to the Durable client: the SDK puts it in the management URL as it is, so "?"
-    asked for the instance list (a 500) and a lone surrogate could not be encoded at all."""
+def id_in_url(instance_id: str) -> str | None:
+    """``instance_id`` as the Durable client must be given it to name that very instance in
+    its management URL, or None when the id cannot be an instance id or cannot be named there.
+    A "%" is escaped: the SDK inserts the id unescaped and aiohttp's URL reads "%41" as "A", so
+    a user's "%66ull-sync" read (and approved) the instance "full-sync"."""
     if not instance_id or len(instance_id) > 100 or any(c in _NOT_IN_AN_ID for c in instance_id):
+        return None
+    if instance_id in _DOT_SEGMENTS:
         return None
     try:
         instance_id.encode("utf-8")
     except UnicodeEncodeError:  # a lone surrogate
         return None
-    return await client.get_status(instance_id) or None
+    return instance_id.replace("%", "%25")
+
+
+async def runbook_status(client: df.DurableOrchestrationClient, instance_id: str) -> Any:
+    """The instance's status, or None when there is none. An id that cannot be an instance id
+    is not sent to the Durable client (``id_in_url``): "?" asked for the instance list (a 500),
+    a lone surrogate could not be encoded at all."""
+    in_url = id_in_url(instance_id)
+    if in_url is None:
+        return None
+    return await client.get_status(in_url) or None
 
 
 def error_response(status: int, code: str, message: str, **extra: Any) -> func.HttpResponse:

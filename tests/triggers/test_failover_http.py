@@ -192,6 +192,9 @@ def test_a_bad_approval_is_400_and_the_runbook_keeps_waiting(hosted: Host, raw: 
     # ids no instance can have: "?" sent the Durable client to the instance list (a 500),
     # "#" cut its URL short, over 100 characters is over Durable's limit
     "%3F", "a%3Fb", "%23", "%5C", "x" * 101, "%7Bx%7D",
+    # "." and "..": the Durable client's URL dropped the dot segment and read the instance
+    # list, which it could not take for a status (a TypeError, a 500)
+    "%2e", "%2e%2E",
 ])
 def test_approving_an_unknown_runbook_is_404(hosted: Host, instance_id: str) -> None:
     _env, host = hosted
@@ -199,6 +202,21 @@ def test_approving_an_unknown_runbook_is_404(hosted: Host, instance_id: str) -> 
                         {"approved": True, "by": "lead"})
     assert status == 404
     assert body["error"]["code"] == "runbook.not_found"
+
+
+def test_an_approval_for_a_percent_escaped_id_is_404_and_the_runbook_keeps_waiting(
+        hosted: Host) -> None:
+    """The id "%66ailover-…" (sent as %2566…) is not "failover-…": the Durable client's URL
+    decoded the "%66" a second time, so the approval read, and was sent to, the other one."""
+    _env, host = hosted
+    waiting = start_waiting(host)
+    alias = "%25" + f"{ord(waiting[0]):02x}" + waiting[1:]
+    status, body = call(host, "POST", f"/api/runbooks/{alias}/approve",
+                        {"approved": True, "by": "lead"})
+    assert status == 404, body
+    assert body["error"]["code"] == "runbook.not_found"
+    _, run = call(host, "GET", f"/api/runbooks/{waiting}")
+    assert run["custom_status"]["phase"] == "awaiting_approval"
 
 
 def test_approving_a_finished_runbook_is_409(hosted: Host) -> None:

@@ -71,6 +71,9 @@ def test_a_full_sync_request_starts_the_runbook_and_its_status_is_readable(hoste
     # ids no instance can have: "?" sent the Durable client to the instance list (a 500),
     # "#" cut its URL short, over 100 characters is over Durable's limit
     "%3F", "a%3Fb", "%23", "%5C", "x" * 101, "%7Bx%7D",
+    # "." and ".." (also spelled %2e): the Durable client's URL dropped the dot segment and
+    # read the instance list, a JSON list it could not take for a status (a TypeError, a 500)
+    ".", "%2e", "%2E%2E", "%2e.",
 ])
 def test_an_unknown_runbook_instance_is_404_with_a_code(hosted, instance_id: str) -> None:
     _env, host = hosted
@@ -83,6 +86,20 @@ def test_a_dry_run_gets_its_own_instance(hosted) -> None:
     _env, host = hosted
     status, body = _call(host, "POST", "/api/runbooks/full-sync", {"dry_run": True})
     assert status == 202 and body["id"].startswith("full-sync-dry-run-")
+
+
+def test_an_id_with_a_percent_escape_names_no_other_instance(hosted) -> None:
+    """The id "%66ull-sync-…" (sent as %2566…) is not "full-sync-…": the Durable client's URL
+    used to decode the "%66" a second time and answer with the other instance's status."""
+    _env, host = hosted
+    status, body = _call(host, "POST", "/api/runbooks/full-sync", {"dry_run": True})
+    assert status == 202
+    status, run = _call(host, "GET", f"/api/runbooks/{body['id']}")
+    assert status == 200 and run["instance_id"] == body["id"]
+    alias = "%2566" + body["id"][1:]  # the handler's id: "%66ull-sync-dry-run-…"
+    status, answer = _call(host, "GET", f"/api/runbooks/{alias}")
+    assert status == 404, answer
+    assert answer["error"]["code"] == "runbook.not_found"
 
 
 # --- listing active runbooks past the first page -----------------------------------------------
