@@ -8,11 +8,9 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import socket
 import subprocess
 import sys
 import time
-import urllib.request
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,6 +19,7 @@ from typing import Any
 from emulator.testing import Emulator
 from kvdr.vault.links import TOPOLOGY_SECRET_NAME
 from support.cli import ROOT
+from support.host_process import HostProcess, start_kvdr_host
 
 REGIONS = ("east", "west")
 ADMIN, REPLICATOR, READER, UNFENCING = "admin", "replicator", "reader", "unfencing"
@@ -30,7 +29,6 @@ ROLES: dict[str, Any] = {
     READER: "read",
     UNFENCING: {"east": "read", "west": "full"},  # may not write (fence) the old primary
 }
-HOST_READY_SECONDS = 60
 
 
 @dataclass
@@ -111,58 +109,6 @@ def topology_records(emu: Emulator) -> dict[str, tuple[int, str | None, int]]:
 # --- the local host, run as `kvdr host` with an identity ---------------------------------------
 
 
-@dataclass
-class Host:
-    proc: subprocess.Popen[bytes]
-    port: int
-    stdout: Path
-    stderr: Path
-
-    def get(self, path: str) -> tuple[int, Any, str]:
-        """(status, parsed JSON, raw text) of a GET; HTTP errors returned, not raised."""
-        request = urllib.request.Request(f"http://127.0.0.1:{self.port}{path}")
-        try:
-            with urllib.request.urlopen(request, timeout=60) as response:
-                text = response.read().decode()
-                return response.status, json.loads(text), text
-        except urllib.error.HTTPError as exc:
-            text = exc.read().decode()
-            return exc.code, json.loads(text) if text.startswith("{") else None, text
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(30)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(30)
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def start_host(world: World, token: str, state_dir: Path) -> Host:
+def start_host(world: World, token: str, state_dir: Path) -> HostProcess:
     """`kvdr host` on the world's configuration with ``token`` as its identity."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("KVDR_")}
-    env.update(PYTHONPATH=str(ROOT), KVDR_EMULATOR_TOKEN=token)
-    port = _free_port()
-    state_dir.mkdir(parents=True, exist_ok=True)
-    out, err = state_dir / "host.stdout", state_dir / "host.stderr"
-    with out.open("wb") as fout, err.open("wb") as ferr:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "kvdr_cli", "host", "--config", str(world.config),
-             "--state-dir", str(state_dir), "--port", str(port)], cwd=state_dir, env=env,
-            stdin=subprocess.DEVNULL, stdout=fout, stderr=ferr)
-    host = Host(proc, port, out, err)
-    deadline = time.monotonic() + HOST_READY_SECONDS
-    while "ready" not in out.read_text(errors="replace").split():
-        if proc.poll() is not None or time.monotonic() > deadline:
-            host.stop()
-            raise AssertionError("the host did not start: "
-                                 f"{err.read_text(errors='replace')[-2000:]}")
-        time.sleep(0.1)
-    return host
+    return start_kvdr_host("local", world.config, state_dir, {"KVDR_EMULATOR_TOKEN": token})

@@ -6,14 +6,8 @@ path, and the sampler that compares `GET /api/status` with what the vaults hold.
 from __future__ import annotations
 
 import json
-import os
-import socket
-import subprocess
-import sys
 import threading
 import time
-import urllib.error
-import urllib.request
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -30,12 +24,11 @@ from kvdr.topology.record import TopologyRecord
 from kvdr.vault.inventory import ItemKind
 from kvdr.vault.links import LINK_TAG, TOPOLOGY_SECRET_NAME, parse_link
 from kvdr_cli.emulated import emulator_document, to_toml
-from support.cli import ROOT
+from support.host_process import HostProcess, start_kvdr_host
 
 REGIONS = ("a", "b", "c")
 OLD_PRIMARY = "c"
 VAULT_NAMES = {region: f"kv-{region}" for region in REGIONS}  # Key Vault names are 3-24 chars
-HOST_READY_SECONDS = 60
 TERMINAL = ("Completed", "Failed", "Terminated", "Canceled")
 
 
@@ -56,72 +49,11 @@ def write_config(emu: Emulator, path: Path, local_region: str, **sections: Any) 
 
 # --- the hosts ----------------------------------------------------------------------------
 
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-@dataclass
-class Host:
-    """`kvdr host --config ... --state-dir ...` of one region, as a process of its own."""
-
-    region: str
-    proc: subprocess.Popen[bytes]
-    port: int
-    out: Path
-    err: Path
-
-    @property
-    def base_url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def call(self, method: str, path: str, body: Any = None) -> tuple[int, Any]:
-        data = json.dumps(body).encode() if body is not None else None
-        request = urllib.request.Request(self.base_url + path, data=data, method=method,
-                                         headers={"Content-Type": "application/json"})
-        try:
-            with urllib.request.urlopen(request, timeout=60) as response:
-                text = response.read()
-                return response.status, json.loads(text) if text else None
-        except urllib.error.HTTPError as exc:
-            text = exc.read()
-            try:
-                return exc.code, json.loads(text) if text else None
-            except ValueError:
-                return exc.code, {"text": text.decode(errors="replace")[:300]}
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(30)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(30)
+Host = HostProcess  # one region's `kvdr host`; its name is the region
 
 
 def start_host(region: str, config: Path, state_dir: Path) -> Host:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("KVDR_")}
-    env["PYTHONPATH"] = str(ROOT)
-    port = _free_port()
-    state_dir.mkdir(parents=True, exist_ok=True)
-    out, err = state_dir / "host.stdout", state_dir / "host.stderr"
-    with out.open("wb") as fout, err.open("wb") as ferr:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "kvdr_cli", "host", "--config", str(config), "--state-dir",
-             str(state_dir), "--port", str(port)], cwd=state_dir, env=env,
-            stdin=subprocess.DEVNULL, stdout=fout, stderr=ferr)
-    host = Host(region, proc, port, out, err)
-    deadline = time.monotonic() + HOST_READY_SECONDS
-    while "ready" not in out.read_text(errors="replace").split():
-        if proc.poll() is not None or time.monotonic() > deadline:
-            host.stop()
-            raise AssertionError(f"host {region} did not start: "
-                                 f"{err.read_text(errors='replace')[-2000:]}")
-        time.sleep(0.1)
-    return host
+    return start_kvdr_host(region, config, state_dir)
 
 
 def runbook_id(answer: Any) -> str | None:
@@ -135,7 +67,7 @@ def wait_runbook(host: Host, instance_id: str, timeout: float = 120) -> dict[str
         if status == 200 and body.get("runtime_status") in TERMINAL:
             return body
         if time.monotonic() > deadline:
-            raise AssertionError(f"runbook {instance_id} on {host.region} did not finish: "
+            raise AssertionError(f"runbook {instance_id} on {host.name} did not finish: "
                                  f"{status} {body and body.get('custom_status')}")
         time.sleep(0.1)
 

@@ -265,7 +265,7 @@ def test_competing_failovers_never_leave_a_silent_split_brain_nor_accept_fenced_
     scanner = LeakScanner(values)
     scanner.scan_path(tmp_path)   # both hosts' task hubs, state stores, logs; the writer's state
     for host in hosts.values():
-        scanner.scan_text(where=f"host {host.region} output",
+        scanner.scan_text(where=f"host {host.name} output",
                           text=host.out.read_text(errors="replace")
                           + host.err.read_text(errors="replace"))
     for race in races:
