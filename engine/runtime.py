@@ -55,7 +55,19 @@ class Engine:
         self._thread: threading.Thread | None = None
         self._stopping = False
         self._episodes = EpisodeRunner(self)
+        self._recovered: tuple[InstanceStatus, ...] = ()
         self.clock.subscribe(self._wake)
+
+    @property
+    def recovered(self) -> tuple[InstanceStatus, ...]:
+        """The instances that were unfinished (Pending, Running, Suspended, ContinuedAsNew)
+        when this engine last started, as their last checkpoint left them, before any resumed.
+
+        A caller that must tell "resume the interrupted run" from "start a new one" reads this,
+        not `list_instances`: a recovered instance resumes in the background as soon as the
+        engine starts, and one killed near its end (its last activity re-run, one episode) can
+        finish before the caller looks, when the listing no longer shows it unfinished."""
+        return self._recovered
 
     @property
     def episodes(self) -> int:
@@ -260,9 +272,12 @@ class Engine:
 
     # -- recovery --------------------------------------------------------------------------
     def _recover(self) -> None:
+        # read before anything is enqueued or dispatched: no episode can have changed a row yet
+        unfinished = self.store.list_instances(ACTIVE_STATUSES)
+        self._recovered = tuple(_status(row) for row in unfinished)
         for message in self.store.load_messages():
             self.enqueue(message.instance_id, Item(message.kind, message.payload, message.id))
-        for row in self.store.list_instances(ACTIVE_STATUSES):
+        for row in unfinished:
             events = self.store.load_history_events(row.id)
             self._resume_outstanding(row, events)
 
