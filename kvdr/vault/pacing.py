@@ -7,6 +7,16 @@ admits at most ``rate_per_10s + burst`` operations; the default burst is a tenth
 Buckets are per process: function instances that scale out do not share them, which is why
 ``Pacing.max_parallel`` bounds the batches in flight. The clock and the sleep are injectable, so
 tests run without waiting.
+
+A 429 slows the vault down without freezing it (AIMD, per bucket): the request that got it
+waits its own ``Retry-After`` (the retry policy or the copier does), the bucket it spent halves
+its rate (never below :data:`MIN_RATE_FRACTION` of the configured one), and every admitted
+request of that bucket wins back :data:`RECOVERY_STEP` of the configured rate. Only a cluster —
+:data:`PAUSE_AFTER_429S` 429s in a row on one bucket, no admitted request between them, within
+:data:`CLUSTER_SECONDS` — means the vault's budget is spent: then the whole vault pauses for
+the ``Retry-After`` the cluster's last 429 asked for. An isolated 429 (a transient fault,
+another client's spike) thus costs its own request the wait and the vault some rate, not every
+thread a stop.
 """
 
 from __future__ import annotations
@@ -22,6 +32,17 @@ from enum import StrEnum
 from kvdr.config.schema import Pacing
 
 BACKOFF_SECONDS: tuple[float, ...] = (1, 2, 4, 8, 16)
+
+# A 429 halves the bucket's rate, down to an eighth of the configured one (a floor, so a run of
+# 429s cannot pace the vault to a standstill: the pause below is what stops it).
+MIN_RATE_FRACTION = 1 / 8
+# Each admitted request wins back a sixteenth of the configured rate: eight win back a halving.
+# At 2 % random 429s the bucket averages ~95 % of its rate; a spent budget pauses the vault.
+RECOVERY_STEP = 1 / 16
+# 429s in a row on one bucket (no admitted request of it between) that pause the whole vault ...
+PAUSE_AFTER_429S = 3
+# ... when they fall within one of Key Vault's 10 s counting windows.
+CLUSTER_SECONDS = 10.0
 
 
 class Operation(StrEnum):
@@ -39,7 +60,8 @@ class TokenBucket:
                  sleep: Callable[[float], None] = time.sleep) -> None:
         if rate_per_10s <= 0:
             raise ValueError("rate_per_10s must be positive")
-        self.rate = rate_per_10s / 10.0  # tokens per second
+        self.base_rate = rate_per_10s / 10.0  # tokens per second, as configured
+        self.rate = self.base_rate            # tokens per second now (lowered by 429s)
         self.burst = float(burst if burst is not None else max(1.0, rate_per_10s / 10.0))
         if self.burst < 1:
             raise ValueError("burst must be at least 1")
@@ -49,6 +71,7 @@ class TokenBucket:
         self._tokens = self.burst
         self._stamp = clock()
         self._paused_until = float("-inf")
+        self._streak: list[float] = []  # times of the 429s since the last admitted request
 
     def _refill(self, now: float) -> None:
         start = max(self._stamp, self._paused_until)
@@ -96,6 +119,34 @@ class TokenBucket:
                 self._paused_until = until
                 self._tokens = min(self._tokens, 0.0)
 
+    def paused_for(self) -> float:
+        """Seconds left of a vault-wide pause (0 when none)."""
+        with self._lock:
+            return max(0.0, self._paused_until - self._clock())
+
+    def throttled(self) -> bool:
+        """A request of this bucket got a 429: halve the rate (down to the floor). True when
+        this 429 completes a cluster (:data:`PAUSE_AFTER_429S` in a row within
+        :data:`CLUSTER_SECONDS`): the caller pauses the vault."""
+        with self._lock:
+            now = self._clock()
+            self._refill(now)  # tokens earned so far at the old rate
+            self.rate = max(self.base_rate * MIN_RATE_FRACTION, self.rate / 2)
+            self._streak = [t for t in self._streak if now - t < CLUSTER_SECONDS] + [now]
+            if len(self._streak) >= PAUSE_AFTER_429S:
+                self._streak = []  # the pause answers this cluster; the next one counts anew
+                return True
+            return False
+
+    def admitted(self) -> None:
+        """A request of this bucket was not throttled: the 429 streak ends and the rate
+        recovers by :data:`RECOVERY_STEP` of the configured one."""
+        with self._lock:
+            self._streak = []
+            if self.rate < self.base_rate:
+                self._refill(self._clock())
+                self.rate = min(self.base_rate, self.rate + self.base_rate * RECOVERY_STEP)
+
 
 @dataclass
 class VaultPacer:
@@ -126,9 +177,36 @@ class VaultPacer:
             self.sleep(wait)
         return wait
 
+    def buckets(self, operation: Operation) -> tuple[TokenBucket, ...]:
+        """The buckets a request of ``operation`` spends."""
+        if operation == Operation.KEY_CREATE:
+            return (self.key_creates, self.writes)
+        return (self.writes if operation == Operation.WRITE else self.reads,)
+
     def pause(self, seconds: float) -> None:
         for bucket in (self.writes, self.reads, self.key_creates):
             bucket.pause(seconds)
+
+    def paused_for(self) -> float:
+        """Seconds left of the vault's pause (0 when none)."""
+        return max(b.paused_for() for b in (self.writes, self.reads, self.key_creates))
+
+    def throttled(self, operation: Operation, retry_after: float) -> bool:
+        """A request of ``operation`` got a 429 asking for ``retry_after`` seconds: its buckets
+        slow down; a cluster of 429s pauses the whole vault for ``retry_after`` (the cluster's
+        latest, which the service computes from its window). True when it paused. The request
+        itself waits its own Retry-After elsewhere (retry policy, copier)."""
+        cluster = False
+        for bucket in self.buckets(operation):
+            cluster = bucket.throttled() or cluster
+        if cluster:
+            self.pause(retry_after)
+        return cluster
+
+    def admitted(self, operation: Operation) -> None:
+        """A request of ``operation`` was answered without a 429."""
+        for bucket in self.buckets(operation):
+            bucket.admitted()
 
 
 class PacerRegistry:

@@ -4,7 +4,9 @@ mapping from SDK and transport exceptions to :class:`~kvdr.errors.VaultError` co
 * :class:`BackoffRetryPolicy`: kvdr's backoff (1, 2, 4, 8, 16 s; a 429's or 503's
   ``Retry-After`` wins);
 * :class:`PacingPolicy`: a token from the vault's pacer before every attempt (retries are
-  paced too); on a 429 the whole vault's pacer pauses for the ``Retry-After`` asked for;
+  paced too); a 429 slows the bucket it spent, and a cluster of them pauses the whole vault
+  for the ``Retry-After`` asked for (:meth:`VaultPacer.throttled`); the request that got it
+  waits its own ``Retry-After`` in the retry policy (or, for unretried writes, the copier);
 * :class:`CountingTransport`: one connection pool per session, counting every request;
 * :func:`default_pacers`: one :class:`PacerRegistry` per process and ``Pacing`` settings.
 """
@@ -114,7 +116,10 @@ def operation_for(method: str, url: str) -> Operation:
 
 
 class PacingPolicy(HTTPPolicy):
-    """Per-retry: a pacer token before every attempt; a 429 pauses the vault's pacer."""
+    """Per-retry: a pacer token before every attempt; the answer tells the pacer whether the
+    vault throttled it. One 429 does not stop the vault's other requests (it used to pause the
+    whole vault, so at 2 % random 429s every thread stood still most of the time): the pacer
+    slows down, and pauses the vault only for a cluster of 429s."""
 
     def __init__(self, pacer: VaultPacer) -> None:
         super().__init__()
@@ -122,11 +127,15 @@ class PacingPolicy(HTTPPolicy):
 
     def send(self, request: PipelineRequest) -> PipelineResponse:
         http = request.http_request
-        self._pacer.acquire(operation_for(http.method, http.url))
+        operation = operation_for(http.method, http.url)
+        self._pacer.acquire(operation)
         response = self.next.send(request)
-        if response.http_response.status_code == 429:
+        status = response.http_response.status_code
+        if status == 429:
             wait = parse_retry_after(response.http_response.headers.get("Retry-After"))
-            self._pacer.pause(wait if wait is not None else BACKOFF_SECONDS[0])
+            self._pacer.throttled(operation, wait if wait is not None else BACKOFF_SECONDS[0])
+        elif status < 500:  # admitted (a 5xx says nothing about the budget either way)
+            self._pacer.admitted(operation)
         return response
 
 

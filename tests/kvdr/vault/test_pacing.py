@@ -9,6 +9,10 @@ import pytest
 
 from kvdr.config.schema import Pacing
 from kvdr.vault.pacing import (
+    CLUSTER_SECONDS,
+    MIN_RATE_FRACTION,
+    PAUSE_AFTER_429S,
+    RECOVERY_STEP,
     Operation,
     PacerRegistry,
     TokenBucket,
@@ -144,3 +148,56 @@ def test_retry_after_seconds_and_http_dates_are_honoured():
     assert retry_delay(1, "garbage") == 2
     with pytest.raises(ValueError):
         retry_delay(-1)
+
+
+# --- 429s: slow down per bucket, pause the vault only for a cluster (AIMD) -----------------------
+
+
+def test_a_429_halves_the_bucket_rate_down_to_a_floor_and_admitted_requests_win_it_back(clock):
+    bucket = TokenBucket(320, clock=clock, sleep=clock.sleep)  # 32 tokens/s
+    assert bucket.throttled() is False  # one 429: slower, not paused
+    assert bucket.rate == pytest.approx(16) and bucket.paused_for() == 0
+    bucket.admitted()  # the streak ends; a sixteenth of the configured rate back
+    for _ in range(5):
+        bucket.throttled()
+        bucket.admitted()
+    assert bucket.rate == pytest.approx(32 * MIN_RATE_FRACTION + 32 * RECOVERY_STEP)
+    for _ in range(40):
+        bucket.admitted()
+    assert bucket.rate == pytest.approx(32)  # never above the configured rate
+
+
+def test_the_lowered_rate_is_the_one_the_bucket_refills_at(clock):
+    bucket = TokenBucket(20, burst=1, clock=clock, sleep=clock.sleep)  # 2 tokens/s
+    bucket.acquire()
+    bucket.throttled()  # 1 token/s
+    assert bucket.reserve() == pytest.approx(1.0)
+
+
+def test_a_cluster_of_429s_in_a_row_pauses_the_vault(clock):
+    pacer = VaultPacer.from_pacing(Pacing(), clock=clock, sleep=clock.sleep)
+    assert [pacer.throttled(Operation.WRITE, 4) for _ in range(PAUSE_AFTER_429S)] == \
+        [False] * (PAUSE_AFTER_429S - 1) + [True]
+    assert pacer.paused_for() == pytest.approx(4)  # every bucket: the vault's budget is spent
+    assert pacer.acquire(Operation.READ) >= 4
+
+
+def test_429s_broken_by_an_admitted_request_or_spread_over_windows_are_no_cluster(clock):
+    pacer = VaultPacer.from_pacing(Pacing(), clock=clock, sleep=clock.sleep)
+    for _ in range(10):  # random 429s among admitted requests
+        pacer.throttled(Operation.WRITE, 1)
+        pacer.throttled(Operation.WRITE, 1)
+        pacer.admitted(Operation.WRITE)
+    for _ in range(PAUSE_AFTER_429S):  # in a row, but each in its own counting window
+        assert pacer.throttled(Operation.WRITE, 1) is False
+        clock.now += CLUSTER_SECONDS
+    assert pacer.throttled(Operation.READ, 1) is False  # another bucket's streak is its own
+    assert pacer.paused_for() == 0
+
+
+def test_key_creates_slow_down_both_buckets_they_spend(clock):
+    pacer = VaultPacer.from_pacing(Pacing(writes_per_10s=100, key_creates_per_10s=10),
+                                   clock=clock, sleep=clock.sleep)
+    pacer.throttled(Operation.KEY_CREATE, 1)
+    assert (pacer.key_creates.rate, pacer.writes.rate, pacer.reads.rate) == \
+        (pytest.approx(0.5), pytest.approx(5), pytest.approx(200))
