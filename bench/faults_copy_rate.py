@@ -12,7 +12,9 @@ tests/resilience/test_faults_at_volume.py).
 Printed for each run: items created in the target, the run's status and failed items, seconds,
 items/s — the sustained copy rate (creates between the first and the last one, timed by an
 observer on the emulator's store) and the whole run's (items / wall time) — and the faults
-injected by kind. Then the ratio faulted / fault-free of both rates (target: >= 50 %).
+injected by kind, and the 429s kvdr's pacers saw with the vault-wide pauses they caused (a
+cluster of 429s in a row pauses a vault; an isolated one slows it down). Then the ratio
+faulted / fault-free of both rates (target: >= 50 %).
 
     python bench/faults_copy_rate.py [--items 1500] [--fault-rate 0.10] [--kinds 500,503,...]
                                      [--only fault-free|faulted]
@@ -30,6 +32,7 @@ from typing import Any
 from _common import bench_env, cpu_note, seed_pair
 
 from emulator.throttle import ThrottleLimits
+from kvdr.vault.pipeline import default_pacers
 
 FAULT_KINDS = ["429", "500", "503", "drop", "drop_after_write"]
 VAULTS = ("east", "west")
@@ -46,6 +49,8 @@ class Run:
     sustained: float
     faults: dict[str, int]
     target_versions: int
+    throttles: int  # 429s kvdr's pacers saw (both vaults)
+    pauses: int     # vault-wide pauses they caused
 
     @property
     def whole_rate(self) -> float:
@@ -79,9 +84,12 @@ def run_once(label: str, n: int, fault_rate: float, kinds: list[str]) -> Run:
         with west.lock:
             versions = sum(len(item.versions) for name, item in west.live["secrets"].items()
                            if name.startswith("bench-"))
+        pacers = [default_pacers(bench.config.pacing).for_vault(bench.config.region(v).vault_url)
+                  for v in VAULTS]
         sustained = (len(stamps) - 1) / (stamps[-1] - stamps[0]) if len(stamps) > 1 else 0.0
         return Run(label, n, str(record.get("status")), created, failed, wall, sustained,
-                   dict(sorted(faults.items())), versions)
+                   dict(sorted(faults.items())), versions, sum(p.throttles for p in pacers),
+                   sum(p.pauses for p in pacers))
 
 
 def show(run: Run) -> None:
@@ -90,7 +98,8 @@ def show(run: Run) -> None:
           f"{run.failed}, target versions {run.target_versions}")
     print(f"    {run.seconds:.1f} s, whole run {run.whole_rate:.2f} items/s, sustained "
           f"{run.sustained:.2f} items/s")
-    print(f"    faults injected: {total} {run.faults}")
+    print(f"    faults injected: {total} {run.faults}; 429s seen by the pacers "
+          f"{run.throttles}, vault-wide pauses {run.pauses}")
 
 
 def main() -> None:

@@ -156,6 +156,11 @@ class VaultPacer:
     reads: TokenBucket
     key_creates: TokenBucket
     sleep: Callable[[float], None] = field(default=time.sleep, repr=False)
+    # 429s seen and vault-wide pauses they caused (benchmarks and tests read them)
+    throttles: int = 0
+    pauses: int = 0
+    _count_lock: threading.Lock = field(default_factory=threading.Lock, repr=False,
+                                        compare=False)
 
     @classmethod
     def from_pacing(cls, pacing: Pacing, *, clock: Callable[[], float] = time.monotonic,
@@ -201,6 +206,9 @@ class VaultPacer:
             cluster = bucket.throttled() or cluster
         if cluster:
             self.pause(retry_after)
+        with self._count_lock:
+            self.throttles += 1
+            self.pauses += cluster
         return cluster
 
     def admitted(self, operation: Operation) -> None:

@@ -179,6 +179,7 @@ def test_a_cluster_of_429s_in_a_row_pauses_the_vault(clock):
     assert [pacer.throttled(Operation.WRITE, 4) for _ in range(PAUSE_AFTER_429S)] == \
         [False] * (PAUSE_AFTER_429S - 1) + [True]
     assert pacer.paused_for() == pytest.approx(4)  # every bucket: the vault's budget is spent
+    assert (pacer.throttles, pacer.pauses) == (PAUSE_AFTER_429S, 1)
     assert pacer.acquire(Operation.READ) >= 4
 
 
