@@ -48,6 +48,7 @@ from kvdr.vault.session import VaultSession
 logger = logging.getLogger(__name__)
 
 COMPLETED_EVENT = "kvdr.failover.completed"
+UNVERIFIED_CODE = "topology.unverified"  # the error table's code for a switch not read back
 
 
 def _read_all(sessions: Mapping[str, VaultSession]
@@ -174,25 +175,44 @@ class FailoverActivities:
 
     def verify(self, request: VerifyRequest) -> VerifyResult:
         """Read every record back: the new primary at the new epoch must be what readers
-        choose."""
+        choose, and the new primary itself must answer with that record. Its session is a full
+        one (the whole retry schedule: a vault that blinks after the switch is waited for);
+        the others are probed, as everywhere a topology is read. Passing on the other vaults'
+        records alone would call a switch verified whose new primary was never read back."""
         regions = self._services.config.region_names
-        with open_sessions(self._services, regions, probe=True) as sessions:
+        others = tuple(r for r in regions if r != request.target)
+        with open_sessions(self._services, regions, probe=others) as sessions:
             records, unreachable = _read_all(sessions)
             calls = calls_of(sessions)
+        stale = tuple(r for r, rec in records.items()
+                      if rec is not None and rec.epoch < request.epoch_after)
+        wanted = f"{request.target} at epoch {request.epoch_after}"
+        if request.target in unreachable:
+            return VerifyResult(False, stale, unreachable, calls, {
+                "code": UNVERIFIED_CODE,
+                "message": f"{request.target}'s record could not be read back "
+                           f"[{unreachable[request.target]}]: the switch to {wanted} is not "
+                           "verified. Once it answers, check the record in every vault (kvdr "
+                           "status) or run the same runbook again (it finds the switch done)"})
         try:
             view = assess_topology(records)
         except KvdrError as exc:
-            return VerifyResult(False, unreached=unreachable, calls=calls, error=exc.to_dict())
-        stale = tuple(r for r, rec in records.items()
-                      if rec is not None and rec.epoch < request.epoch_after)
+            return VerifyResult(False, stale, unreachable, calls, exc.to_dict())
+        held = records.get(request.target)
         current = view.current
         if (current.primary, current.epoch) != (request.target, request.epoch_after) \
                 or view.split_brain:
             return VerifyResult(False, stale, unreachable, calls, {
-                "code": "topology.unverified",
+                "code": UNVERIFIED_CODE,
                 "message": f"readers choose {current.primary} at epoch {current.epoch}"
-                           f"{' (split brain)' if view.split_brain else ''}, not "
-                           f"{request.target} at epoch {request.epoch_after}"})
+                           f"{' (split brain)' if view.split_brain else ''}, not {wanted}"})
+        if held is None or (held.primary, held.epoch) != (request.target, request.epoch_after):
+            return VerifyResult(False, stale, unreachable, calls, {
+                "code": UNVERIFIED_CODE,
+                "message": f"{request.target} itself holds "
+                           + (f"primary {held.primary} at epoch {held.epoch}" if held
+                              else "no readable record")
+                           + f", not {wanted}: the switch is not verified"})
         return VerifyResult(True, stale, unreachable, calls)
 
     def save_report(self, request: SaveReportRequest) -> dict[str, Any]:

@@ -42,6 +42,7 @@ from kvdr.failover.report import (
     FailoverOutcome,
     FailoverReport,
     lost_race_message,
+    unverified_message,
 )
 from kvdr.failover.request import FailoverKind, FailoverPhase, FailoverRequest
 from kvdr.sync.contracts import PairInput, PairResult
@@ -229,8 +230,15 @@ def failover(context: df.DurableOrchestrationContext):
         Activity.FAILOVER_VERIFY, RETRY,
         VerifyRequest(run_id, plan.target, plan.epoch_after).to_dict())))
     report = report.with_calls(verified.calls).timed("verify", _seconds(context, step_start))
+    # a vault the verification could not read is said, as the switch's are
+    report = replace(report, unreached={**report.unreached, **verified.unreached})
     if not verified.ok:
-        return (yield from finish(FailoverOutcome.FAILED, error=dict(verified.error or {})))
+        # the switch stands (the new primary took its record, the others were fenced): say
+        # what was done and what was not, so nobody undoes or repeats it blindly
+        return (yield from finish(FailoverOutcome.FAILED, error=dict(verified.error or {}),
+                                  messages=(*report.messages, unverified_message(
+                                      plan.target, plan.epoch_after, switched.fenced,
+                                      verified.error))))
     notes = [f"{r} still holds an older record (unreachable during the switch): the next "
              "failover/failback repairs it" for r in verified.stale]
     return (yield from finish(FailoverOutcome.COMPLETED,

@@ -24,7 +24,8 @@ from kvdr.failover.handover import handover_summary
 from kvdr.vault.inventory import format_time, parse_time
 
 __all__ = ["CLOCK_SKEW", "LAST_REPORT_KEY", "MAX_ALERT_DELAY", "NO_CHANGE_OUTCOMES", "Approval",
-           "FailoverOutcome", "FailoverReport", "replaces_last_report", "report_key"]
+           "FailoverOutcome", "FailoverReport", "replaces_last_report", "report_key",
+           "unverified_message"]
 
 LAST_REPORT_KEY = "failover/last-report.json"  # in the state store; a dry run never replaces it
 # Azure Monitor delivers within minutes (retries for ~75 s, activity-log alerts lag a few
@@ -64,6 +65,19 @@ def lost_race_message(winner: Mapping[str, Any] | None) -> str:
     return (f"lost the race to runbook {winner.get('runbook_id') or '?'} (primary "
             f"{winner.get('primary', '?')} at epoch {winner.get('epoch', '?')}); nothing "
             "switched by this runbook")
+
+
+def unverified_message(target: str, epoch: int, fenced: tuple[str, ...],
+                       error: Mapping[str, Any] | None) -> str:
+    """What a run whose verification failed after its switch says: what was done (the switch
+    stands: the new primary's record was written, the others fenced) and what was not."""
+    others = [r for r in fenced if r != target]
+    code = (error or {}).get("code") or "topology.unverified"
+    return (f"switched but not verified: {target}'s record at epoch {epoch} was written"
+            + (f" and {', '.join(others)} fenced" if others else "")
+            + f", then the verification failed [{code}]; the switch stands (nothing was "
+            "undone): once the vaults answer, check the record in every vault (kvdr status) or "
+            "run this runbook again, which finds a switch that holds done")
 
 
 def replaces_last_report(outcome: str | None) -> bool:
@@ -243,7 +257,10 @@ class FailoverReport:
         """A plain-text summary for the CLI."""
         lines = [f"{self.kind} {self.source or '?'} -> {self.target}: {self.outcome or 'running'}"
                  + (f" (epoch {self.epoch_before} -> {self.epoch_after})"
-                    if self.outcome is FailoverOutcome.COMPLETED else "")]
+                    if self.outcome is FailoverOutcome.COMPLETED else
+                    # failed after the switch (the verification): the switch still stands
+                    f" (switched, epoch {self.epoch_before} -> {self.epoch_after}, not verified)"
+                    if self.outcome is FailoverOutcome.FAILED and self.fenced else "")]
         if self.rto_seconds is not None:
             objective = (f" (objective {self.rto_objective_seconds} s: "
                          f"{'met' if self.within_rto else 'MISSED'})"
