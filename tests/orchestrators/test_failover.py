@@ -6,16 +6,21 @@ from __future__ import annotations
 import json
 import time
 import uuid
+from dataclasses import replace
 from typing import Any
 
 import pytest
 
+from activities.failover import FailoverActivities
 from emulator.eventgrid import build_event
-from kvdr.events.handler import handle_payload, reset_caches
+from kvdr.events.handler import handle_payload, process_handler, reset_caches
 from kvdr.events.model import EventStatus
+from kvdr.failover.contracts import VerifyRequest, VerifyResult
 from kvdr.failover.request import APPROVAL_EVENT, FailoverKind, FailoverRequest
+from kvdr.services import Runtime
 from kvdr.sync.model import Reason
-from kvdr.topology.store import read_topology
+from kvdr.topology.store import read_topology, write_topology
+from kvdr.vault.session import VaultSession
 from support.sync import WITH_EUROPE, SyncEnv
 from support.telemetry import custom_events
 
@@ -398,3 +403,57 @@ def test_status_shows_the_last_failover_and_the_last_drill(synced: SyncEnv) -> N
     assert "renewal hand-over: west armed 0; east disarmed 0" in text
     assert f"last drill {drill['finished_at']}: {drill['result']}" in text
     assert SECRET_VALUE not in json.dumps(status.to_dict(), default=str)
+
+
+# ---- the verification reads the new primary's own record back ----------------------------------
+
+def _verify(env: SyncEnv, target: str = "west", epoch: int = 2) -> VerifyResult:
+    return FailoverActivities(env.runtime, process_handler()).verify(
+        VerifyRequest("verify-test", target, epoch))
+
+
+@pytest.fixture
+def fast_sessions(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Vault sessions with a short retry backoff, so a vault that is down fails in ms."""
+    def open_session(self: Runtime, region: str, *, probe: bool = False) -> VaultSession:
+        self.config.region(region)
+        return VaultSession(self.config, region, credential=self.credential,
+                            pacers=self.pacers, retry_backoff=(0.02, 0.05))
+
+    monkeypatch.setattr(Runtime, "open_session", open_session)
+
+
+def test_the_verification_passes_when_every_vault_names_the_new_primary(synced: SyncEnv) -> None:
+    assert run(synced, request())["outcome"] == "completed"
+    verified = _verify(synced)
+    assert verified.ok and verified.error is None and verified.unreached == {}
+
+
+def test_the_verification_fails_when_the_new_primary_itself_holds_an_older_record(
+        synced: SyncEnv) -> None:
+    """east names west at epoch 2, so readers choose west: but west's own record still says
+    east at epoch 1, and a switch whose new primary does not hold its record is not verified
+    (it used to pass on the other vaults' records alone)."""
+    held = read_topology(synced.runtime.session("east"))
+    assert held is not None and (held.primary, held.epoch) == ("east", 1)
+    write_topology(synced.runtime.session("east"),
+                   replace(held, primary="west", epoch=2, runbook_id="verify-test"))
+    verified = _verify(synced)
+    assert not verified.ok
+    assert verified.error["code"] == "topology.unverified"
+    assert "west itself holds primary east at epoch 1" in verified.error["message"]
+
+
+def test_the_verification_fails_when_the_new_primary_does_not_answer(
+        synced: SyncEnv, fast_sessions: None) -> None:
+    assert run(synced, request())["outcome"] == "completed"
+    synced.emu.down("west")
+    try:
+        verified = _verify(synced)
+    finally:
+        synced.emu.up("west")
+    assert not verified.ok
+    assert verified.unreached == {"west": "vault.unreachable"}
+    assert verified.error["code"] == "topology.unverified"
+    assert "west's record could not be read back" in verified.error["message"]
+    assert verified.calls["west"] > 1  # the new primary is asked through its retry schedule
