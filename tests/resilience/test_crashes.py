@@ -12,7 +12,11 @@ cycle first (the seed is printed; the fast size always uses the same one). After
 - it completed exactly once: every run after a kill that left the runbook unfinished resumed
   it (the CLI's promise), one top-level instance ended ``completed`` and any other ended
   ``not_needed`` (started after a kill that came once the runbook had completed, before the
-  process exited), and the failover's saved reports say ``completed`` once;
+  process exited: the engine's SQLite checkpoints, read once the process is dead, say which),
+  and the failover's saved reports say ``completed`` once. A rerun that did not resume an
+  unfinished runbook fails the suite; when the checkpoints prove why (its engine's recovery
+  finished the runbook before the command looked, and the command started another), the
+  trials go on and the suite fails at the end with the proofs and the figures;
 - the epoch rose exactly once: every vault holds one topology record version per epoch it was
   reached at, with the expected primary;
 - parity: every secret of either vault is in the other with the same value and metadata, and
@@ -21,8 +25,9 @@ cycle first (the seed is printed; the fast size always uses the same one). After
   and the state store included) and in no output of any run.
 
 The phase each kill reached is read from the engine's checkpoints and its distribution printed
-(``-s``), with the figures for the README's "Tested against" table. Sizes: ``fast`` (2 trials
-per runbook) and ``large`` (``KVDR_RESILIENCE_SIZE=large``: 20 trials per runbook).
+(``-s``, also when a check failed), with the figures for the README's "Tested against" table.
+Sizes: ``fast`` (2 trials per runbook) and ``large`` (``KVDR_RESILIENCE_SIZE=large``: 20 trials
+per runbook); ``KVDR_CRASH_TRIALS`` overrides the count, ``KVDR_CRASH_SEED`` the seed.
 """
 
 from __future__ import annotations
@@ -49,8 +54,11 @@ from support.cli import REGIONS
 from support.crash_trials import (
     FINISHED,
     NOT_STARTED,
+    Instance,
     Run,
     kill_point,
+    last_runbook_instance,
+    recovered_before_the_rerun_looked,
     run_killed,
     runbook_instances,
 )
@@ -58,7 +66,9 @@ from support.leaks import LeakScanner, unique_secret_value
 from support.parity import secret_parity
 
 SIZE = os.environ.get("KVDR_RESILIENCE_SIZE", "fast").strip().lower() or "fast"
-TRIALS = {"fast": 2, "large": 20}[SIZE]  # per runbook; every other one kills twice
+# per runbook; every other one kills twice. KVDR_CRASH_TRIALS overrides the size's count
+# (a shorter large run on a loaded machine: report how many ran)
+TRIALS = int(os.environ.get("KVDR_CRASH_TRIALS") or {"fast": 2, "large": 20}[SIZE])
 # the fast size draws the same fractions of the kill windows every run; the large one explores
 SEED = int(os.environ.get("KVDR_CRASH_SEED") or (2026 if SIZE == "fast" else
                                                  random.SystemRandom().randrange(10**6)))
@@ -109,6 +119,12 @@ class Figures:
     lost: int = 0
     different: int = 0
     duplicated: int = 0
+    # reruns that started another run instead of resuming the one a kill left unfinished,
+    # each with the engine's proof (see assert_completed_once); must stay empty
+    not_resumed: list[str] = field(default_factory=list)
+    completed_once: Counter[str] = field(default_factory=Counter)  # runbooks that passed it
+    epoch_once: Counter[str] = field(default_factory=Counter)      # ... the epoch check
+    failed_at: str | None = None  # the trial and runbook whose check failed, if one did
 
 
 class Cycle:
@@ -166,15 +182,16 @@ class Cycle:
                 run = run_killed([*runbook.args, *self.options], self.root, name,
                                  self._watch(runbook, known, self.root / f"{name}.stderr"),
                                  delay)
-                point = kill_point(self.state, runbook.orchestrator, known) if run.killed \
-                    else None
-                attempts.append(Attempt(run, point))
+                point = victim = None
+                if run.killed:
+                    point = kill_point(self.state, runbook.orchestrator, known)
+                    victim = last_runbook_instance(self.state, runbook.orchestrator, known)
+                attempts.append(Attempt(run, point, victim))
                 if not run.killed:
                     break
         finally:
             self.finish(runbook)
         return attempts
-
 
     def _watch(self, runbook: Runbook, known: set[str], stderr: Path
                ) -> Callable[[], str | None]:
@@ -199,6 +216,7 @@ class Cycle:
 class Attempt:
     run: Run
     point: str | None  # where the kill found the runbook; None: the run was not killed
+    victim: Instance | None = None  # the runbook's newest instance as the kill left it
 
 
 # --- what must hold after every runbook ---------------------------------------------------------
@@ -214,24 +232,38 @@ def topology_records(emu: Emulator, vault: str) -> list[tuple[int, str]]:
 
 
 def assert_completed_once(cycle: Cycle, runbook: Runbook, known: set[str],
-                          attempts: list[Attempt]) -> None:
+                          attempts: list[Attempt]) -> list[str]:
     """One instance of the runbook completed; every run after a kill that left it unfinished
     resumed it; others (started after a kill that came once it had completed) were not
-    needed; the failover's saved reports say ``completed`` once."""
+    needed; the failover's saved reports say ``completed`` once.
+
+    A kill counts as "after completion" only when the engine's SQLite checkpoints said
+    Completed once the process was dead (:data:`FINISHED`). A rerun that did not resume a
+    runbook the checkpoints showed unfinished is a defect, never a tolerated outcome: when the
+    checkpoints prove the known way it happens (the rerun's engine recovery finished the
+    runbook before the command looked for it, and the command started another), the proof is
+    returned, so that the suite finishes its figures and fails on it at the end; anything else
+    fails here."""
     final = attempts[-1].run
     assert final.returncode == 0, f"{runbook.label}: exit {final.returncode}\n{final.stderr}"
     tops = runbook_instances(cycle.state, runbook.orchestrator, known)
     assert tops and all(t.status == "Completed" for t in tops), [(t.id, t.status) for t in tops]
+    not_resumed: list[str] = []
     for killed, after in pairwise(attempts):
-        if killed.point not in (NOT_STARTED, FINISHED):  # the killed run left a checkpoint
-            assert runbook.resumed in after.run.stderr, (
-                f"{runbook.label} killed at {killed.point} did not resume: {after.run.stderr}")
-    if all(a.point != FINISHED for a in attempts):
+        if killed.point in (NOT_STARTED, FINISHED) or runbook.resumed in after.run.stderr:
+            continue  # nothing to resume, or resumed as promised
+        assert killed.victim is not None, killed.point
+        proof = recovered_before_the_rerun_looked(cycle.state, runbook.orchestrator,
+                                                  killed.victim, known)
+        assert proof, (f"{runbook.label} killed at {killed.point} did not resume: "
+                       f"{after.run.stderr}")
+        not_resumed.append(f"{runbook.label} killed at {killed.point}: {proof}")
+    if all(a.point != FINISHED for a in attempts) and not not_resumed:
         assert len(tops) == 1, [t.id for t in tops]
     if runbook.orchestrator == "full_sync":
         assert all(t.output["status"] == "succeeded" for t in tops), [t.output for t in tops]
         assert "succeeded" in final.stdout
-        return
+        return not_resumed
     outcomes = sorted(t.output["outcome"] for t in tops)
     assert outcomes[0] == "completed" and set(outcomes[1:]) <= {"not_needed"}, outcomes
     reports = [json.loads(p.read_text())
@@ -239,6 +271,7 @@ def assert_completed_once(cycle: Cycle, runbook: Runbook, known: set[str],
     completed = [r for r in reports if r.get("outcome") == "completed"
                  and r.get("run_id") in {t.id for t in tops}]
     assert len(completed) == 1, f"{runbook.label}: {len(completed)} completed reports"
+    return not_resumed
 
 
 def assert_switched_once(emu: Emulator, runbook: Runbook) -> None:
@@ -262,13 +295,18 @@ def check_runbook(cycle: Cycle, runbook: Runbook, figures: Figures, delays: list
         points["not killed (ended first)"] += 1
     figures.trials[runbook.label] += bool(delays)
     figures.resumed[runbook.label] += sum(runbook.resumed in a.run.stderr for a in attempts)
-    assert_completed_once(cycle, runbook, known, attempts)
+    figures.failed_at = f"{cycle.root.name}: {runbook.label}"
+    figures.not_resumed += [f"{cycle.root.name}: {n}"
+                            for n in assert_completed_once(cycle, runbook, known, attempts)]
+    figures.completed_once[runbook.label] += 1
     assert_switched_once(cycle.emu, runbook)
+    figures.epoch_once[runbook.label] += 1
     parity = secret_parity(cycle.emu, REGIONS)
     figures.lost += len(parity.lost)
     figures.different += len(parity.different)
     figures.duplicated += len(parity.duplicated)
     assert parity.ok, f"{runbook.label} (kill points {[a.point for a in attempts]}): {parity}"
+    figures.failed_at = None
     first = attempts[0].run
     if delays:
         return 0.0
@@ -298,27 +336,38 @@ def test_kvdr_killed_at_random_moments_completes_every_runbook_exactly_once(
     figures = Figures()
     started = time.monotonic()
 
-    # one unkilled cycle: the control, and how long each runbook runs from its first
-    # checkpoint to its end (the kill window; the process's exit after that is not aimed at)
-    durations = run_cycle(tmp_path / "control", scanner, figures, None)
-    for trial in range(TRIALS):
-        # every other trial also kills the run that resumes
-        kills = 2 if trial % 2 else 1
-        delays = {rb.label: [rng.uniform(0, durations[rb.label]) for _ in range(kills)]
-                  for rb in RUNBOOKS}
-        run_cycle(tmp_path / f"trial-{trial:02d}", scanner, figures, delays)
-
-    print(json.dumps({"suite": "crashes", "size": SIZE, "seed": SEED, "trials": TRIALS,
-                      "items": ITEMS + 2 * NEW_ITEMS,
-                      "kill_window_seconds": {k: round(v, 2) for k, v in durations.items()},
-                      "kills": dict(figures.kills),
-                      "resumed": dict(figures.resumed),
-                      "kill_points": {k: dict(v) for k, v in figures.points.items()},
-                      "seconds": round(time.monotonic() - started, 1),
-                      "lost": figures.lost, "different": figures.different,
-                      "duplicated": figures.duplicated, "leaks": scanner.summary()}))
+    durations: dict[str, float] = {}
+    try:
+        # one unkilled cycle: the control, and how long each runbook runs from its first
+        # checkpoint to its end (the kill window; the process's exit after that is not aimed at)
+        durations = run_cycle(tmp_path / "control", scanner, figures, None)
+        for trial in range(TRIALS):
+            # every other trial also kills the run that resumes
+            kills = 2 if trial % 2 else 1
+            delays = {rb.label: [rng.uniform(0, durations[rb.label]) for _ in range(kills)]
+                      for rb in RUNBOOKS}
+            run_cycle(tmp_path / f"trial-{trial:02d}", scanner, figures, delays)
+    finally:  # the figures so far, also when a check failed (failed_at names where)
+        print(json.dumps({
+            "suite": "crashes", "size": SIZE, "seed": SEED, "trials": TRIALS,
+            "items": ITEMS + 2 * NEW_ITEMS,
+            "kill_window_seconds": {k: round(v, 2) for k, v in durations.items()},
+            "trials_run": dict(figures.trials), "kills": dict(figures.kills),
+            "resumed": dict(figures.resumed),
+            "kill_points": {k: dict(v) for k, v in figures.points.items()},
+            "completed_exactly_once": dict(figures.completed_once),
+            "epoch_rose_once": dict(figures.epoch_once),
+            "not_resumed": figures.not_resumed,
+            "seconds": round(time.monotonic() - started, 1),
+            "lost": figures.lost, "different": figures.different,
+            "duplicated": figures.duplicated, "leaks": scanner.summary(),
+            "failed_at": figures.failed_at}))
     scanner.assert_clean()
     assert sum(figures.kills.values()) >= 1, figures.points  # the suite really killed
+    # a rerun that did not resume the run a kill left unfinished: the command looked for
+    # unfinished runbooks after its engine had already resumed and finished this one
+    # (kvdr_cli must take them from Engine.recovered, the snapshot before anything resumed)
+    assert not figures.not_resumed, figures.not_resumed
 
 
 def test_the_parity_check_finds_a_lost_a_different_and_a_duplicated_secret() -> None:

@@ -96,6 +96,7 @@ def run_killed(args: list[str], cwd: Path, tag: str, status: Callable[[], str | 
 class Instance:
     id: str
     name: str
+    execution_id: str  # a new one each time the id is started afresh
     status: str
     parent_id: str | None
     custom_status: Any
@@ -113,11 +114,11 @@ def instances(state_dir: Path) -> list[Instance]:
         return []
     try:
         with closing(sqlite3.connect(path, timeout=5)) as db:
-            rows = db.execute("SELECT id, name, status, parent_id, custom_status, output "
-                              "FROM instances ORDER BY created").fetchall()
+            rows = db.execute("SELECT id, name, execution_id, status, parent_id, "
+                              "custom_status, output FROM instances ORDER BY created").fetchall()
     except sqlite3.OperationalError:  # the store is being created: no table yet
         return []
-    return [Instance(i, n, s, p, _json(c), _json(o)) for i, n, s, p, c, o in rows]
+    return [Instance(i, n, e, s, p, _json(c), _json(o)) for i, n, e, s, p, c, o in rows]
 
 
 def runbook_instances(state_dir: Path, orchestrator: str,
@@ -146,12 +147,18 @@ def _pair_label(rows: dict[str, Instance], pair_id: str) -> str:
     return {"renewal": "renewal step", "done": "pair done"}.get(phase, phase)
 
 
+def last_runbook_instance(state_dir: Path, orchestrator: str,
+                          known: Collection[str] = ()) -> Instance | None:
+    """The newest top-level instance of ``orchestrator`` not in ``known`` (None: none)."""
+    tops = runbook_instances(state_dir, orchestrator, known)
+    return tops[-1] if tops else None
+
+
 def kill_point(state_dir: Path, orchestrator: str, known: Collection[str] = ()) -> str:
     """The phase the runbook started after ``known`` had reached when its process died."""
-    tops = runbook_instances(state_dir, orchestrator, known)
-    if not tops:
+    top = last_runbook_instance(state_dir, orchestrator, known)
+    if top is None:
         return NOT_STARTED
-    top = tops[-1]
     if top.status == "Completed":
         return FINISHED
     rows = {i.id: i for i in instances(state_dir) if i.id.startswith(f"{top.id}:")}
@@ -164,3 +171,28 @@ def kill_point(state_dir: Path, orchestrator: str, known: Collection[str] = ()) 
     if phase in ("reconcile", "drain"):
         return f"{phase}: {_pair_label(rows, f'{top.id}:{phase}')}"
     return phase
+
+
+def recovered_before_the_rerun_looked(state_dir: Path, orchestrator: str, victim: Instance,
+                                      known: Collection[str] = ()) -> str | None:
+    """Why a rerun that did not say it resumed ``victim`` (the runbook's instance as the kill
+    left it, unfinished) started another run instead, proven from the engine's checkpoints; None
+    when they prove nothing of the kind.
+
+    The rerun's engine resumes every unfinished instance as it starts; one killed at its last
+    step finishes in milliseconds, and a CLI that looks for unfinished runbooks after the start
+    finds none and starts a new one. Its signature: ``victim`` (Running at the kill, in a dead
+    process) is Completed now in the same execution, so the rerun's recovery finished it, and
+    another top-level instance exists; or its id holds a new execution (a singleton started
+    afresh over it, as `kvdr sync` does with its one instance id)."""
+    now = {i.id: i for i in instances(state_dir)}.get(victim.id)
+    if now is None:
+        return None
+    if now.execution_id != victim.execution_id:
+        return (f"instance {victim.id} was {victim.status} at the kill; the rerun started it "
+                "afresh (a new execution) instead of resuming it")
+    others = [i for i in runbook_instances(state_dir, orchestrator, known) if i.id != victim.id]
+    if now.status == "Completed" and others:
+        return (f"instance {victim.id} was {victim.status} at the kill and was completed by the "
+                f"rerun's engine recovery, but the rerun started {others[-1].id} as well")
+    return None
