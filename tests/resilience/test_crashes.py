@@ -46,10 +46,12 @@ import pytest
 
 from emulator.server import VaultSpec
 from emulator.testing import Emulator
+from engine import Engine, ManualClock
 from kvdr.services import local_runtime
 from kvdr.topology.store import current_topology
 from kvdr.vault.links import LINK_TAG, TOPOLOGY_SECRET_NAME, LinkTag
 from kvdr_cli.emulated import emulator_document, to_toml
+from support import sample_app
 from support.cli import REGIONS
 from support.crash_trials import (
     FINISHED,
@@ -64,6 +66,7 @@ from support.crash_trials import (
 )
 from support.leaks import LeakScanner, unique_secret_value
 from support.parity import secret_parity
+from support.polling import eventually
 
 SIZE = os.environ.get("KVDR_RESILIENCE_SIZE", "fast").strip().lower() or "fast"
 # per runbook; every other one kills twice. KVDR_CRASH_TRIALS overrides the size's count
@@ -387,3 +390,27 @@ def test_the_parity_check_finds_a_lost_a_different_and_a_duplicated_secret() -> 
     assert not found.ok
     assert (found.lost, found.different, found.duplicated) == (
         ["west/missing"], ["changed"], ["west/twice"]), found
+
+
+def test_the_not_resumed_proof_names_a_rerun_that_started_another_run(tmp_path: Path) -> None:
+    """The proof the suite relies on, on the engine alone (the sample app's ``markers``): an
+    instance left Running by a stopped engine, finished by the next engine's recovery, is
+    proven not resumed only once another instance was started next to it or over its id."""
+    markers, state = tmp_path / "markers", tmp_path / "state"
+    markers.mkdir()
+    spec = {"dir": str(markers), "block_on": "release"}
+    with Engine(sample_app.app, state / "engine", clock=ManualClock()) as first:
+        first.start_new("markers", spec, instance_id="killed")
+        eventually(lambda: list(markers.glob("two.*.run")), timeout=30)
+    victim = last_runbook_instance(state, "markers")
+    assert victim is not None and victim.status == "Running"
+    (markers / "release").write_text("go")
+    with Engine(sample_app.app, state / "engine", clock=ManualClock()) as rerun:
+        rerun.wait_for_completion("killed", 30)
+        assert recovered_before_the_rerun_looked(state, "markers", victim) is None  # resumed
+        rerun.result(rerun.start_new("markers", spec, instance_id="another"), 30)
+        beside = recovered_before_the_rerun_looked(state, "markers", victim)
+        rerun.result(rerun.start_new("markers", spec, instance_id="killed"), 30)
+        over = recovered_before_the_rerun_looked(state, "markers", victim)
+    assert beside is not None and "completed by the rerun's engine recovery" in beside
+    assert over is not None and "a new execution" in over
