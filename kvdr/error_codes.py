@@ -317,8 +317,11 @@ ERROR_CODES: tuple[ErrorCodeSpec, ...] = (
         "`kvdr-topology` secret of any vault it can reach instead.", http_status=503),
     ErrorCodeSpec(
         "topology.unverified",
-        "After a switch, readers do not choose the new primary at the new epoch.",
-        "Check the record in every vault (`kvdr status`) and run the failover again."),
+        "After a switch, readers do not choose the new primary at the new epoch, or the new "
+        "primary's own record could not be read back (it did not answer within the retry "
+        "schedule): the switch stands, unverified.",
+        "Check the record in every vault (`kvdr status`) and run the failover again once the new "
+        "primary answers (a rerun that finds the switch done ends `not_needed`)."),
     ErrorCodeSpec(
         "vault.bad_request",
         "The vault rejected the request (HTTP 400, 405, 413, 414, 415 or 422).",
