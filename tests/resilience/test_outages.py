@@ -1,5 +1,6 @@
 """Suite 3 of issue 13, outages mid-runbook: the target goes down during a full sync, the primary
-during a planned failover's drain, the new primary between the switch and the verification.
+during a planned failover's drain, the new primary between the switch and the verification (a
+failover's and a failback's).
 
 Each runbook runs on the local engine against emulated vaults; the vault goes down at a chosen
 point (``Emulator.down_after_writes``: right after the n-th copy is stored, or the switch's
@@ -412,6 +413,48 @@ def test_a_failover_whose_new_primary_is_down_at_verification_does_not_report_it
              outcome=report["outcome"], error=report["error"]["code"],
              unreached=report["unreached"], verify_seconds=report["timings"].get("verify"),
              rerun=rerun["outcome"], leaks=leaks)
+
+
+def test_a_failback_whose_new_primary_is_down_at_verification_does_not_report_it_verified(
+        env: SyncEnv, caplog: pytest.LogCaptureFixture,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    """Failback takes the same verify step: east, back from its outage, takes the record,
+    then goes down before it is read back; the failback says so and its rerun finds it done."""
+    base, late = _synced_then_written(env, 3)
+    env.emu.down("east")
+    try:
+        iid, unplanned = _run(env, "failover", FailoverRequest(
+            kind=FailoverKind.UNPLANNED, target="west", reason="outages suite",
+            requested_by="pytest").to_dict())
+    finally:
+        env.emu.up("east")
+    assert unplanned["outcome"] == "completed", unplanned.get("error")
+    failback = FailoverRequest(kind=FailoverKind.FAILBACK, target="east", reason="outages suite",
+                               requested_by="pytest").to_dict()
+    # east goes down right after the switch stored its record there (epoch 3)
+    down = env.emu.down_after_writes("east", 1, DownMode.REFUSE, prefix="kvdr-topology")
+    iid, report = _run(env, "failover", failback)
+    env.emu.up("east")
+    assert down.is_set()
+    _ended_cleanly(env, iid, report)
+    assert (report["kind"], report["epoch_before"], report["epoch_after"]) == ("failback", 2, 3)
+    assert report["outcome"] == "failed", report["outcome"]
+    assert report["error"]["code"] == "topology.unverified", report["error"]
+    assert report["unreached"].get("east") in OUTAGE_CODES, report["unreached"]
+    assert "east" in report["fenced"] and report["rto_seconds"] is None
+    assert any(m.startswith("switched but not verified") and "east" in m
+               for m in report["messages"]), report["messages"]
+    assert topology_epochs(env.emu, "east").count(3) == 1
+
+    rerun_iid, rerun = _run(env, "failover", failback)
+    _ended_cleanly(env, rerun_iid, rerun)
+    assert rerun["outcome"] == "not_needed" and rerun["epoch_before"] == 3, rerun
+    assert topology_epochs(env.emu, "east").count(3) == 1
+    assert topology_epochs(env.emu, "west").count(3) == 1
+    leaks = _leak_scan(env, {**base, **late}, caplog, capsys, report=report, rerun=rerun)
+    _figures(scenario="failback's new primary down at the verification", mode="refuse",
+             outcome=report["outcome"], error=report["error"]["code"],
+             unreached=report["unreached"], rerun=rerun["outcome"], leaks=leaks)
 
 
 def test_a_failover_whose_new_primary_comes_back_while_it_retries_completes_without_a_rerun(
