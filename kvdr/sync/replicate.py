@@ -77,7 +77,8 @@ def _execute_all(ctx: CopyContext, items: Sequence[PlanItem], parallel: int
                  ) -> list[ItemOutcome]:
     """Every item's outcome, in the items' order. Items are copied concurrently so that one
     item's retry backoff stalls only that item, not its batch; the vaults' pacers (shared by
-    the threads) keep the rates, and a 429's Retry-After still pauses the whole vault. Items
+    the threads) keep the rates: a 429 makes its own request wait its Retry-After and slows the
+    vault down, and only a cluster of 429s pauses the whole vault (kvdr.vault.pacing). Items
     that share a name (any kind: a certificate's name is also its secret's and key's, and a
     name's renewal ledger entry is one reserved secret) run one after another in one thread."""
     outcomes: list[ItemOutcome | None] = [None] * len(items)

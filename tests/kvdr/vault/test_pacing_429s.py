@@ -9,15 +9,17 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from kvdr.config.schema import Config
+from emulator.throttle import ThrottleLimits
+from kvdr.config.schema import Config, Pacing
 from kvdr.sync.copier import time as copier_time
 from kvdr.vault.inventory import ItemKind
 from kvdr.vault.pacing import MIN_RATE_FRACTION, PAUSE_AFTER_429S, PacerRegistry
 from kvdr.vault.session import VaultSession
-from support.vaults import execute, plan_for, version_count
+from support.vaults import emulator_config, execute, plan_for, version_count
 
 Sessions = Callable[..., dict[str, VaultSession]]
 
@@ -101,3 +103,20 @@ def test_a_throttled_write_sent_once_waits_its_retry_after_and_lands_once(
     assert slept == [1.0]  # the Retry-After, not the (shorter) test backoff
     assert west.pacer.paused_for() == 0
     assert version_count(west, ItemKind.SECRET, name) == 1
+
+
+def test_a_vault_whose_budget_is_spent_is_paused_and_every_write_lands_once(
+        kv_emulator_factory, make_sessions: Sessions) -> None:
+    # the emulator's own throttle, 2 creates a second: ten writes sent at once get eight 429s,
+    # so three of them come in a row whatever the order of the answers
+    emu = kv_emulator_factory(["east", "west"],
+                              throttle=ThrottleLimits(window_seconds=1.0, create=2))
+    config = emulator_config(emu, pacing=Pacing(writes_per_10s=200))  # burst 20: all at once
+    east = make_sessions(config)["east"]
+    east.inventory([ItemKind.SECRET])  # the authentication challenge, before the burst
+    names = [f"spent-{i}" for i in range(10)]
+    with ThreadPoolExecutor(max_workers=len(names)) as pool:
+        list(pool.map(lambda n: east.secrets.set_secret(n, f"v-{n}"), names))
+    assert east.pacer.pauses >= 1 and east.pacer.throttles >= len(names) - 2
+    assert east.pacer.writes.rate < east.pacer.writes.base_rate
+    assert {n: version_count(east, ItemKind.SECRET, n) for n in names} == dict.fromkeys(names, 1)
